@@ -1,0 +1,93 @@
+"""build_app(runtime) → the aiohttp Application; serve() runs it (plus a worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from aiohttp import web
+
+from bot import metrics
+from bot.config import Settings
+from bot.handlers import api, feishu, ops, playground, wecom
+from bot.handlers.common import RUNTIME_KEY
+from bot.runtime import Runtime, start_runtime
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def observe(request: web.Request, handler):
+    """Count and time every request by route (not by raw path: ids stay out of labels)."""
+    started = time.perf_counter()
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics.REQUESTS.labels(name, str(status)).inc()
+        metrics.LATENCY.labels(name).observe(time.perf_counter() - started)
+
+
+def build_app(rt: Runtime) -> web.Application:
+    # Webhooks enforce their own 1 MB limit; the larger cap is for playground uploads.
+    max_size = int(rt.settings.storage.max_document_mb * 1024 * 1024) + 64 * 1024
+    app = web.Application(middlewares=[observe], client_max_size=max_size)
+    app[RUNTIME_KEY] = rt
+    ops.setup(app)
+    api.setup(app)
+    wecom.setup(app)
+    feishu.setup(app)
+    playground.setup(app)
+    return app
+
+
+async def serve(settings: Settings, *, with_worker: bool = True) -> None:
+    """`offerbot serve`: HTTP server (+ an in-process worker). SIGTERM drains both."""
+    from bot.worker import build_worker
+
+    rt = await start_runtime(settings)
+    app = build_app(rt)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=30)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    await site.start()
+    log.info(
+        "offerbot listening on http://%s:%s (platforms: %s)",
+        settings.server.host,
+        settings.server.port,
+        ", ".join(rt.platforms) or "none",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = None
+    worker_task = None
+    if with_worker and rt.redis is not None:
+        worker = build_worker(rt)
+        worker_task = asyncio.create_task(worker.async_run())
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: finishing in-flight requests and jobs")
+        await site.stop()  # stop accepting, let in-flight requests finish
+        if worker is not None and worker_task is not None:
+            worker.handle_sig_wait_for_completion(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(
+                    worker_task, timeout=settings.worker.job_timeout.total_seconds()
+                )
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+            await worker.close()
+        await runner.cleanup()
+        await rt.close()

@@ -1,0 +1,146 @@
+"""The one small language every platform is translated into.
+
+Channels turn WeCom XML / Feishu JSON / playground posts into `Inbound`, and `Outgoing`
+into platform API calls. Nothing past `channels/` knows which platform it is on, except
+to pick the channel for delivery. Both types are pydantic models so they can be stored
+as JSON (inbound events, outbox rows) and read back unchanged.
+
+Addresses are plain strings per platform. On WeCom a candidate who reaches us through
+微信客服 has the address `kf:<external_userid>`; app members use their userid.
+The HR group is addressed with `HR_GROUP`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HR_GROUP = "hr_group"
+
+
+class MediaRef(BaseModel):
+    """Where to download something a user sent (the worker fetches it, never the webhook)."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: Literal["image", "file"]
+    key: str  # platform media id / file key
+    message_id: str = ""  # Feishu needs the message id to fetch a resource
+    filename: str = ""
+    size: int | None = None
+
+
+class Inbound(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    platform: str  # wecom / feishu / web
+    event_id: str  # de-duplication key chosen by the channel (message id where there is one)
+    sender_id: str  # platform address of the user (see module doc)
+    chat_type: Literal["p2p", "group"] = "p2p"
+    chat_id: str = ""
+    kind: Literal["text", "image", "file", "action", "event"] = "text"
+    text: str = ""
+    media: tuple[MediaRef, ...] = ()
+    # Button clicks: {"action": "accept" | "decline" | "question" | "claim" | "resolve" | ...,
+    # plus ids such as "offer_id" / "alert_id"}
+    action: dict[str, Any] = Field(default_factory=dict)
+    # Non-message events: {"event": "enter_session", "scene_param": "..."} etc.
+    event: dict[str, Any] = Field(default_factory=dict)
+    mentioned_bot: bool = False
+    sender_name: str = ""
+    at: datetime | None = None
+    # Opaque details a channel may need later (e.g. WeCom response_code for card updates).
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Action(BaseModel):
+    """A button. `command` is what typing does the same (every button has a text twin)."""
+
+    model_config = ConfigDict(frozen=True)
+    key: str  # accept / decline / question / claim / resolve / reason:salary ...
+    label: str
+    command: str  # e.g. "1", "/claim 12"
+    value: dict[str, Any] = Field(default_factory=dict)  # echoed back on click
+    style: Literal["primary", "default", "danger"] = "default"
+    confirm: str = ""  # a confirmation question before the click counts (decline)
+
+
+class Outgoing(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    text: str  # always complete on its own: the text fallback
+    title: str = ""
+    actions: tuple[Action, ...] = ()
+    kind: Literal["text", "card", "image"] = "text"
+    image_key: str = ""  # storage key of an image to upload and send (charts)
+    # Card replacing a previous one (after a click): platform message id / response code.
+    replaces: str = ""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    kind: Literal["user", "hr_group"]
+    address: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    data: bytes
+    filename: str = ""
+    content_type: str = ""
+
+
+class DeliveryError(Exception):
+    """Base for what a channel raises when a send does not go through."""
+
+
+class TransientError(DeliveryError):
+    """Busy, rate limited, 5xx, timeout: try again later (after `retry_after` if known)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    """Will never work as it is (user out of scope, bot not in chat, invalid card)."""
+
+    def __init__(self, reason: str, code: str | int = ""):
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SessionLimit:
+    """A platform rule such as WeCom kf: at most `budget` messages within `window` after
+    the user's last message."""
+
+    window: timedelta
+    budget: int
+
+
+class Channel(ABC):
+    name: str
+
+    @abstractmethod
+    async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
+        """Deliver once. Reuse `idempotency_key` as the platform's de-dup key where possible."""
+
+    async def download(self, media: MediaRef) -> DownloadedFile:
+        raise PermanentError(f"{self.name} cannot download media")
+
+    def session_limit(self, address: str) -> SessionLimit | None:
+        """The session window for this address, if the platform has one."""
+        return None
+
+    def can_reach_hr(self) -> bool:
+        return False
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,38 @@
+"""Build the enabled channels from settings (lazy imports: a disabled platform costs nothing)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.channels.base import Channel
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+def playground_enabled(settings) -> bool:
+    """On by default with no platform; beside a real platform only when it is protected
+    (an API token, or a server bound to localhost)."""
+    if not settings.playground.enabled:
+        return False
+    if not settings.enabled_platforms:
+        return True
+    return bool(settings.api.token) or settings.server.host in ("127.0.0.1", "localhost", "::1")
+
+
+def build_channels(rt: Runtime) -> dict[str, Channel]:
+    s = rt.settings
+    channels: dict[str, Channel] = {}
+    if s.wecom.enabled:
+        from bot.channels.wecom import WecomChannel
+
+        channels["wecom"] = WecomChannel(rt)
+    if s.feishu.enabled:
+        from bot.channels.feishu import FeishuChannel
+
+        channels["feishu"] = FeishuChannel(rt)
+    if playground_enabled(s):
+        from bot.channels.web import WebChannel
+
+        channels["web"] = WebChannel(rt)
+    return channels

@@ -1,0 +1,137 @@
+"""offerbot serve | worker | migrate | import-csv | check-config | classify"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(args.config)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"config error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Third-party loggers that print request bodies or tokens stay at WARNING.
+    for noisy in ("tortoise", "aiosqlite", "asyncpg", "Lark", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import serve
+
+    settings = _settings(args)
+    _logging(args.verbose)
+    asyncio.run(serve(settings, with_worker=not args.no_worker))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.worker import run_worker
+
+    settings = _settings(args)
+    _logging(args.verbose)
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.storage import db
+
+    settings = _settings(args)
+
+    def progress(event: str, app: str, name: str) -> None:
+        if event == "apply_done":
+            print(f"applied {app}.{name}")
+
+    asyncio.run(db.migrate(settings, progress=progress))
+    print(f"database is up to date ({settings.database.url.split('@')[-1]})")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from bot.checkconfig import report
+
+    settings = _settings(args)
+    lines, ok = report(settings)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def cmd_import_csv(args: argparse.Namespace) -> int:
+    from bot.importer import run_import
+
+    settings = _settings(args)
+    return asyncio.run(run_import(settings, args.kind, args.file))
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from bot.flows.intents import make_provider
+
+    settings = _settings(args)
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    i = settings.intents
+
+    async def run() -> None:
+        provider = make_provider(
+            i.provider, i.llm_base_url, i.llm_model, i.llm_api_key, i.llm_timeout.total_seconds()
+        )
+        for text in texts:
+            result = await provider.classify(text)
+            out = {"text": text, "intent": result.intent, "concerns": list(result.concerns)}
+            print(json.dumps(out, ensure_ascii=False))
+        close = getattr(provider, "close", None)
+        if close:
+            await close()
+
+    asyncio.run(run())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="offerbot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--config", help="config file (default: $OFFERBOT_CONFIG or ./config.toml)")
+        p.set_defaults(func=fn)
+        return p
+
+    p = add("serve", cmd_serve, "HTTP server and, unless --no-worker, an in-process worker")
+    p.add_argument("--no-worker", action="store_true", help="run the HTTP server only")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p = add("worker", cmd_worker, "an arq worker only")
+    p.add_argument("-v", "--verbose", action="store_true")
+    add("migrate", cmd_migrate, "create or upgrade the database schema")
+    p = add("import-csv", cmd_import_csv, "import history from CSV")
+    p.add_argument(
+        "kind", choices=["requisitions", "candidates", "applications", "interviews", "offers"]
+    )
+    p.add_argument("file")
+    add("check-config", cmd_check_config, "validate the config and print what is enabled")
+    p = add("classify", cmd_classify, "classify candidate replies (args or stdin lines)")
+    p.add_argument("text", nargs="*")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

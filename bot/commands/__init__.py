@@ -1,0 +1,1 @@
+"""HR slash commands (SPEC §2.4). Owned by issue 7."""

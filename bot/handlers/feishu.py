@@ -1,0 +1,7 @@
+"""HTTP routes for feishu (being built)."""
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    return None

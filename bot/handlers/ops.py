@@ -1,0 +1,51 @@
+"""Operations endpoints: /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from bot.handlers.common import runtime
+from bot.metrics import REGISTRY
+from bot.storage import db
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    rt = runtime(request)
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(db.ping(), timeout=2)
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        if rt.redis is None:
+            raise ConnectionError("not connected")
+        await asyncio.wait_for(rt.redis.ping(), timeout=2)
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["redis"] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ok else "not ready", "checks": checks}
+    if rt.problems:
+        body["problems"] = dict(rt.problems)
+    return web.json_response(body, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    resp = web.Response(body=generate_latest(REGISTRY))
+    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return resp
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

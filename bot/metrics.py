@@ -1,0 +1,28 @@
+"""Prometheus metrics (served at /metrics)."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUESTS = Counter(
+    "offerbot_http_requests_total", "HTTP requests", ["route", "status"], registry=REGISTRY
+)
+LATENCY = Histogram(
+    "offerbot_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+JOBS = Counter("offerbot_jobs_total", "Worker jobs", ["job", "outcome"], registry=REGISTRY)
+DELIVERIES = Counter(
+    "offerbot_deliveries_total", "Outbox deliveries", ["platform", "outcome"], registry=REGISTRY
+)
+INBOUND = Counter(
+    "offerbot_inbound_total",
+    "Verified callbacks stored",
+    ["platform", "outcome"],
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG = Gauge("offerbot_outbox_backlog", "Outbox rows waiting", registry=REGISTRY)
+TIMERS_DUE = Gauge("offerbot_timers_due", "Timers due and not yet fired", registry=REGISTRY)

@@ -1,0 +1,109 @@
+"""Everything a running process shares: settings, database, Redis, channels, catalogs.
+
+Built once per process (`start_runtime`) and handed to the HTTP app and the worker; no
+module reads configuration or the environment on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from arq.connections import ArqRedis
+
+from bot.channels.base import Channel
+from bot.config import Settings
+from bot.i18n import Catalog
+from bot.queue import Enqueuer, connect
+from bot.storage import db
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: ArqRedis | None
+    http: aiohttp.ClientSession
+    channels: dict[str, Channel] = field(default_factory=dict)
+    catalog: Catalog = field(default_factory=Catalog)
+    _intents: Any = None
+    documents: Any = None  # the document store (bot/documents/store.py)
+    clock: Callable[[], datetime] = _utcnow
+    # Problems worth showing on /readyz (e.g. a WeCom secret that was refused).
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def intents(self) -> Any:
+        """The reply classifier (rules or an LLM endpoint), built on first use."""
+        if self._intents is None:
+            from bot.flows.intents import make_provider
+
+            i = self.settings.intents
+            self._intents = make_provider(
+                i.provider,
+                i.llm_base_url,
+                i.llm_model,
+                i.llm_api_key,
+                i.llm_timeout.total_seconds(),
+            )
+        return self._intents
+
+    @property
+    def enqueuer(self) -> Enqueuer:
+        return Enqueuer(self.redis)
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(self.channels)
+
+    @property
+    def hr_platforms(self) -> list[str]:
+        return [name for name, ch in self.channels.items() if ch.can_reach_hr()]
+
+    @property
+    def sweep_seconds(self) -> float:
+        return self.settings.worker.sweep_interval.total_seconds()
+
+    def fx(self, actor: str = "system"):
+        from bot.services.fx import Fx
+
+        return Fx(self, actor=actor)
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        await self.http.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await db.close_db()
+
+
+async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    from bot.channels.registry import build_channels
+
+    if migrate:
+        await db.migrate(settings)
+    await db.init_db(settings)
+    try:
+        redis = await connect(settings)
+    except Exception as exc:  # noqa: BLE001 - start anyway: callbacks are still stored
+        log.error("Redis unavailable at start-up (%s); jobs will wait for it", exc)
+        redis = None
+    timeout = aiohttp.ClientTimeout(total=settings.delivery.http_timeout.total_seconds())
+    http = aiohttp.ClientSession(timeout=timeout)
+    rt = Runtime(settings=settings, redis=redis, http=http)
+    rt.catalog = Catalog(settings.company.language)
+    rt.channels = build_channels(rt)
+    from bot.documents.store import LocalDocumentStore
+
+    rt.documents = LocalDocumentStore(settings.data_dir / "documents")
+    return rt

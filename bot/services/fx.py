@@ -1,0 +1,276 @@
+"""Effects a flow may have, recorded in the database first and acted on after commit.
+
+A flow never calls a platform. It writes outbox rows (messages), timer rows, timeline
+events and alerts inside the caller's transaction; `flush()` then enqueues the jobs that
+deliver and fire them. If the process dies between commit and flush, the sweeper finds
+the rows and enqueues them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.channels.base import HR_GROUP, Outgoing
+from bot.config import Settings
+from bot.i18n import Catalog
+from bot.services.quiet import next_allowed
+from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# Which candidate identity a platform uses, in order of preference.
+_ADDRESS_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "wecom": (("wecom_user_id", ""), ("wecom_external_userid", "kf:")),
+    "feishu": (("feishu_open_id", ""),),
+    "web": (("web_id", ""),),
+}
+
+
+def candidate_address(candidate: Candidate, preferred: str | None, enabled: Iterable[str]):
+    """(platform, address) to reach the candidate, or None when they must be invited."""
+    enabled = list(enabled)
+    order = ([preferred] if preferred else []) + [p for p in enabled if p != preferred]
+    for platform in order:
+        if platform not in enabled:
+            continue
+        for attr, prefix in _ADDRESS_FIELDS.get(platform, ()):
+            value = getattr(candidate, attr, None)
+            if value:
+                return platform, prefix + value
+    return None
+
+
+@dataclass
+class Fx:
+    rt: Runtime
+    actor: str = "system"
+    _deliveries: list[tuple[int, datetime | None]] = field(default_factory=list)
+    _timers: list[tuple[int, datetime]] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return self.rt.settings
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.rt.catalog
+
+    def t(self, key: str, /, **values: Any) -> str:
+        return self.rt.catalog.t(key, **values)
+
+    def now(self) -> datetime:
+        return self.rt.clock()
+
+    # -- messages -------------------------------------------------------------------
+
+    async def _queue(
+        self,
+        *,
+        platform: str,
+        recipient_kind: str,
+        recipient_id: str,
+        message: Outgoing,
+        key: str,
+        not_before: datetime,
+        candidate_id: int | None = None,
+        offer_id: int | None = None,
+        alert_id: int | None = None,
+    ) -> Outbox:
+        existing = await Outbox.filter(idempotency_key=key).first()
+        if existing:
+            return existing
+        row = await Outbox.create(
+            idempotency_key=key,
+            platform=platform,
+            recipient_kind=recipient_kind,
+            recipient_id=recipient_id,
+            payload=message.model_dump(mode="json"),
+            not_before=not_before,
+            candidate_id=candidate_id,
+            offer_id=offer_id,
+            alert_id=alert_id,
+        )
+        self._deliveries.append((row.id, not_before if not_before > self.now() else None))
+        return row
+
+    async def to_candidate(
+        self,
+        candidate: Candidate,
+        message: Outgoing,
+        key: str,
+        offer: Offer | None = None,
+        platform: str | None = None,
+        address: str | None = None,
+    ) -> Outbox | None:
+        """Queue a message for the candidate; held until quiet hours end. None = unreachable."""
+        if address is None:
+            target = candidate_address(
+                candidate, platform or (offer.channel if offer else None), self.rt.platforms
+            )
+            if target is None:
+                return None
+            platform, address = target
+        assert platform is not None
+        return await self._queue(
+            platform=platform,
+            recipient_kind="user",
+            recipient_id=address,
+            message=message,
+            key=key,
+            not_before=next_allowed(self.now(), self.settings.company),
+            candidate_id=candidate.id,
+            offer_id=offer.id if offer else None,
+        )
+
+    async def to_user(self, platform: str, address: str, message: Outgoing, key: str) -> Outbox:
+        """A direct answer (HR commands, replies to a user we have no candidate for)."""
+        return await self._queue(
+            platform=platform,
+            recipient_kind="user",
+            recipient_id=address,
+            message=message,
+            key=key,
+            not_before=self.now(),
+        )
+
+    async def to_hr(
+        self,
+        message: Outgoing,
+        key: str,
+        candidate_id: int | None = None,
+        offer_id: int | None = None,
+        alert_id: int | None = None,
+    ) -> list[Outbox]:
+        """Queue for the HR group of every enabled platform. Never held by quiet hours."""
+        rows = []
+        for platform in self.rt.hr_platforms:
+            rows.append(
+                await self._queue(
+                    platform=platform,
+                    recipient_kind="hr_group",
+                    recipient_id=HR_GROUP,
+                    message=message,
+                    key=f"{key}@{platform}",
+                    not_before=self.now(),
+                    candidate_id=candidate_id,
+                    offer_id=offer_id,
+                    alert_id=alert_id,
+                )
+            )
+        return rows
+
+    # -- alerts ---------------------------------------------------------------------
+
+    async def open_alert(
+        self,
+        kind: str,
+        *,
+        candidate_id: int | None,
+        offer_id: int | None,
+        data: dict[str, Any],
+        merge_open: bool = False,
+    ) -> tuple[Alert, bool]:
+        """Create an alert, or with `merge_open` update the open one of this kind for the
+        offer (repeated hesitant replies must not flood the group). Returns (alert, created)."""
+        if merge_open and offer_id is not None:
+            current = (
+                await Alert.filter(offer_id=offer_id, kind=kind, status__in=("open", "claimed"))
+                .order_by("-id")
+                .first()
+            )
+            if current:
+                current.data = {**current.data, **data}
+                current.updates += 1
+                await current.save()
+                return current, False
+        alert = await Alert.create(
+            kind=kind, candidate_id=candidate_id, offer_id=offer_id, data=data
+        )
+        return alert, True
+
+    # -- timers ---------------------------------------------------------------------
+
+    async def schedule(
+        self,
+        key: str,
+        kind: str,
+        due_at: datetime,
+        *,
+        offer_id: int | None = None,
+        candidate_id: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Timer:
+        """Create or re-arm the timer `key` (one timer per key)."""
+        timer = await Timer.filter(key=key).first()
+        if timer:
+            timer.due_at, timer.status, timer.kind = due_at, "pending", kind
+            timer.data, timer.locked_until, timer.fired_at = data or {}, None, None
+            await timer.save()
+        else:
+            timer = await Timer.create(
+                key=key,
+                kind=kind,
+                due_at=due_at,
+                offer_id=offer_id,
+                candidate_id=candidate_id,
+                data=data or {},
+            )
+        self._timers.append((timer.id, due_at))
+        return timer
+
+    async def cancel_timers(self, *, offer_id: int, kinds: Iterable[str] | None = None) -> int:
+        q = Timer.filter(offer_id=offer_id, status="pending")
+        if kinds is not None:
+            q = q.filter(kind__in=list(kinds))
+        return await q.update(status="cancelled")
+
+    # -- history --------------------------------------------------------------------
+
+    async def record(
+        self,
+        candidate_id: int,
+        kind: str,
+        data: dict[str, Any] | None = None,
+        *,
+        offer_id: int | None = None,
+        application_id: int | None = None,
+        actor: str | None = None,
+    ) -> TimelineEvent:
+        return await TimelineEvent.create(
+            candidate_id=candidate_id,
+            kind=kind,
+            actor=actor or self.actor,
+            data=data or {},
+            offer_id=offer_id,
+            application_id=application_id,
+        )
+
+    # -- after commit ---------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Enqueue the jobs for what was written. Call after the transaction commits."""
+        deliveries, timers = self._deliveries, self._timers
+        self._deliveries, self._timers = [], []
+        for outbox_id, at in deliveries:
+            await self.rt.enqueuer.deliver(outbox_id, at=at)
+        horizon = self.now() + timedelta(seconds=max(60, 4 * self.rt.sweep_seconds))
+        for timer_id, due in timers:
+            # Far-off timers are left to the sweeper: Redis holds only what is due soon.
+            if due <= horizon:
+                await self.rt.enqueuer.timer(timer_id, at=due)
+
+    def discard(self) -> None:
+        """The transaction rolled back: nothing written may be enqueued."""
+        self._deliveries, self._timers = [], []

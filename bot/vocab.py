@@ -1,0 +1,19 @@
+"""The product's fixed vocabulary (SPEC §2): intents, concerns, reasons, statuses."""
+
+INTENTS = ("accept", "decline", "hesitate", "question", "other")
+CONCERNS = (
+    "salary",
+    "overtime",
+    "location",
+    "competing_offer",
+    "role_fit",
+    "team_culture",
+    "family",
+    "timing",
+    "process",
+)
+REASON_CATEGORIES = (*CONCERNS, "info_mismatch", "other")
+OFFER_STATUSES = ("sent", "accepted", "declined", "expired", "withdrawn", "reneged", "onboarded")
+# Offers lost on the candidate's side: applying again after one makes a re-applicant.
+LOST_STATUSES = ("declined", "reneged", "expired")
+PLATFORMS = ("wecom", "feishu", "web")

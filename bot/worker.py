@@ -1,0 +1,373 @@
+"""The arq worker: process inbound events, deliver the outbox, fire timers, sweep.
+
+Every job first *claims* its row with one conditional UPDATE (status + lease), so two
+workers never do the same work, and a row whose lease ran out (its process died) can be
+claimed again. The database is the truth; Redis only makes things punctual, and the
+sweeper re-enqueues whatever Redis lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from arq import Retry
+from arq.worker import Worker, func
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from bot import metrics
+from bot.channels.base import (
+    HR_GROUP,
+    DownloadedFile,
+    Inbound,
+    Outgoing,
+    PermanentError,
+    Recipient,
+    TransientError,
+)
+from bot.config import Settings
+from bot.flows import router
+from bot.queue import QUEUE_NAME, redis_settings
+from bot.runtime import Runtime, start_runtime
+from bot.storage.models import Candidate, Conversation, InboundEvent, KeyValue, Outbox, Timer
+
+log = logging.getLogger(__name__)
+
+MAX_INBOUND_ATTEMPTS = 5
+SWEEP_BATCH = 500
+
+
+def lease(rt: Runtime) -> timedelta:
+    return rt.settings.worker.stale_after
+
+
+async def claim(model, pk: int, rt: Runtime, *extra: Q, **filters: Any) -> bool:
+    """Take the row for this process, if nobody holds a live lease on it."""
+    now = rt.clock()
+    free = Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+    updated = await model.filter(Q(id=pk), free, *extra, **filters).update(
+        locked_until=now + lease(rt), attempts=F("attempts") + 1
+    )
+    return updated == 1
+
+
+# -- inbound ------------------------------------------------------------------------
+
+
+async def conversation_for(inbound: Inbound) -> Conversation:
+    key = inbound.sender_id
+    if inbound.chat_type == "group":
+        key = f"chat:{inbound.chat_id}"
+    conv, _ = await Conversation.get_or_create(platform=inbound.platform, user_id=key)
+    return conv
+
+
+_IDENTITY_FIELD = {"wecom": "wecom_user_id", "feishu": "feishu_open_id", "web": "web_id"}
+
+
+async def candidate_for(inbound: Inbound, conv: Conversation) -> Candidate | None:
+    if conv.candidate_id:
+        return await Candidate.get_or_none(id=conv.candidate_id, erased_at__isnull=True)
+    if inbound.chat_type == "group":
+        return None
+    if inbound.platform == "wecom" and inbound.sender_id.startswith("kf:"):
+        lookup = {"wecom_external_userid": inbound.sender_id[3:]}
+    else:
+        field = _IDENTITY_FIELD.get(inbound.platform)
+        if field is None:
+            return None
+        lookup = {field: inbound.sender_id}
+    return await Candidate.filter(erased_at__isnull=True, **lookup).order_by("-id").first()
+
+
+async def _download_all(
+    rt: Runtime, inbound: Inbound
+) -> tuple[list[DownloadedFile | None], list[str]]:
+    """Media ids expire (WeCom: 3 days): fetch right away, outside the transaction."""
+    files: list[DownloadedFile | None] = []
+    errors: list[str] = []
+    channel = rt.channels.get(inbound.platform)
+    for media in inbound.media:
+        try:
+            if channel is None:
+                raise PermanentError(f"channel {inbound.platform} is not enabled")
+            files.append(await channel.download(media))
+        except (TransientError, PermanentError) as exc:
+            files.append(None)
+            errors.append(str(exc))
+    return files, errors
+
+
+async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
+    rt: Runtime = ctx["rt"]
+    if not await claim(InboundEvent, inbound_id, rt, status="pending"):
+        return "skipped"
+    event = await InboundEvent.get(id=inbound_id)
+    inbound = Inbound.model_validate(event.payload)
+    files, errors = await _download_all(rt, inbound)
+    fx = rt.fx(actor=f"{inbound.platform}:{inbound.sender_id}")
+    try:
+        async with in_transaction():
+            conv = await conversation_for(inbound)
+            # Lock the conversation for the rest of the transaction: one user's messages
+            # are handled one at a time (row lock on PostgreSQL, write lock on SQLite).
+            await Conversation.filter(id=conv.id).update(last_inbound_at=rt.clock())
+            conv = await Conversation.get(id=conv.id)
+            if inbound.chat_type == "p2p" and inbound.kind != "event":
+                conv.sent_since_inbound = 0
+                await Conversation.filter(id=conv.id).update(sent_since_inbound=0)
+            candidate = await candidate_for(inbound, conv)
+            turn = router.Turn(fx, inbound, conv, candidate, files, errors)
+            handled_by = await router.route(turn)
+            await InboundEvent.filter(id=inbound_id).update(
+                status="done", processed_at=rt.clock(), locked_until=None
+            )
+    except Exception as exc:
+        fx.discard()
+        metrics.JOBS.labels("process_inbound", "error").inc()
+        log.exception("inbound %s failed", inbound_id)
+        if event.attempts >= MAX_INBOUND_ATTEMPTS:
+            await InboundEvent.filter(id=inbound_id).update(
+                status="failed", last_error=type(exc).__name__, locked_until=None
+            )
+            return "failed"
+        await InboundEvent.filter(id=inbound_id).update(
+            last_error=type(exc).__name__, locked_until=None
+        )
+        raise Retry(defer=backoff(rt, event.attempts)) from exc
+    await fx.flush()
+    metrics.JOBS.labels("process_inbound", "ok").inc()
+    return handled_by or "unhandled"
+
+
+# -- delivery -----------------------------------------------------------------------
+
+
+def backoff(rt: Runtime, attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, at least what the platform asked for."""
+    d = rt.settings.delivery
+    cap = min(
+        d.backoff_max.total_seconds(), d.backoff_base.total_seconds() * 2 ** max(attempt - 1, 0)
+    )
+    delay = random.uniform(cap / 2, cap)
+    return max(delay, retry_after or 0.0)
+
+
+async def _session_closed(rt: Runtime, row: Outbox) -> str | None:
+    """Why a platform's session rule forbids this message now, or None."""
+    channel = rt.channels[row.platform]
+    limit = channel.session_limit(row.recipient_id)
+    if limit is None or row.recipient_kind != "user":
+        return None
+    conv = await Conversation.get_or_none(platform=row.platform, user_id=row.recipient_id)
+    if conv is None or conv.last_inbound_at is None:
+        return "window_closed"
+    if rt.clock() - conv.last_inbound_at > limit.window:
+        return "window_closed"
+    if conv.sent_since_inbound >= limit.budget:
+        return "budget_spent"
+    return None
+
+
+async def _give_up(rt: Runtime, row: Outbox, status: str, reason: str) -> None:
+    fx = rt.fx()
+    async with in_transaction():
+        await Outbox.filter(id=row.id).update(status=status, last_error=reason, locked_until=None)
+        row.status, row.last_error = status, reason
+        if row.recipient_kind == "user":
+            await router.undeliverable(fx, row, reason)
+    await fx.flush()
+
+
+async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
+    rt: Runtime = ctx["rt"]
+    now = rt.clock()
+    if not await claim(Outbox, outbox_id, rt, status="pending", not_before__lte=now):
+        row = await Outbox.get_or_none(id=outbox_id)
+        if row and row.status == "pending" and row.not_before > now:
+            raise Retry(defer=(row.not_before - now).total_seconds())
+        return "skipped"
+    row = await Outbox.get(id=outbox_id)
+    channel = rt.channels.get(row.platform)
+    if channel is None:
+        await _give_up(rt, row, "failed", f"channel {row.platform} is not enabled")
+        return "failed"
+    closed = await _session_closed(rt, row)
+    if closed:
+        await _give_up(rt, row, "held", closed)
+        metrics.DELIVERIES.labels(row.platform, "held").inc()
+        return "held"
+    message = Outgoing.model_validate(row.payload)
+    kind = "hr_group" if row.recipient_id == HR_GROUP else "user"
+    try:
+        result = await channel.send(Recipient(kind, row.recipient_id), message, row.idempotency_key)
+    except TransientError as exc:
+        if row.attempts >= rt.settings.delivery.max_attempts:
+            await _give_up(rt, row, "failed", f"gave up after {row.attempts} attempts: {exc}")
+            metrics.DELIVERIES.labels(row.platform, "failed").inc()
+            return "failed"
+        await Outbox.filter(id=row.id).update(last_error=str(exc)[:500], locked_until=None)
+        metrics.DELIVERIES.labels(row.platform, "retry").inc()
+        raise Retry(defer=backoff(rt, row.attempts, exc.retry_after)) from exc
+    except PermanentError as exc:
+        await _give_up(rt, row, "failed", f"{exc.code}: {exc}" if exc.code else str(exc))
+        metrics.DELIVERIES.labels(row.platform, "failed").inc()
+        return "failed"
+    fx = rt.fx()
+    async with in_transaction():
+        await Outbox.filter(id=row.id).update(
+            status="sent",
+            sent_at=rt.clock(),
+            platform_message_id=result.message_id or None,
+            locked_until=None,
+            last_error=None,
+        )
+        if row.recipient_kind == "user":
+            await Conversation.filter(platform=row.platform, user_id=row.recipient_id).update(
+                sent_since_inbound=F("sent_since_inbound") + 1
+            )
+        row.status, row.platform_message_id = "sent", result.message_id
+        await router.delivered(fx, row)
+    await fx.flush()
+    metrics.DELIVERIES.labels(row.platform, "sent").inc()
+    return "sent"
+
+
+# -- timers -------------------------------------------------------------------------
+
+
+async def fire_timer(ctx: dict[str, Any], timer_id: int) -> str:
+    rt: Runtime = ctx["rt"]
+    now = rt.clock()
+    if not await claim(Timer, timer_id, rt, status="pending", due_at__lte=now):
+        timer = await Timer.get_or_none(id=timer_id)
+        if timer and timer.status == "pending" and timer.due_at > now:
+            raise Retry(defer=(timer.due_at - now).total_seconds())
+        return "skipped"
+    timer = await Timer.get(id=timer_id)
+    fx = rt.fx()
+    try:
+        async with in_transaction():
+            # Re-check inside the transaction: a reply may have cancelled it meanwhile.
+            fresh = await Timer.get(id=timer_id)
+            if fresh.status != "pending":
+                return "cancelled"
+            await router.fire(fx, fresh)
+            await Timer.filter(id=timer_id).update(
+                status="done", fired_at=rt.clock(), locked_until=None
+            )
+    except Exception:
+        fx.discard()
+        log.exception("timer %s (%s) failed", timer_id, timer.kind)
+        await Timer.filter(id=timer_id).update(locked_until=None)
+        raise Retry(defer=backoff(rt, timer.attempts)) from None
+    await fx.flush()
+    metrics.JOBS.labels("fire_timer", "ok").inc()
+    return "fired"
+
+
+# -- sweeper ------------------------------------------------------------------------
+
+
+async def sweep_once(rt: Runtime) -> dict[str, int]:
+    """Enqueue everything the database says is due and nobody holds. Idempotent."""
+    now = rt.clock()
+    horizon = now + timedelta(seconds=rt.sweep_seconds)
+    free = Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+    enq = rt.enqueuer
+    grace = now - timedelta(seconds=2)  # the webhook enqueues fresh events itself
+    inbound = await (
+        InboundEvent.filter(free, status="pending", received_at__lt=grace)
+        .order_by("id")
+        .limit(SWEEP_BATCH)
+        .values_list("id", flat=True)
+    )
+    for pk in inbound:
+        await enq.inbound(pk)
+    outbox = await (
+        Outbox.filter(free, status="pending", not_before__lte=horizon)
+        .order_by("not_before")
+        .limit(SWEEP_BATCH)
+        .values_list("id", "not_before")
+    )
+    for pk, not_before in outbox:
+        await enq.deliver(pk, at=not_before if not_before > now else None)
+    timers = await (
+        Timer.filter(free, status="pending", due_at__lte=horizon)
+        .order_by("due_at")
+        .limit(SWEEP_BATCH)
+        .values_list("id", "due_at")
+    )
+    for pk, due in timers:
+        await enq.timer(pk, at=due if due > now else None)
+    await KeyValue.filter(expires_at__lt=now).delete()
+    metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status="pending").count())
+    metrics.TIMERS_DUE.set(await Timer.filter(status="pending", due_at__lte=now).count())
+    return {"inbound": len(inbound), "outbox": len(outbox), "timers": len(timers)}
+
+
+async def _sweep_forever(rt: Runtime) -> None:
+    while True:
+        try:
+            await sweep_once(rt)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - DB or Redis hiccup: try again next round
+            log.warning("sweep failed: %s", exc)
+        await asyncio.sleep(rt.sweep_seconds)
+
+
+# -- wiring -------------------------------------------------------------------------
+
+
+FUNCTIONS = [
+    func(process_inbound, name="process_inbound"),
+    func(deliver, name="deliver"),
+    func(fire_timer, name="fire_timer"),
+]
+
+
+def build_worker(rt: Runtime, *, burst: bool = False, handle_signals: bool = False) -> Worker:
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        if not burst:
+            ctx["sweeper"] = asyncio.create_task(_sweep_forever(rt))
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        task = ctx.get("sweeper")
+        if task:
+            task.cancel()
+
+    w = rt.settings.worker
+    return Worker(
+        functions=FUNCTIONS,
+        queue_name=QUEUE_NAME,
+        redis_settings=redis_settings(rt.settings),  # its own pool: close() closes only it
+        burst=burst,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        handle_signals=handle_signals,
+        max_jobs=w.max_jobs,
+        job_completion_wait=int(w.job_timeout.total_seconds()),  # SIGTERM: finish jobs first
+        job_timeout=w.job_timeout,
+        keep_result=0,  # job ids are reusable at once: the sweeper may re-enqueue
+        max_tries=1000,  # attempts are counted on our rows, not by arq
+        poll_delay=0.05,
+        ctx={"rt": rt},
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """`offerbot worker`: a worker alone (SIGTERM lets running jobs finish)."""
+    rt = await start_runtime(settings, migrate=False)
+    if rt.redis is None:
+        raise SystemExit("offerbot worker: Redis is not reachable")
+    worker = build_worker(rt, handle_signals=True)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+        await rt.close()

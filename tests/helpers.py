@@ -1,0 +1,59 @@
+"""Helpers tests import: auth headers, running the worker, reading what was sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.queue import QUEUE_NAME
+from bot.runtime import Runtime
+from bot.storage.models import Outbox
+
+API_TOKEN = "test-api-token"
+
+
+def auth(token: str = API_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- running the worker from a test --------------------------------------------------------
+
+
+async def drain(rt: Runtime, *, rounds: int = 20) -> None:
+    """Run the worker until nothing is left to do now: sweep, then a burst worker, repeated
+    until a sweep finds nothing (jobs may queue follow-up work)."""
+    from bot.worker import build_worker, sweep_once
+
+    for _ in range(rounds):
+        found = await sweep_once(rt)
+        queued = await rt.redis.zcard(QUEUE_NAME)
+        if not any(found.values()) and queued == 0:
+            return
+        worker = build_worker(rt, burst=True)
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+    raise AssertionError("worker did not settle")
+
+
+async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    """Poll an async predicate until it returns something truthy (for background workers)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def sent_messages(platform: str = "web", recipient: str | None = None) -> list[dict]:
+    """What the bot delivered (outbox rows marked sent), oldest first."""
+    q = Outbox.filter(platform=platform, status="sent")
+    if recipient is not None:
+        q = q.filter(recipient_id=recipient)
+    rows = await q.order_by("id")
+    return [{"to": r.recipient_id, **r.payload} for r in rows]

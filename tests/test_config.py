@@ -1,0 +1,115 @@
+"""Configuration: defaults, every example key, durations, env overrides, errors naming keys."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import ConfigError, load_settings, parse_duration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(environ={})
+    assert s.server.port == 8080
+    assert s.database.url.startswith("sqlite://")
+    assert s.redis.url == ""
+    assert s.enabled_platforms == []
+    assert s.source == "built-in defaults"
+
+
+def test_example_config_is_valid_and_complete():
+    s = load_settings(ROOT / "config.example.toml", environ={})
+    assert s.timers.offer_unconfirmed_after == timedelta(hours=24)
+    assert s.timers.offer_expires_after == timedelta(days=7)
+    assert s.company.quiet_window is not None
+
+
+@pytest.mark.parametrize(
+    "text,seconds",
+    [("90s", 90), ("30m", 1800), ("24h", 86400), ("3d", 259200), ("250ms", 0.25), (5, 5)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("bad", ["2 days", "", "-1s", "1w", None, True])
+def test_bad_durations(bad):
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_env_overrides_secrets(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[wecom]\nsecret = "from-file"\n')
+    s = load_settings(
+        cfg, environ={"OFFERBOT_WECOM_SECRET": "from-env", "OFFERBOT_API_TOKEN": "tok"}
+    )
+    assert s.wecom.secret == "from-env"
+    assert s.api.token == "tok"
+
+
+def test_config_path_from_environment(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[server]\nport = 9999\n")
+    assert load_settings(environ={"OFFERBOT_CONFIG": str(cfg)}).server.port == 9999
+
+
+def test_every_problem_is_one_line_naming_its_key(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(
+        "[server]\nprot = 1\n"
+        '[timers]\noffer_unconfirmed_after = "2 days"\n'
+        '[company]\ntimezone = "Mars/Olympus"\nlanguage = "fr"\n'
+        "[wecom]\nenabled = true\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ={})
+    text = "\n".join(err.value.problems)
+    assert "server.prot: unknown key" in text
+    assert "timers.offer_unconfirmed_after" in text
+    assert "company.timezone" in text
+    assert "company.language" in text
+    assert all("\n" not in p for p in err.value.problems)
+
+
+def test_enabled_platform_needs_its_keys(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[feishu]\nenabled = true\napp_id = "cli_1"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ={})
+    assert "feishu.app_secret: required when feishu.enabled = true" in err.value.problems
+
+
+def test_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_not_toml(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[server\nport=")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ={})
+    assert "not valid TOML" in err.value.problems[0]
+
+
+def test_check_config_cli_names_the_misspelled_key(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[wecom]\ncorp_idd = "x"\n')
+    with pytest.raises(SystemExit) as exc:
+        main(["check-config", "--config", str(cfg)])
+    assert exc.value.code != 0
+    assert "wecom.corp_idd: unknown key" in capsys.readouterr().err
+
+
+def test_check_config_cli_prints_what_is_enabled(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[api]\ntoken = "t"\n')
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "wecom: disabled" in out
+    assert "api: enabled" in out
