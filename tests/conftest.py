@@ -87,12 +87,22 @@ def base_settings(data_dir: Path, db_url: str, **sections: Any) -> Settings:
     return s
 
 
+async def _create_schema(settings: Settings) -> None:
+    """Schema straight from the models: tests/test_migrations.py checks separately that
+    the migrations produce the same schema."""
+    from tortoise import Tortoise
+
+    await Tortoise.init(config=db.tortoise_config(settings))
+    await Tortoise.generate_schemas(safe=True)
+    await Tortoise.close_connections()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(session_dir) -> Path:
-    """One migrated SQLite file per session; each test gets a copy (fast, isolated)."""
+    """One SQLite file with the schema per session; each test gets a copy (fast, isolated)."""
     path = session_dir / "template.sqlite3"
     settings = base_settings(session_dir / "template", f"sqlite://{path}")
-    asyncio.run(db.migrate(settings))
+    asyncio.run(_create_schema(settings))
     return path
 
 
@@ -101,7 +111,7 @@ def pg_migrated(pg_database) -> Any:
     if pg_database is None:
         return None
     settings = base_settings(Path("/tmp"), pg_database["url"])
-    asyncio.run(db.migrate(settings))
+    asyncio.run(_create_schema(settings))
     return pg_database
 
 

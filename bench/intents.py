@@ -1,0 +1,159 @@
+"""Benchmark the rule-based reply classifier against a labelled JSONL file.
+
+    python bench/intents.py [--data tests/data/intents_labelled.jsonl] [--errors]
+
+Each line of the data file: {"text": ..., "intent": ..., "concerns": [...]}.
+Prints per-intent precision/recall/F1, macro-F1, hesitate recall, concern micro-F1 and a
+confusion matrix. `evaluate(path)` returns the same numbers as a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bot.flows.intents import CONCERNS, INTENTS, classify_rules  # noqa: E402
+
+DEFAULT_DATA = ROOT / "tests" / "data" / "intents_labelled.jsonl"
+
+
+def load(path: str | Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row["intent"] not in INTENTS:
+                raise ValueError(f"{path}:{n}: unknown intent {row['intent']!r}")
+            bad = [c for c in row.get("concerns", []) if c not in CONCERNS]
+            if bad:
+                raise ValueError(f"{path}:{n}: unknown concerns {bad}")
+            rows.append(row)
+    return rows
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def evaluate(path: str | Path = DEFAULT_DATA) -> dict:
+    """Classify every row; return metrics (floats in 0..1) and the confusion matrix."""
+    rows = load(path)
+    start = time.perf_counter()
+    preds = [classify_rules(r["text"]) for r in rows]
+    elapsed = time.perf_counter() - start
+
+    confusion = {g: dict.fromkeys(INTENTS, 0) for g in INTENTS}
+    for r, p in zip(rows, preds, strict=True):
+        confusion[r["intent"]][p.intent] += 1
+    per_intent = {}
+    for i in INTENTS:
+        tp = confusion[i][i]
+        fp = sum(confusion[g][i] for g in INTENTS if g != i)
+        fn = sum(confusion[i][q] for q in INTENTS if q != i)
+        p, r, f = _prf(tp, fp, fn)
+        per_intent[i] = {"precision": p, "recall": r, "f1": f, "support": tp + fn}
+    macro_f1 = sum(v["f1"] for v in per_intent.values()) / len(INTENTS)
+    accuracy = sum(confusion[i][i] for i in INTENTS) / len(rows) if rows else 0.0
+
+    ctp = cfp = cfn = 0
+    per_concern = {}
+    for c in CONCERNS:
+        tp = fp = fn = 0
+        for r, p in zip(rows, preds, strict=True):
+            gold, got = c in r.get("concerns", []), c in p.concerns
+            tp += gold and got
+            fp += got and not gold
+            fn += gold and not got
+        ctp, cfp, cfn = ctp + tp, cfp + fp, cfn + fn
+        pc, rc, fc = _prf(tp, fp, fn)
+        per_concern[c] = {"precision": pc, "recall": rc, "f1": fc, "support": tp + fn}
+    cp, cr, cf = _prf(ctp, cfp, cfn)
+
+    errors = [
+        {
+            "text": r["text"],
+            "gold": r["intent"],
+            "got": p.intent,
+            "gold_concerns": r.get("concerns", []),
+            "got_concerns": list(p.concerns),
+        }
+        for r, p in zip(rows, preds, strict=True)
+        if p.intent != r["intent"] or set(p.concerns) != set(r.get("concerns", []))
+    ]
+    return {
+        "data": str(path),
+        "rows": len(rows),
+        "accuracy": accuracy,
+        "macro_f1": macro_f1,
+        "hesitate_recall": per_intent["hesitate"]["recall"],
+        "per_intent": per_intent,
+        "concern_micro": {"precision": cp, "recall": cr, "f1": cf},
+        "concern_micro_f1": cf,
+        "per_concern": per_concern,
+        "confusion": confusion,
+        "seconds": elapsed,
+        "errors": errors,
+    }
+
+
+def report(res: dict) -> str:
+    out = [f"data: {res['data']} ({res['rows']} rows, {res['seconds'] * 1000:.1f} ms)", ""]
+    out.append(f"{'intent':<10} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>5}")
+    for i, v in res["per_intent"].items():
+        out.append(
+            f"{i:<10} {v['precision']:>6.3f} {v['recall']:>6.3f} {v['f1']:>6.3f} {v['support']:>5}"
+        )
+    out += [
+        "",
+        f"accuracy          {res['accuracy']:.3f}",
+        f"macro-F1          {res['macro_f1']:.3f}",
+        f"hesitate recall   {res['hesitate_recall']:.3f}",
+        "concern micro P/R/F1  {precision:.3f} / {recall:.3f} / {f1:.3f}".format(
+            **res["concern_micro"]
+        ),
+        "",
+        f"{'concern':<16} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>4}",
+    ]
+    for c, v in res["per_concern"].items():
+        out.append(
+            f"{c:<16} {v['precision']:>6.3f} {v['recall']:>6.3f} {v['f1']:>6.3f} {v['support']:>4}"
+        )
+    out += ["", "confusion (rows = gold, columns = predicted)"]
+    out.append(f"{'':<10}" + "".join(f"{i:>10}" for i in INTENTS))
+    for g in INTENTS:
+        out.append(f"{g:<10}" + "".join(f"{res['confusion'][g][p]:>10}" for p in INTENTS))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DEFAULT_DATA), help="labelled JSONL file")
+    ap.add_argument("--errors", action="store_true", help="also list misclassified rows")
+    ap.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    args = ap.parse_args(argv)
+    res = evaluate(args.data)
+    if args.json:
+        print(json.dumps({k: v for k, v in res.items() if k != "errors"}, indent=2))
+    else:
+        print(report(res))
+    if args.errors:
+        print("\nmisclassified (intent or concerns):")
+        for e in res["errors"]:
+            print(json.dumps(e, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

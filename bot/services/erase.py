@@ -1,0 +1,1 @@
+"""PIPL erasure shared by DELETE /api/v1/candidates/{id} and /forget (foundation stub)."""
