@@ -7,12 +7,15 @@ server already running on the same database file.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
 
 from bot.config import Settings
 
@@ -21,6 +24,22 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "offerbot:queue"
 
 _embedded: dict[str, Any] = {}
+_EXPIRES_MS = 86_400_000  # arq's default: a job not started within a day is dropped
+
+# KEYS: queue, then (job key, result key) per job; ARGV: now_ms, expires_ms, then
+# (job id, serialized job) per job. Same effect as arq's enqueue_job, once per batch.
+_ENQUEUE_MANY = """
+local added = 0
+for i = 0, (#KEYS - 1) / 2 - 1 do
+  local job_key, result_key = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  if redis.call('EXISTS', job_key, result_key) == 0 then
+    redis.call('PSETEX', job_key, ARGV[2], ARGV[4 + 2 * i])
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3 + 2 * i])
+    added = added + 1
+  end
+end
+return added
+"""
 
 
 def embedded_redis_path(settings: Settings) -> Path:
@@ -93,6 +112,23 @@ class Enqueuer:
                 "enqueue %s failed (%s); the sweeper will retry", job_id, type(exc).__name__
             )
             return None
+
+    async def many(self, function: str, jobs: list[tuple[str, tuple[Any, ...]]]) -> int:
+        """Enqueue many jobs in ONE Redis round trip, with arq's own job format and the same
+        uniqueness rule (a job id that is queued, running or has a result is skipped)."""
+        if self.redis is None or not jobs:
+            return 0
+        now_ms = int(time.time() * 1000)
+        keys: list[str] = [QUEUE_NAME]
+        argv: list[Any] = [now_ms, _EXPIRES_MS]
+        for job_id, args in jobs:
+            keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+            argv += [job_id, serialize_job(function, args, {}, None, now_ms)]
+        try:
+            return int(await self.redis.eval(_ENQUEUE_MANY, len(keys), *keys, *argv))
+        except Exception as exc:  # noqa: BLE001 - Redis down: the sweeper will catch up
+            log.warning("batch enqueue of %d failed (%s)", len(jobs), type(exc).__name__)
+            return 0
 
     async def inbound(self, inbound_id: int):
         return await self.enqueue("process_inbound", inbound_id, job_id=f"inbound:{inbound_id}")

@@ -37,6 +37,7 @@ class Runtime:
     catalog: Catalog = field(default_factory=Catalog)
     _intents: Any = None
     documents: Any = None  # the document store (bot/documents/store.py)
+    batcher: Any = None  # group commit of inbound events (bot/services/ingest.py)
     clock: Callable[[], datetime] = _utcnow
     # Problems worth showing on /readyz (e.g. a WeCom secret that was refused).
     problems: dict[str, str] = field(default_factory=dict)

@@ -368,6 +368,8 @@ async def run_worker(settings: Settings) -> None:
     worker = build_worker(rt, handle_signals=True)
     try:
         await worker.async_run()
+    except asyncio.CancelledError:
+        log.info("worker stopped")  # SIGTERM/SIGINT: running jobs were given time to finish
     finally:
         await worker.close()
         await rt.close()

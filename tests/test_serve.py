@@ -1,0 +1,101 @@
+"""`offerbot serve` as a newcomer runs it: no config file, embedded SQLite + Redis under
+./data; answers /healthz and /readyz; SIGTERM exits cleanly. Also `offerbot worker`."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if get(url)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not come up")
+
+
+@pytest.fixture
+def clean_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
+    return env
+
+
+def test_serve_with_no_config_uses_embedded_defaults(tmp_path, clean_env):
+    port = free_port()
+    env = {**clean_env, "OFFERBOT_SERVER_PORT": str(port), "OFFERBOT_SERVER_HOST": "127.0.0.1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
+        status, body = get(f"http://127.0.0.1:{port}/readyz")
+        assert status == 200, body
+        assert (tmp_path / "data" / "offerbot.sqlite3").exists()
+        assert (tmp_path / "data" / "redis.db").exists() or any(
+            p.name.startswith("redis") for p in (tmp_path / "data").iterdir()
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0, proc.stderr.read().decode()[-2000:]
+
+
+def test_migrate_command_and_worker_start(tmp_path, clean_env):
+    cfg = tmp_path / "config.toml"
+    data = tmp_path / "d"
+    cfg.write_text(
+        f'[storage]\ndata_dir = "{data}"\n[database]\nurl = "sqlite://{data}/x.sqlite3"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "migrate", "--config", str(cfg)],
+        capture_output=True, text=True, env=clean_env, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "database is up to date" in out.stdout
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--config", str(cfg)],
+        env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        time.sleep(2)
+        assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=40)
+    assert code == 0
+    assert Path(data, "redis.db").exists() or any(p.name.startswith("redis") for p in data.iterdir())
