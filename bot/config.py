@@ -226,6 +226,15 @@ class PlaygroundSettings(_Section):
 class DocumentSettings(_Section):
     checklist: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKLIST))
 
+    @field_validator("checklist")
+    @classmethod
+    def _known_items(cls, v: list[str]) -> list[str]:
+        # Items need names and hints in the catalogs: a typo must not reach a candidate.
+        unknown = [key for key in v if key not in DEFAULT_CHECKLIST]
+        if unknown:
+            raise ValueError(f"unknown item(s) {unknown}; known: {', '.join(DEFAULT_CHECKLIST)}")
+        return list(dict.fromkeys(v))
+
 
 class Settings(_Section):
     server: ServerSettings = ServerSettings()

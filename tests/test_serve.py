@@ -98,4 +98,6 @@ def test_migrate_command_and_worker_start(tmp_path, clean_env):
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(timeout=40)
     assert code == 0
-    assert Path(data, "redis.db").exists() or any(p.name.startswith("redis") for p in data.iterdir())
+    assert Path(data, "redis.db").exists() or any(
+        p.name.startswith("redis") for p in data.iterdir()
+    )

@@ -142,5 +142,15 @@ class Channel(ABC):
     def can_reach_hr(self) -> bool:
         return False
 
+    async def find_user(self, phone: str | None, email: str | None) -> str | None:
+        """The platform address of a person known by phone/e-mail, if the platform can
+        look it up (and the person is in the app's scope). None = unknown here."""
+        return None
+
+    async def invite_link(self, code: str) -> str | None:
+        """A link that opens a chat with the bot and carries `code` (an invite code), so the
+        person who opens it can be bound to their offer. None = this platform has none."""
+        return None
+
     async def close(self) -> None:
         return None

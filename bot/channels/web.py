@@ -1,18 +1,87 @@
 """The `web` channel: the playground's chat panes (and a channel the tests can read).
 
-Sent messages are the outbox rows themselves (platform `web`, status `sent`); this channel
-only marks them delivered and wakes the page's live listeners in this process.
+Sent messages are the outbox rows themselves (platform `web`, status `sent`); sending only
+tells the page's live listeners in this process, which read the rows from the database
+(so a page served by another process still sees them, a moment later).
+
+Media works like a platform's media API: the playground stores an upload under
+`<data_dir>/uploads/<random key>` and puts the key in the Inbound; `download()` reads it
+back in the worker. Uploads older than the platforms' media lifetime (3 days) are pruned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.channels.base import Channel, Outgoing, Recipient, SendResult
+import filetype
+
+from bot.channels.base import (
+    Channel,
+    DownloadedFile,
+    MediaRef,
+    Outgoing,
+    PermanentError,
+    Recipient,
+    SendResult,
+)
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+
+# The playground's HR user: its HR pane writes as `web:playground-hr`, an HR admin while
+# the playground is enabled (see Turn.is_admin in flows/router.py).
+PLAYGROUND_HR_ID = "playground-hr"
+
+UPLOADS_DIR = "uploads"
+UPLOAD_LIFETIME_SECONDS = 3 * 24 * 3600  # like WeCom media ids
+_UPLOAD_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def uploads_dir(data_dir: Path) -> Path:
+    path = Path(data_dir) / UPLOADS_DIR
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def new_upload_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def upload_path(data_dir: Path, key: str) -> Path:
+    """Where an upload lives; refuses keys that are not ours (no path tricks)."""
+    if not _UPLOAD_KEY.match(key):
+        raise PermanentError(f"not an upload key: {key[:80]!r}")
+    return uploads_dir(data_dir) / key
+
+
+def prune_uploads(data_dir: Path, now: float | None = None) -> int:
+    """Delete uploads past their lifetime (and parts of aborted uploads); returns how many."""
+    cutoff = (now or time.time()) - UPLOAD_LIFETIME_SECONDS
+    removed = 0
+    for entry in uploads_dir(data_dir).iterdir():
+        try:
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                entry.unlink()
+                removed += 1
+        except FileNotFoundError:  # pruned by a concurrent request
+            continue
+    return removed
+
+
+@dataclass(frozen=True)
+class WebDelivery:
+    """What a live listener hears when the web channel sends a message."""
+
+    address: str
+    message: Outgoing
+    key: str  # the outbox idempotency key: the page's id for the message
 
 
 class WebChannel(Channel):
@@ -23,12 +92,23 @@ class WebChannel(Channel):
         self._listeners: set[asyncio.Queue] = set()
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
-        for queue in list(self._listeners):
-            queue.put_nowait((to.address, message))
+        self._publish(WebDelivery(to.address, message, idempotency_key))
         return SendResult(message_id=idempotency_key)
+
+    async def download(self, media: MediaRef) -> DownloadedFile:
+        path = upload_path(self.rt.settings.data_dir, media.key)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise PermanentError("the upload has expired or never existed") from None
+        return DownloadedFile(
+            data=data, filename=media.filename, content_type=filetype.guess_mime(data) or ""
+        )
 
     def can_reach_hr(self) -> bool:
         return True
+
+    # -- live listeners (the playground's event streams) ----------------------------
 
     def subscribe(self) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
@@ -37,3 +117,23 @@ class WebChannel(Channel):
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
         self._listeners.discard(queue)
+
+    def wake(self) -> None:
+        """Tell listeners the database changed (a message the page itself sent)."""
+        self._publish(None)
+
+    def _publish(self, item: WebDelivery | None) -> None:
+        for queue in list(self._listeners):
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:  # a stalled page: it catches up from the database
+                continue
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only the service can read (uploads are personal documents)."""
+    tmp = path.with_name(path.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)

@@ -1,1 +1,580 @@
-"""Onboarding documents flow (SPEC §2.2). Owned by issue 6."""
+"""Onboarding documents (SPEC §2.2): collecting the checklist in chat after acceptance.
+
+The conversation, for a candidate whose offer is accepted (or onboarded) and whose
+collection has started (`DocumentChecklist` row; `asking` = the item the next file is for):
+
+| candidate sends                 | the bot                                                   |
+| ------------------------------- | --------------------------------------------------------- |
+| image / file                    | checks it and stores it for `asking` → "身份证正面 ✅ 3/8" |
+|                                 | + the next item, or the finish (HR informed + guide)      |
+| same bytes again                | says it already has them; nothing stored                  |
+| a file that fails a check       | says what was wrong and what to send instead              |
+| `跳过` / `skip`                  | puts `asking` off, asks for the next item                 |
+| `进度` / `progress`              | the numbered list with ✅ / ⏳ / ⏭                        |
+| an item's name or number        | `asking` = that item (a done item is then replaced)       |
+| a file after all are done       | asks which item it replaces (unless one was named)        |
+| anything else                   | not ours: the offer flow sees it (e.g. a renege)          |
+
+Timers per offer (keys `offer:<id>:docs_remind` …), relative to the start of the start
+date in the company time zone: `docs_remind` (candidate, missing items), `docs_hr_alert`
+(HR alert, missing items), `onboard` (offer → onboarded; HR told what is still missing).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time
+from typing import Any
+
+from bot.channels.base import Action, Outgoing
+from bot.documents.checklist import ItemState, Progress, keys_for, load_progress
+from bot.documents.intake import Intake, receive
+from bot.documents.words import Said, understand
+from bot.flows.router import Turn, handles, on_timer
+from bot.privacy import mask_phone
+from bot.services.fx import Fx
+from bot.storage.models import (
+    Candidate,
+    DocumentChecklist,
+    Offer,
+    Requisition,
+    Timer,
+)
+
+log = logging.getLogger(__name__)
+
+# Offers whose candidate may still send documents (missing items can follow after day one).
+COLLECTING_STATUSES = ("accepted", "onboarded")
+REMIND, HR_ALERT, ONBOARD = "docs_remind", "docs_hr_alert", "onboard"
+ALERT_KIND = "documents_missing"
+# Buttons on our cards (each has a typed twin: the skip / progress words).
+ACTIONS = {"docs_skip": Said("skip"), "docs_progress": Said("progress")}
+
+
+# -- entry point for the offer flow ------------------------------------------------------
+
+
+async def start_documents(fx: Fx, offer: Offer) -> None:
+    """On acceptance: snapshot the checklist, ask for the first item, arm the timers.
+
+    Runs inside the caller's transaction; a second call for the same offer does nothing."""
+    requisition = await Requisition.get_or_none(id=offer.requisition_id)
+    checklist, created = await DocumentChecklist.get_or_create(
+        offer_id=offer.id, defaults={"items": keys_for(requisition, fx.settings)}
+    )
+    if not created:
+        return
+    progress = await load_progress(offer, fx.settings)
+    first = progress.next_to_ask()
+    checklist.asking = first.item.key if first else None
+    await checklist.save()
+    await fx.record(
+        offer.candidate_id, "documents_started", {"items": checklist.items}, offer_id=offer.id
+    )
+    await _arm_timers(fx, offer)
+    candidate = await Candidate.get(id=offer.candidate_id)
+    if first is None:  # an empty checklist: nothing to collect
+        await _finish(fx, offer, candidate, checklist, progress)
+    else:
+        await fx.to_candidate(
+            candidate, _intro(fx, offer, progress, first), f"docs:{offer.id}:start", offer=offer
+        )
+
+
+def start_of_day(fx: Fx, offer: Offer) -> datetime:
+    """Midnight of the start date in the company time zone, as UTC."""
+    local = datetime.combine(offer.start_date, time(0), tzinfo=fx.settings.company.tz)
+    return local.astimezone(UTC)
+
+
+async def _arm_timers(fx: Fx, offer: Offer) -> None:
+    start, now, timers = start_of_day(fx, offer), fx.now(), fx.settings.timers
+    # A reminder or alert whose moment has passed already (a late acceptance) would only
+    # repeat the introduction: skip it. The start date itself always counts.
+    for kind, due in (
+        (REMIND, start - timers.documents_due_before_start),
+        (HR_ALERT, start - timers.documents_hr_alert_before_start),
+        (ONBOARD, start),
+    ):
+        if due > now or kind == ONBOARD:
+            await fx.schedule(
+                f"offer:{offer.id}:{kind}",
+                kind,
+                due,
+                offer_id=offer.id,
+                candidate_id=offer.candidate_id,
+            )
+
+
+# -- the conversation --------------------------------------------------------------------
+
+
+@handles(priority=40, name="documents")
+async def on_turn(turn: Turn) -> bool:
+    inbound = turn.inbound
+    if turn.candidate is None or inbound.chat_type != "p2p":
+        return False
+    is_file = inbound.kind in ("image", "file")
+    is_ours = inbound.kind == "text" or (
+        inbound.kind == "action" and inbound.action.get("action") in ACTIONS
+    )
+    if not (is_file or is_ours):
+        return False
+    offer = await _collecting_offer(turn.candidate.id)
+    if offer is None:
+        return False
+    progress = await load_progress(offer, turn.fx.settings)
+    if is_file:
+        await _on_files(turn, offer, progress)
+        return True
+    said = _said(turn, progress)
+    if said is None:
+        return False
+    if said.kind == "progress":
+        await _answer(turn, offer, _progress_text(turn.fx, progress), "progress")
+    elif said.kind == "skip":
+        await _on_skip(turn, offer, progress)
+    else:
+        await _on_naming(turn, offer, progress, said.items)
+    return True
+
+
+async def _collecting_offer(candidate_id: int) -> Offer | None:
+    checklist = (
+        await DocumentChecklist.filter(
+            offer__candidate_id=candidate_id, offer__status__in=COLLECTING_STATUSES
+        )
+        .order_by("-id")
+        .first()
+    )
+    return await Offer.get(id=checklist.offer_id) if checklist else None
+
+
+def _said(turn: Turn, progress: Progress) -> Said | None:
+    inbound = turn.inbound
+    if inbound.kind == "action":
+        return ACTIONS.get(inbound.action.get("action", ""))
+    keys = [s.item.key for s in progress.items]
+    names = {s.item.key: [s.item.name_zh, s.item.name_en] for s in progress.items}
+    return understand(turn.text, keys, names)
+
+
+async def _answer(turn: Turn, offer: Offer, text: str, suffix: str) -> None:
+    """Answer on the platform the candidate wrote from (quiet hours apply, SPEC §2.1.4)."""
+    assert turn.candidate is not None
+    key = f"docs:{turn.inbound.platform}:{turn.inbound.event_id}:{suffix}"
+    await turn.fx.to_candidate(
+        turn.candidate,
+        Outgoing(text=text),
+        key,
+        offer=offer,
+        platform=turn.inbound.platform,
+        address=turn.reply_address(),
+    )
+
+
+async def _on_files(turn: Turn, offer: Offer, progress: Progress) -> None:
+    fx, inbound = turn.fx, turn.inbound
+    checklist = progress.checklist
+    assert checklist is not None
+    was_complete = progress.complete
+    target = checklist.asking if progress.state(checklist.asking or "") else None
+    lines: list[str] = []
+    asked_next = False
+    if not inbound.media:
+        lines.append(fx.t("documents.download_failed"))
+    for index, _media in enumerate(inbound.media):
+        file = turn.files[index] if index < len(turn.files) else None
+        if file is None:
+            lines.append(fx.t("documents.download_failed"))
+            continue
+        if target is None:
+            lines.append(fx.t("documents.name_first"))
+            break
+        state = progress.state(target)
+        assert state is not None
+        intake = await receive(fx, offer, state.item, file)
+        await _record_intake(fx, offer, intake)
+        progress = await load_progress(offer)
+        lines.append(_intake_line(fx, progress, intake))
+        if intake.outcome in ("stored", "replaced"):
+            nxt = progress.next_to_ask(after=target)
+            target = nxt.item.key if nxt else None
+            asked_next = True
+    checklist.asking = target
+    checklist.skipped = [k for k in checklist.skipped if _status(progress, k) != "done"]
+    await checklist.save()
+    if progress.complete and not was_complete and checklist.completed_at is None:
+        lines.append(fx.t("documents.all_done"))
+        await _answer(turn, offer, "\n".join(lines), "files")
+        candidate = await Candidate.get(id=offer.candidate_id)
+        await _finish(fx, offer, candidate, checklist, progress)
+        return
+    if asked_next and target is not None and not progress.complete:
+        lines.append(_next_line(fx, progress, target))
+    await _answer(turn, offer, "\n".join(lines), "files")
+
+
+def _intake_line(fx: Fx, progress: Progress, intake: Intake) -> str:
+    state = progress.state(intake.item)
+    assert state is not None
+    name = _name(fx, state)
+    if intake.outcome in ("stored", "replaced"):
+        key = "documents.received" if intake.outcome == "stored" else "documents.replaced"
+        return fx.t(key, name=name, done=progress.done, total=progress.total)
+    if intake.outcome == "duplicate":
+        assert intake.document is not None
+        if intake.document.item == intake.item:
+            return fx.t("documents.duplicate_same", name=name)
+        other = progress.state(intake.document.item)
+        other_name = _name(fx, other) if other else intake.document.item
+        return fx.t("documents.duplicate_other", other=other_name, name=name)
+    problem = fx.t(f"documents.problem.{intake.problem}", **intake.details)
+    return fx.t("documents.rejected", name=name, problem=problem)
+
+
+async def _record_intake(fx: Fx, offer: Offer, intake: Intake) -> None:
+    data: dict[str, Any] = {"item": intake.item, "outcome": intake.outcome}
+    if intake.document is not None:
+        data["document_id"] = intake.document.id
+    if intake.problem:
+        data["problem"] = intake.problem
+    await fx.record(offer.candidate_id, f"document_{intake.outcome}", data, offer_id=offer.id)
+
+
+async def _on_skip(turn: Turn, offer: Offer, progress: Progress) -> None:
+    fx = turn.fx
+    checklist = progress.checklist
+    assert checklist is not None
+    if progress.complete and not checklist.asking:
+        await _answer(turn, offer, fx.t("documents.nothing_to_skip"), "skip")
+        return
+    current = progress.state(checklist.asking or "") or progress.next_to_ask()
+    assert current is not None
+    if current.status == "done":  # they had named a done item, then changed their mind
+        lines = [fx.t("documents.skip_keep", name=_name(fx, current))]
+    else:
+        lines = [fx.t("documents.skipped", name=_name(fx, current))]
+        if current.item.key not in checklist.skipped:
+            checklist.skipped = [*checklist.skipped, current.item.key]
+            await checklist.save()
+    progress = await load_progress(offer)
+    nxt = progress.next_to_ask(after=current.item.key)
+    checklist.asking = nxt.item.key if nxt else None
+    await checklist.save()
+    if nxt is not None and nxt.status == "missing":
+        lines.append(_next_line(fx, progress, nxt.item.key))
+    elif nxt is not None:
+        lines.append(fx.t("documents.only_skipped_left", list=_names(fx, progress.missing)))
+    await _answer(turn, offer, "\n".join(lines), "skip")
+
+
+async def _on_naming(turn: Turn, offer: Offer, progress: Progress, keys: tuple[str, ...]) -> None:
+    fx = turn.fx
+    checklist = progress.checklist
+    assert checklist is not None
+    states = [s for key in keys if (s := progress.state(key)) is not None]
+    chosen = next((s for s in states if s.status != "done"), states[0])
+    checklist.asking = chosen.item.key
+    checklist.skipped = [k for k in checklist.skipped if k != chosen.item.key]
+    await checklist.save()
+    key = "documents.ask_replace" if chosen.status == "done" else "documents.ask"
+    text = fx.t(key, name=_name(fx, chosen), hint=chosen.item.hint(fx.catalog))
+    await _answer(turn, offer, text, "ask")
+
+
+# -- finishing -----------------------------------------------------------------------------
+
+
+async def _finish(
+    fx: Fx, offer: Offer, candidate: Candidate, checklist: DocumentChecklist, progress: Progress
+) -> None:
+    """Checklist complete: stop the reminders, tell HR, send the candidate the guide."""
+    checklist.completed_at = fx.now()
+    checklist.asking = None
+    await checklist.save()
+    await fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, HR_ALERT])
+    await fx.record(
+        offer.candidate_id, "documents_complete", {"total": progress.total}, offer_id=offer.id
+    )
+    requisition = await Requisition.get_or_none(id=offer.requisition_id)
+    hr_text = fx.t(
+        "documents.hr_complete",
+        who=_who(fx, candidate),
+        total=progress.total,
+        job=requisition.title if requisition else "",
+        start_date=_date(fx, offer),
+        candidate_id=candidate.id,
+    )
+    await fx.to_hr(
+        Outgoing(text=hr_text),
+        f"docs:{offer.id}:complete",
+        candidate_id=candidate.id,
+        offer_id=offer.id,
+    )
+    guide = Outgoing(
+        title=fx.t("documents.guide_title"), text=_guide(fx, offer, candidate, requisition)
+    )
+    await fx.to_candidate(candidate, guide, f"docs:{offer.id}:guide", offer=offer)
+
+
+def _guide(fx: Fx, offer: Offer, candidate: Candidate, requisition: Requisition | None) -> str:
+    """The requisition's guide, else the config's, else the catalog default."""
+    values = {
+        "name": candidate.name,
+        "company": fx.settings.company.name,
+        "job": requisition.title if requisition else "",
+        "start_date": _date(fx, offer),
+        "address": (requisition.location if requisition else None)
+        or fx.t("documents.guide_address_unknown"),
+        "contact": fx.t("documents.guide_contact"),
+    }
+    custom = (
+        requisition.onboarding_guide if requisition else None
+    ) or fx.settings.company.onboarding_guide
+    if not custom:
+        return fx.t("documents.guide_default", **values)
+    # HR-written text: fill known placeholders literally; never str.format() foreign text.
+    for key, value in values.items():
+        custom = custom.replace("{" + key + "}", str(value))
+    return custom
+
+
+# -- timers --------------------------------------------------------------------------------
+
+
+async def _timer_context(timer: Timer) -> tuple[Offer, Candidate] | None:
+    offer = await Offer.get_or_none(id=timer.offer_id) if timer.offer_id else None
+    if offer is None or offer.status != "accepted":
+        return None  # declined, reneged, withdrawn or already onboarded meanwhile
+    candidate = await Candidate.get_or_none(id=offer.candidate_id, erased_at__isnull=True)
+    return (offer, candidate) if candidate else None
+
+
+@on_timer(REMIND)
+async def remind(fx: Fx, timer: Timer) -> None:
+    context = await _timer_context(timer)
+    if context is None:
+        return
+    offer, candidate = context
+    progress = await load_progress(offer, fx.settings)
+    if progress.complete:
+        return
+    text = fx.t(
+        "documents.reminder",
+        start_date=_date(fx, offer),
+        list=_numbered(fx, progress, progress.missing),
+    )
+    message = Outgoing(
+        kind="card", title=fx.t("documents.reminder_title"), text=text, actions=_buttons(fx, offer)
+    )
+    if await fx.to_candidate(candidate, message, f"docs:{offer.id}:remind", offer=offer) is None:
+        log.warning("offer %s: documents reminder has no address to go to", offer.id)
+        return
+    await fx.record(
+        candidate.id, "documents_reminded", {"missing": _keys(progress.missing)}, offer_id=offer.id
+    )
+
+
+@on_timer(HR_ALERT)
+async def alert_hr(fx: Fx, timer: Timer) -> None:
+    context = await _timer_context(timer)
+    if context is None:
+        return
+    offer, candidate = context
+    progress = await load_progress(offer, fx.settings)
+    if progress.complete:
+        return
+    alert = await _open_alert(fx, offer, progress)
+    requisition = await Requisition.get_or_none(id=offer.requisition_id)
+    text = fx.t(
+        "documents.hr_missing",
+        alert_id=alert.id,
+        who=_who(fx, candidate),
+        job=requisition.title if requisition else "",
+        start_date=_date(fx, offer),
+        count=len(progress.missing),
+        missing=_names(fx, progress.missing),
+    )
+    message = Outgoing(
+        kind="card",
+        title=fx.t("documents.hr_missing_title"),
+        text=text,
+        actions=_alert_buttons(fx, alert.id),
+    )
+    await fx.to_hr(
+        message,
+        f"docs:{offer.id}:hr_alert",
+        candidate_id=candidate.id,
+        offer_id=offer.id,
+        alert_id=alert.id,
+    )
+
+
+@on_timer(ONBOARD)
+async def onboard(fx: Fx, timer: Timer) -> None:
+    """The start date has come with the offer still accepted: the candidate is onboarded."""
+    context = await _timer_context(timer)
+    if context is None:
+        return
+    offer, candidate = context
+    now = fx.now()
+    if not await Offer.filter(id=offer.id, status="accepted").update(
+        status="onboarded", onboarded_at=now
+    ):
+        return
+    await fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, HR_ALERT])
+    await fx.record(candidate.id, "offer_onboarded", {"by": "start_date"}, offer_id=offer.id)
+    progress = await load_progress(offer, fx.settings)
+    requisition = await Requisition.get_or_none(id=offer.requisition_id)
+    job = requisition.title if requisition else ""
+    key = f"docs:{offer.id}:onboarded"
+    title = fx.t("documents.hr_onboarded_title")
+    if progress.complete:
+        text = fx.t("documents.hr_onboarded_complete", who=_who(fx, candidate), job=job)
+        await fx.to_hr(
+            Outgoing(title=title, text=text), key, candidate_id=candidate.id, offer_id=offer.id
+        )
+        return
+    alert = await _open_alert(fx, offer, progress)
+    text = fx.t(
+        "documents.hr_onboarded_missing",
+        who=_who(fx, candidate),
+        job=job,
+        alert_id=alert.id,
+        count=len(progress.missing),
+        missing=_names(fx, progress.missing),
+    )
+    message = Outgoing(kind="card", title=title, text=text, actions=_alert_buttons(fx, alert.id))
+    await fx.to_hr(message, key, candidate_id=candidate.id, offer_id=offer.id, alert_id=alert.id)
+
+
+async def _open_alert(fx: Fx, offer: Offer, progress: Progress):
+    alert, _ = await fx.open_alert(
+        ALERT_KIND,
+        candidate_id=offer.candidate_id,
+        offer_id=offer.id,
+        data={"missing": _keys(progress.missing), "start_date": offer.start_date.isoformat()},
+        merge_open=True,
+    )
+    return alert
+
+
+# -- wording -------------------------------------------------------------------------------
+
+
+def _status(progress: Progress, key: str) -> str | None:
+    state = progress.state(key)
+    return state.status if state else None
+
+
+def _name(fx: Fx, state: ItemState) -> str:
+    return state.item.name(fx.catalog.language)
+
+
+def _names(fx: Fx, states: list[ItemState]) -> str:
+    return fx.t("documents.list_sep").join(_name(fx, s) for s in states)
+
+
+def _keys(states: list[ItemState]) -> list[str]:
+    return [s.item.key for s in states]
+
+
+def _numbered(fx: Fx, progress: Progress, states: list[ItemState] | None = None) -> str:
+    """Numbered lines, numbered by place in the whole checklist (what candidates type)."""
+    shown = progress.items if states is None else states
+    return "\n".join(
+        fx.t(
+            "documents.progress_line",
+            number=progress.number(s.item.key),
+            name=_name(fx, s),
+            status=fx.t(f"documents.status.{s.status}"),
+        ).rstrip()
+        for s in shown
+    )
+
+
+def _progress_text(fx: Fx, progress: Progress) -> str:
+    lines = [
+        fx.t("documents.progress_title", done=progress.done, total=progress.total),
+        _numbered(fx, progress),
+    ]
+    asking = progress.state(progress.checklist.asking or "") if progress.checklist else None
+    example = asking or progress.next_to_ask()
+    if example is not None:
+        lines.append(
+            fx.t(
+                "documents.progress_tip",
+                number=progress.number(example.item.key),
+                name=_name(fx, example),
+            )
+        )
+    return "\n".join(lines)
+
+
+def _next_line(fx: Fx, progress: Progress, key: str) -> str:
+    state = progress.state(key)
+    assert state is not None
+    return fx.t("documents.next", name=_name(fx, state), hint=state.item.hint(fx.catalog))
+
+
+def _intro(fx: Fx, offer: Offer, progress: Progress, first: ItemState) -> Outgoing:
+    listing = "\n".join(f"{i}. {_name(fx, s)}" for i, s in enumerate(progress.items, 1))
+    text = fx.t(
+        "documents.intro",
+        total=progress.total,
+        list=listing,
+        tip=fx.t("documents.tip"),
+        name=_name(fx, first),
+        hint=first.item.hint(fx.catalog),
+    )
+    return Outgoing(
+        kind="card", title=fx.t("documents.intro_title"), text=text, actions=_buttons(fx, offer)
+    )
+
+
+def _buttons(fx: Fx, offer: Offer) -> tuple[Action, ...]:
+    return (
+        Action(
+            key="docs_skip",
+            label=fx.t("documents.button_skip"),
+            command=fx.t("documents.word_skip"),
+            value={"action": "docs_skip", "offer_id": offer.id},
+        ),
+        Action(
+            key="docs_progress",
+            label=fx.t("documents.button_progress"),
+            command=fx.t("documents.word_progress"),
+            value={"action": "docs_progress", "offer_id": offer.id},
+        ),
+    )
+
+
+def _alert_buttons(fx: Fx, alert_id: int) -> tuple[Action, ...]:
+    return (
+        Action(
+            key="claim",
+            label=fx.t("documents.button_claim"),
+            command=f"/claim {alert_id}",
+            value={"action": "claim", "alert_id": alert_id},
+            style="primary",
+        ),
+        Action(
+            key="resolve",
+            label=fx.t("documents.button_resolve"),
+            command=f"/resolve {alert_id}",
+            value={"action": "resolve", "alert_id": alert_id},
+        ),
+    )
+
+
+def _who(fx: Fx, candidate: Candidate) -> str:
+    """The candidate as HR groups may see them: name and masked phone, nothing more."""
+    if not candidate.phone:
+        return candidate.name
+    return fx.t("documents.who", name=candidate.name, phone=mask_phone(candidate.phone))
+
+
+def _date(fx: Fx, offer: Offer) -> str:
+    d = offer.start_date
+    return fx.t("documents.date", year=d.year, month=d.month, day=d.day)

@@ -1,1 +1,151 @@
-"""PIPL erasure shared by DELETE /api/v1/candidates/{id} and /forget (foundation stub)."""
+"""PIPL erasure, shared by DELETE /api/v1/candidates/{id} and the HR command /forget.
+
+What goes: everything that identifies the person or repeats their words — name, phone,
+e-mail, platform ids, expectations, the ATS id, documents (files and rows), the text of
+messages to and from them, decline reasons in their words, interview and HR notes,
+alert details, conversation state.
+What stays: anonymous facts the statistics count — the rows of applications, interviews
+(score, dates), offers (status, salary, timestamps, reason category) and timeline kinds.
+
+Call inside a transaction. Files are deleted last, after every row, so a database error
+leaves the files in place with the rows that point at them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.expressions import Q
+
+from bot.channels.base import Outgoing
+from bot.services.fx import Fx
+from bot.storage.models import (
+    Alert,
+    Application,
+    Candidate,
+    Conversation,
+    Document,
+    InboundEvent,
+    Interview,
+    Note,
+    Offer,
+    Outbox,
+    Reason,
+    TimelineEvent,
+    Timer,
+)
+
+ERASED_NAME = "已删除#{id}"
+_BLANK_MESSAGE = Outgoing(text="").model_dump(mode="json")
+_SCAN_BATCH = 500
+
+
+def addresses(candidate: Candidate) -> dict[str, set[str]]:
+    """Every platform address the person wrote from or was written to, by platform."""
+    kf = candidate.wecom_external_userid
+    out: dict[str, set[str]] = {}
+    for platform, value in (
+        ("wecom", candidate.wecom_user_id),
+        ("wecom", f"kf:{kf}" if kf else None),
+        ("feishu", candidate.feishu_open_id),
+        ("web", candidate.web_id),
+    ):
+        if value:
+            out.setdefault(platform, set()).add(value)
+    return out
+
+
+def _addressed_to(where: dict[str, set[str]], platform_field: str, user_field: str) -> Q:
+    q = Q(pk__in=[])  # matches nothing when the person has no platform identity
+    for platform, users in where.items():
+        q |= Q(**{platform_field: platform, f"{user_field}__in": list(users)})
+    return q
+
+
+async def _blank_inbound(where: dict[str, set[str]]) -> int:
+    """Inbound payloads carry the sender and the text. The rows stay (they de-duplicate
+    platform retries) with the payload replaced; a pending one is never processed."""
+    if not where:
+        return 0
+    blanked, last_id = 0, 0
+    while True:
+        batch = await (
+            InboundEvent.filter(id__gt=last_id, platform__in=list(where))
+            .order_by("id")
+            .limit(_SCAN_BATCH)
+            .values("id", "platform", "payload")
+        )
+        if not batch:
+            return blanked
+        last_id = batch[-1]["id"]
+        ids = [
+            row["id"]
+            for row in batch
+            if isinstance(row["payload"], dict)
+            and row["payload"].get("sender_id") in where[row["platform"]]
+        ]
+        if ids:
+            await InboundEvent.filter(id__in=ids, status="pending").update(status="done")
+            blanked += await InboundEvent.filter(id__in=ids).update(
+                payload={"erased": True}, last_error=None
+            )
+
+
+async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
+    """Erase the person's data; returns counts of what was erased (no personal data)."""
+    cid = candidate.id
+    where = addresses(candidate)
+    offer_ids = await Offer.filter(candidate_id=cid).values_list("id", flat=True)
+    application_ids = await Application.filter(candidate_id=cid).values_list("id", flat=True)
+    actors = {f"{platform}:{user}" for platform, users in where.items() for user in users}
+
+    messages_q = Q(candidate_id=cid) | _addressed_to(where, "platform", "recipient_id")
+    await Outbox.filter(messages_q, status__in=("pending", "sending")).update(
+        status="cancelled", last_error="candidate erased"
+    )
+    counts: dict[str, Any] = {
+        "candidate_id": cid,
+        "messages": await Outbox.filter(messages_q).update(payload=_BLANK_MESSAGE),
+        "inbound_events": await _blank_inbound(where),
+        "conversations": await Conversation.filter(
+            Q(candidate_id=cid) | _addressed_to(where, "platform", "user_id")
+        ).delete(),
+        "documents": await Document.filter(candidate_id=cid).delete(),
+        "notes": await Note.filter(candidate_id=cid).update(text=""),
+        "interview_notes": await Interview.filter(
+            application_id__in=list(application_ids), notes__isnull=False
+        ).update(notes=None),
+        "reasons": await Reason.filter(offer_id__in=list(offer_ids)).update(text=None),
+        "alerts": await Alert.filter(candidate_id=cid).update(data={}, resolution_note=None),
+        "timers_cancelled": await Timer.filter(
+            Q(candidate_id=cid) | Q(offer_id__in=list(offer_ids)), status="pending"
+        ).update(status="cancelled"),
+        "timeline_events": await TimelineEvent.filter(candidate_id=cid).update(data={}),
+    }
+    if actors:
+        await TimelineEvent.filter(candidate_id=cid, actor__in=list(actors)).update(
+            actor="candidate"
+        )
+    await Timer.filter(Q(candidate_id=cid) | Q(offer_id__in=list(offer_ids))).update(data={})
+    # Invite codes would let someone bind to the erased record; reasons in their words go.
+    await Offer.filter(candidate_id=cid).update(
+        invite_code=None, invite_url=None, reason_text=None, data={}
+    )
+    await Candidate.filter(id=cid).update(
+        name=ERASED_NAME.format(id=cid),
+        external_id=None,
+        phone=None,
+        phone_norm=None,
+        email=None,
+        wecom_user_id=None,
+        wecom_external_userid=None,
+        feishu_open_id=None,
+        web_id=None,
+        expectations=None,
+        language=None,
+        erased_at=fx.now(),
+    )
+    await fx.record(cid, "candidate_erased", {"by": fx.actor})
+    counts["files"] = fx.rt.documents.delete_candidate(cid) if fx.rt.documents else 0
+    await candidate.refresh_from_db()
+    return counts

@@ -1,19 +1,21 @@
 """The webhook's only job after verification: store the Inbound durably, enqueue, ack.
 
-Group commit: concurrent callbacks are written in one transaction and enqueued in one
-Redis round trip. Nothing waits on purpose — while one batch commits, the next one
-gathers whatever arrives meanwhile — and each request is acknowledged only after the
-batch holding it has committed, so every 200 is durable.
+Group commit: concurrent callbacks are written with one INSERT statement (one commit)
+and enqueued in one Redis round trip. Nothing waits on purpose — while one batch
+commits, the next one gathers whatever arrives meanwhile — and each request is
+acknowledged only after the batch holding it has committed, so every 200 is durable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from bot import metrics
 from bot.channels.base import Inbound
@@ -51,7 +53,7 @@ class Batcher:
             items = [inbound for inbound, _ in batch]
             try:
                 results: dict[Key, Result] = dict(await _commit_batch(items))
-            except Exception:  # noqa: BLE001 - e.g. a concurrent duplicate: go one by one
+            except Exception:  # noqa: BLE001 - e.g. a bad row or an old SQLite: go one by one
                 results = await _commit_each(items)
             created = sorted({r[0] for r in results.values() if isinstance(r, tuple) and r[1]})
             if created:
@@ -87,41 +89,64 @@ async def _commit_each(items: list[Inbound]) -> dict[Key, Result]:
     return results
 
 
+_COLUMNS = ("platform", "event_id", "kind", "payload", "status", "attempts", "received_at")
+# INSERT .. ON CONFLICT DO NOTHING RETURNING: SQLite 3.35+ and PostgreSQL.
+_ONE_STATEMENT = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+def _insert_sql(dialect: str, rows: int) -> str:
+    """One statement that stores the new events and names them: a duplicate is skipped
+    by the unique (platform, event_id) index instead of being looked for first."""
+    width = len(_COLUMNS)
+
+    def mark(n: int) -> str:
+        return f"${n + 1}" if dialect == "postgres" else "?"
+
+    values = ",".join(
+        "(" + ",".join(mark(r * width + c) for c in range(width)) + ")" for r in range(rows)
+    )
+    columns = ",".join(f'"{c}"' for c in _COLUMNS)
+    return (
+        f'INSERT INTO "{InboundEvent._meta.db_table}" ({columns}) VALUES {values} '
+        'ON CONFLICT ("platform","event_id") DO NOTHING RETURNING "id","platform","event_id"'
+    )
+
+
 async def _commit_batch(items: list[Inbound]) -> dict[Key, tuple[int, bool]]:
-    """One transaction for the whole batch. Returns {(platform, event_id): (id, created)}."""
+    """Store the batch with one statement (one commit). Returns
+    {(platform, event_id): (id, created)}; duplicates get the id of the row stored first."""
     unique: dict[Key, Inbound] = {}
     for item in items:
         unique.setdefault((item.platform, item.event_id), item)
-    results: dict[Key, tuple[int, bool]] = {}
-    async with in_transaction():
-        event_ids = [key[1] for key in unique]
-        existing = await InboundEvent.filter(event_id__in=event_ids).values_list(
-            "platform", "event_id", "id"
+    conn = InboundEvent._meta.db
+    if not _ONE_STATEMENT and conn.capabilities.dialect == "sqlite":
+        raise RuntimeError("SQLite < 3.35 has no RETURNING: store one by one")
+    now = datetime.now(UTC)
+    received_at = InboundEvent._meta.fields_map["received_at"].to_db_value(now, InboundEvent)
+    values: list[Any] = []
+    for i in unique.values():
+        # model_dump_json: the payload column's JSON text, without a dict in between
+        values += [i.platform, i.event_id, i.kind, i.model_dump_json(), "pending", 0, received_at]
+    # execute_query_dict: tortoise's asyncpg execute_query drops an INSERT's RETURNING rows
+    sql = _insert_sql(conn.capabilities.dialect, len(unique))
+    rows = await conn.execute_query_dict(sql, values)
+    results: dict[Key, tuple[int, bool]] = {
+        (row["platform"], row["event_id"]): (row["id"], True) for row in rows
+    }
+    duplicates: dict[str, list[str]] = {}
+    for platform, event_id in unique:
+        if (platform, event_id) not in results:
+            duplicates.setdefault(platform, []).append(event_id)
+    for platform, event_ids in duplicates.items():
+        # Filtered by platform too, so the lookup uses the unique index (no scan).
+        known = await InboundEvent.filter(platform=platform, event_id__in=event_ids).values_list(
+            "event_id", "id"
         )
-        for platform, event_id, pk in existing:
-            if (platform, event_id) in unique:
-                results[(platform, event_id)] = (pk, False)
-        fresh = [inbound for key, inbound in unique.items() if key not in results]
-        if fresh:
-            await InboundEvent.bulk_create(
-                [
-                    InboundEvent(
-                        platform=i.platform,
-                        event_id=i.event_id,
-                        kind=i.kind,
-                        payload=i.model_dump(mode="json"),
-                    )
-                    for i in fresh
-                ]
-            )
-            stored = await InboundEvent.filter(
-                event_id__in=[i.event_id for i in fresh]
-            ).values_list("platform", "event_id", "id")
-            for platform, event_id, pk in stored:
-                key = (platform, event_id)
-                if key in unique and key not in results:
-                    results[key] = (pk, True)
-    for key, (_, new) in results.items():  # noqa: B007
+        for event_id, pk in known:
+            results[(platform, event_id)] = (pk, False)
+    for key in unique.keys() - results.keys():  # stored before, erased since: store again
+        results[key] = await _store_one(unique[key])
+    for key, (_, new) in results.items():
         metrics.INBOUND.labels(key[0], "stored" if new else "duplicate").inc()
     return results
 

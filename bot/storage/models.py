@@ -66,6 +66,9 @@ class Application(TimestampedModel):
     requisition: fields.ForeignKeyRelation[Requisition] = fields.ForeignKeyField(
         "models.Requisition", related_name="applications", on_delete=fields.CASCADE
     )
+    # The ATS's own application id (optional): upserts, and CSV rows of interviews and
+    # offers refer to applications by it.
+    external_id = fields.CharField(max_length=128, unique=True, null=True)
     applied_at = fields.DatetimeField(db_index=True)
     source = fields.CharField(max_length=100, null=True)
     # Set when this application came from someone whose earlier offer was lost (§2.3).
@@ -97,8 +100,9 @@ class Offer(TimestampedModel):
     application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
         "models.Application", related_name="offers", on_delete=fields.CASCADE
     )
+    # Indexed: every candidate message looks up the candidate's offers (bench/RESULTS.md).
     candidate: fields.ForeignKeyRelation[Candidate] = fields.ForeignKeyField(
-        "models.Candidate", related_name="offers", on_delete=fields.CASCADE
+        "models.Candidate", related_name="offers", on_delete=fields.CASCADE, db_index=True
     )
     requisition: fields.ForeignKeyRelation[Requisition] = fields.ForeignKeyField(
         "models.Requisition", related_name="offers", on_delete=fields.CASCADE
@@ -275,6 +279,27 @@ class Document(Model):
 
     class Meta:
         table = "document"
+
+
+class DocumentChecklist(Model):
+    """Where an accepted offer's document collection stands (bot/flows/documents.py).
+
+    `items` is the checklist as the candidate was given it (a snapshot: later edits of the
+    requisition do not move the goalposts); which items are done is read from `Document`."""
+
+    id = fields.IntField(primary_key=True)
+    offer: fields.OneToOneRelation[Offer] = fields.OneToOneField(
+        "models.Offer", related_name="document_checklist", on_delete=fields.CASCADE
+    )
+    items = fields.JSONField()  # item keys, in order
+    skipped = fields.JSONField(default=list)  # item keys the candidate will send later
+    asking = fields.CharField(max_length=48, null=True)  # the item the next file is for
+    completed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "document_checklist"
 
 
 class Alert(TimestampedModel):

@@ -1,0 +1,1 @@
+"""Benchmarks: ingest, end to end, timers at scale, intents (see bench/README.md)."""

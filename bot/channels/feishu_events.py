@@ -1,0 +1,353 @@
+"""Feishu callbacks without I/O: decrypt, check signature/token/age, parse into `Inbound`.
+
+Events (`im.message.receive_v1`) and card clicks (`card.action.trigger`) arrive at the
+same URL, schema 2.0, plain or encrypted (AES-256-CBC, key = sha256(encrypt_key)).
+Signature = sha256_hex(timestamp + nonce + encrypt_key + raw body bytes), present when an
+encrypt key is configured; URL verification carries none (Feishu's rule). Everything
+here raises `Rejected(status, reason)` for the HTTP edge to answer; nothing is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from bot.channels.base import Inbound, MediaRef
+from bot.channels.feishu_cards import UI_KEY
+
+MAX_AGE = timedelta(hours=12)  # older requests are replays (Feishu retries for ~7.1 h)
+PLATFORM = "feishu"
+
+_MENTION = re.compile(r"@_user_\d+")
+
+
+class Rejected(Exception):
+    """A request we refuse: `status` is the HTTP answer (4xx), `reason` a short text."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+# -- crypto -----------------------------------------------------------------------------
+
+
+def decrypt(encrypt_key: str, encrypted: str) -> bytes:
+    """Feishu's `{"encrypt": ...}`: base64(IV(16) + AES-256-CBC(PKCS7(plaintext)))."""
+    try:
+        raw = base64.b64decode(encrypted, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Rejected(400, "encrypt is not base64") from exc
+    if len(raw) < 32 or len(raw) % 16:
+        raise Rejected(400, "encrypt has the wrong length")
+    key = hashlib.sha256(encrypt_key.encode("utf-8")).digest()
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(raw[:16])).decryptor()
+    padded = decryptor.update(raw[16:]) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    try:
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError as exc:  # wrong key gives garbage padding
+        raise Rejected(400, "cannot decrypt (check feishu.encrypt_key)") from exc
+
+
+def signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
+    """Over the raw body bytes as received, never a re-serialised copy."""
+    return hashlib.sha256((timestamp + nonce + encrypt_key).encode("utf-8") + body).hexdigest()
+
+
+def same_secret(expected: str, given: Any) -> bool:
+    """Constant-time comparison (a timing side channel must not reveal the token)."""
+    if not isinstance(given, str) or not expected:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+# -- the request envelope ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A request that passed every check: either a URL challenge or an event payload."""
+
+    challenge: str | None
+    payload: dict[str, Any]
+
+
+def _loads(data: bytes | str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # bad JSON, huge ints, absurd nesting
+        raise Rejected(400, "body is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise Rejected(400, "body must be a JSON object")
+    return value
+
+
+def _seconds(value: Any) -> float | None:
+    """Feishu timestamps come as s, ms or µs strings depending on the API."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number > 1e14:
+        return number / 1e6
+    if number > 1e11:
+        return number / 1e3
+    return number
+
+
+def _check_age(timestamp: Any, now: datetime) -> None:
+    seconds = _seconds(timestamp)
+    if seconds is None:
+        raise Rejected(400, "missing or bad timestamp")
+    if abs(now.timestamp() - seconds) > MAX_AGE.total_seconds():
+        raise Rejected(403, "request is too old (replay?)")
+
+
+def open_request(
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    verification_token: str,
+    encrypt_key: str,
+    now: datetime,
+) -> Verified:
+    """Decrypt and verify one callback. Raises `Rejected` for anything not from Feishu."""
+    outer = _loads(body)
+    timestamp = headers.get("X-Lark-Request-Timestamp")
+    nonce = headers.get("X-Lark-Request-Nonce")
+    sent_signature = headers.get("X-Lark-Signature")
+    signed = timestamp is not None and nonce is not None and sent_signature is not None
+    if encrypt_key and signed:
+        if not all(v.isascii() for v in (timestamp, nonce, sent_signature)):
+            raise Rejected(401, "bad signature headers")
+        expected = signature(timestamp, nonce, encrypt_key, body)
+        if not hmac.compare_digest(expected, sent_signature.lower()):
+            raise Rejected(401, "bad signature")
+    if "encrypt" in outer:
+        if not encrypt_key:
+            raise Rejected(400, "encrypted body but feishu.encrypt_key is not set")
+        if not isinstance(outer["encrypt"], str):
+            raise Rejected(400, "encrypt must be a string")
+        payload = _loads(decrypt(encrypt_key, outer["encrypt"]))
+    else:
+        payload = outer
+    if payload.get("type") == "url_verification":
+        # Feishu sends no signature with the challenge; the token is the proof.
+        if not same_secret(verification_token, payload.get("token")):
+            raise Rejected(403, "wrong verification token")
+        challenge = payload.get("challenge")
+        if not isinstance(challenge, str):
+            raise Rejected(400, "challenge must be a string")
+        return Verified(challenge=challenge, payload=payload)
+    if encrypt_key and not signed:
+        raise Rejected(401, "missing signature headers")
+    header = payload.get("header")
+    if not isinstance(header, dict):
+        raise Rejected(400, "not a schema 2.0 event (no header)")
+    if not same_secret(verification_token, header.get("token")):
+        raise Rejected(403, "wrong verification token")
+    _check_age(timestamp if timestamp is not None else header.get("create_time"), now)
+    return Verified(challenge=None, payload=payload)
+
+
+# -- parsing into Inbound ---------------------------------------------------------------
+
+
+def _dict(parent: Any, key: str) -> dict[str, Any]:
+    value = parent.get(key) if isinstance(parent, dict) else None
+    if not isinstance(value, dict):
+        raise Rejected(400, f"malformed event: {key} must be an object")
+    return value
+
+
+def _str(parent: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = parent.get(key)
+    if isinstance(value, str) and (value or not required):
+        return value
+    if value is None and not required:
+        return ""
+    raise Rejected(400, f"malformed event: {key} must be a non-empty string")
+
+
+def _event_time(value: Any) -> datetime | None:
+    seconds = _seconds(value)
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+
+
+@dataclass(frozen=True)
+class Mentions:
+    text: str
+    mentioned_bot: bool
+
+
+def resolve_mentions(text: str, mentions: Any) -> Mentions:
+    """`@_user_1 /pending` → `/pending`: the bot's placeholder is removed, other people's
+    become `@Name`. The bot is the mention Feishu marks `mentioned_type: "bot"`."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for m in mentions if isinstance(mentions, list) else []:
+        if isinstance(m, dict) and isinstance(m.get("key"), str):
+            by_key[m["key"]] = m
+    mentioned_bot = any(m.get("mentioned_type") == "bot" for m in by_key.values())
+
+    def replace(match: re.Match[str]) -> str:
+        m = by_key.get(match.group(0))
+        if m is None or m.get("mentioned_type") == "bot":
+            return ""
+        name = m.get("name")
+        return f"@{name}" if isinstance(name, str) and name else ""
+
+    cleaned = _MENTION.sub(replace, text)
+    return Mentions(re.sub(r"[ \t]{2,}", " ", cleaned).strip(), mentioned_bot)
+
+
+def _post_parts(content: dict[str, Any]) -> tuple[str, list[str]]:
+    """Rich text: its words (title first) and image keys. May be wrapped per locale."""
+    if "content" not in content:
+        for value in content.values():  # {"zh_cn": {...}}: take the first locale
+            if isinstance(value, dict):
+                content = value
+                break
+    words: list[str] = []
+    images: list[str] = []
+    title = content.get("title")
+    if isinstance(title, str) and title:
+        words.append(title)
+    for line in content.get("content") or []:
+        if not isinstance(line, list):
+            continue
+        parts = []
+        for node in line:
+            if not isinstance(node, dict):
+                continue
+            tag = node.get("tag")
+            if tag in ("text", "a", "md") and isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            elif tag == "at" and node.get("user_name"):
+                parts.append(f"@{node['user_name']}")
+            elif tag in ("img", "media") and isinstance(node.get("image_key"), str):
+                images.append(node["image_key"])
+        if parts:
+            words.append("".join(parts))
+    return "\n".join(words), images
+
+
+def parse_message(payload: dict[str, Any]) -> Inbound | None:
+    """`im.message.receive_v1` → Inbound, or None when it needs no handling (messages
+    from apps, group chatter without @bot). De-dup key: the message id, because Feishu
+    may re-deliver one message under a new event_id."""
+    event = _dict(payload, "event")
+    sender = _dict(event, "sender")
+    message = _dict(event, "message")
+    if sender.get("sender_type", "user") != "user":
+        return None
+    open_id = _str(_dict(sender, "sender_id"), "open_id")
+    message_id = _str(message, "message_id")
+    chat_type = "group" if message.get("chat_type") == "group" else "p2p"
+    message_type = _str(message, "message_type")
+    raw_content = _str(message, "content", required=False) or "{}"
+    try:
+        content = json.loads(raw_content)
+    except (ValueError, RecursionError) as exc:
+        raise Rejected(400, "malformed event: content is not JSON") from exc
+    if not isinstance(content, dict):
+        raise Rejected(400, "malformed event: content must be an object")
+
+    kind = "text"
+    text = ""
+    media: list[MediaRef] = []
+    event_info: dict[str, Any] = {}
+    if message_type == "text":
+        text = content.get("text") if isinstance(content.get("text"), str) else ""
+    elif message_type == "image":
+        media.append(MediaRef(kind="image", key=_str(content, "image_key"), message_id=message_id))
+        kind = "image"
+    elif message_type in ("file", "audio", "media"):
+        media.append(
+            MediaRef(
+                kind="file",
+                key=_str(content, "file_key"),
+                message_id=message_id,
+                filename=_str(content, "file_name", required=False),
+            )
+        )
+        kind = "file"
+    elif message_type == "post":
+        text, images = _post_parts(content)
+        media = [MediaRef(kind="image", key=k, message_id=message_id) for k in images]
+        kind = "image" if media else "text"
+    else:  # stickers, shared chats, cards...: nothing to read, but never dropped silently
+        kind = "event"
+        event_info = {"event": "unsupported_message", "message_type": message_type}
+
+    mentions = resolve_mentions(text, message.get("mentions"))
+    if chat_type == "group" and not mentions.mentioned_bot:
+        return None  # group messages matter only when addressed to the bot
+    return Inbound(
+        platform=PLATFORM,
+        event_id=message_id,
+        sender_id=open_id,
+        chat_type=chat_type,
+        chat_id=message.get("chat_id") if isinstance(message.get("chat_id"), str) else "",
+        kind=kind,
+        text=mentions.text,
+        media=tuple(media),
+        event=event_info,
+        mentioned_bot=mentions.mentioned_bot,
+        at=_event_time(message.get("create_time")),
+        extra={"message_id": message_id, "message_type": message_type},
+    )
+
+
+@dataclass(frozen=True)
+class Click:
+    """A card button click: what to store, and what the card said (to answer at once)."""
+
+    inbound: Inbound
+    ui: dict[str, Any]  # the card context we put in the button (see feishu_cards)
+
+
+def parse_click(payload: dict[str, Any]) -> Click:
+    """`card.action.trigger` → Inbound(kind="action", action=<the button's value>)."""
+    header = _dict(payload, "header")
+    event = _dict(payload, "event")
+    operator = _dict(event, "operator")
+    action = _dict(event, "action")
+    context = event.get("context") if isinstance(event.get("context"), dict) else {}
+    value = action.get("value")
+    if isinstance(value, str):
+        value = {"action": value}
+    if not isinstance(value, dict):
+        raise Rejected(400, "malformed event: action.value must be an object")
+    value = dict(value)
+    ui = value.pop(UI_KEY, None)
+    ui = ui if isinstance(ui, dict) else {}
+    chat_id = context.get("open_chat_id") if isinstance(context.get("open_chat_id"), str) else ""
+    message_id = context.get("open_message_id")
+    inbound = Inbound(
+        platform=PLATFORM,
+        event_id=_str(header, "event_id"),
+        sender_id=_str(operator, "open_id"),
+        chat_type="group" if ui.get("g") else "p2p",
+        chat_id=chat_id,
+        kind="action",
+        action=value,
+        at=_event_time(header.get("create_time")),
+        extra={
+            "message_id": message_id if isinstance(message_id, str) else "",
+            "card_token": event.get("token") if isinstance(event.get("token"), str) else "",
+        },
+    )
+    return Click(inbound=inbound, ui=ui)

@@ -1,0 +1,125 @@
+"""WeCom callback security: signature, age, AES decryption and receive-id, without I/O.
+
+wechatpy's `WeChatCrypto` does the AES. What is around it lives here because wechatpy
+compares signatures with `!=` (not constant time), checks no timestamp, parses the outer
+XML before verifying anything, and raises four unrelated exception types for a bad
+request. Everything here raises `Rejected(status, reason)` for the HTTP edge to answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.exceptions import InvalidSignatureException
+
+MAX_AGE = timedelta(hours=12)  # older (or further ahead) callbacks are replays
+
+
+class Rejected(Exception):
+    """A request we refuse: `status` is the HTTP answer (4xx), `reason` a short text."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
+    """WeCom's msg_signature: sha1 over the four strings, sorted."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypted])).encode()).hexdigest()  # noqa: S324 - the platform's algorithm
+
+
+def parse_xml(data: bytes | str) -> dict[str, Any]:
+    """The root element's children as a dict: text for leaves, dicts for nested elements,
+    lists for repeated tags. defusedxml refuses DTDs, entities and external references
+    (XML bombs, XXE) — those and anything unparsable are a 400."""
+    try:
+        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DefusedXmlException, SyntaxError, ValueError) as exc:  # ParseError is a SyntaxError
+        raise Rejected(400, f"not acceptable XML ({type(exc).__name__})") from None
+    value = _element_value(root)
+    return value if isinstance(value, dict) else {}
+
+
+def _element_value(element: Any) -> Any:
+    children = list(element)
+    if not children:
+        return (element.text or "").strip()
+    out: dict[str, Any] = {}
+    for child in children:
+        value = _element_value(child)
+        if child.tag in out:
+            current = out[child.tag]
+            out[child.tag] = [*current, value] if isinstance(current, list) else [current, value]
+        else:
+            out[child.tag] = value
+    return out
+
+
+class CallbackCrypto:
+    """Verifies and opens callbacks for one app (token, EncodingAESKey, corp id)."""
+
+    def __init__(self, token: str, encoding_aes_key: str, corp_id: str):
+        self.token = token
+        self.corp_id = corp_id
+        # Raises (binascii.Error / AssertionError) on a malformed key: the channel reports it.
+        self._crypto = WeChatCrypto(token, encoding_aes_key, corp_id)
+
+    def check(
+        self, msg_signature: str, timestamp: str, nonce: str, encrypted: str, now: datetime
+    ) -> None:
+        """Age first (cheap), then the signature in constant time."""
+        try:
+            sent = datetime.fromtimestamp(int(timestamp), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise Rejected(400, "timestamp is not a unix time") from None
+        if abs(now - sent) > MAX_AGE:
+            raise Rejected(403, "timestamp outside the 12 h window")
+        expected = signature(self.token, timestamp, nonce, encrypted)
+        if not hmac.compare_digest(expected, msg_signature.lower()):
+            raise Rejected(403, "bad msg_signature")
+
+    def verify_url(
+        self, msg_signature: str, timestamp: str, nonce: str, echostr: str, now: datetime
+    ) -> str:
+        """GET URL verification: the decrypted echostr, to be echoed as plain text."""
+        self.check(msg_signature, timestamp, nonce, echostr, now)
+        return self._open(
+            lambda: self._crypto.check_signature(msg_signature, timestamp, nonce, echostr)
+        )
+
+    def open_callback(
+        self, msg_signature: str, timestamp: str, nonce: str, body: bytes, now: datetime
+    ) -> str:
+        """POST: the decrypted message XML (still to be parsed)."""
+        outer = parse_xml(body)
+        encrypted = outer.get("Encrypt")
+        if not isinstance(encrypted, str) or not encrypted:
+            raise Rejected(400, "no Encrypt element")
+        self.check(msg_signature, timestamp, nonce, encrypted, now)
+        return self._open(
+            lambda: self._crypto.decrypt_message(
+                {"Encrypt": encrypted}, msg_signature, timestamp, nonce
+            )
+        )
+
+    @staticmethod
+    def _open(decrypt) -> str:
+        try:
+            plain = decrypt()
+        except InvalidCorpIdException:
+            raise Rejected(403, "message is for another corp id") from None
+        except InvalidSignatureException:
+            raise Rejected(403, "bad msg_signature") from None
+        except Exception as exc:  # noqa: BLE001 - bad base64/AES/UTF-8: the sender is not WeCom
+            raise Rejected(400, f"cannot decrypt ({type(exc).__name__})") from None
+        if not isinstance(plain, str):
+            raise Rejected(400, "cannot decrypt")
+        return plain
