@@ -157,20 +157,31 @@ def backoff(rt: Runtime, attempt: int, retry_after: float | None = None) -> floa
     return max(delay, retry_after or 0.0)
 
 
-async def _session_closed(rt: Runtime, row: Outbox) -> str | None:
-    """Why a platform's session rule forbids this message now, or None."""
+async def _reserve_session_slot(rt: Runtime, row: Outbox) -> tuple[str | None, bool]:
+    """Apply a platform's session rule (WeCom kf: 5 messages within 48 h of the user's last
+    message). The slot is taken with ONE conditional UPDATE before sending, so concurrent
+    deliveries cannot overspend the budget. Returns (why it may not go out, slot taken)."""
     channel = rt.channels[row.platform]
     limit = channel.session_limit(row.recipient_id)
     if limit is None or row.recipient_kind != "user":
-        return None
+        return None, False
     conv = await Conversation.get_or_none(platform=row.platform, user_id=row.recipient_id)
     if conv is None or conv.last_inbound_at is None:
-        return "window_closed"
+        return "window_closed", False
     if rt.clock() - conv.last_inbound_at > limit.window:
-        return "window_closed"
-    if conv.sent_since_inbound >= limit.budget:
-        return "budget_spent"
-    return None
+        return "window_closed", False
+    taken = await Conversation.filter(id=conv.id, sent_since_inbound__lt=limit.budget).update(
+        sent_since_inbound=F("sent_since_inbound") + 1
+    )
+    if not taken:
+        return "budget_spent", False
+    return None, True
+
+
+async def _release_session_slot(row: Outbox) -> None:
+    await Conversation.filter(
+        platform=row.platform, user_id=row.recipient_id, sent_since_inbound__gt=0
+    ).update(sent_since_inbound=F("sent_since_inbound") - 1)
 
 
 async def _give_up(rt: Runtime, row: Outbox, status: str, reason: str) -> None:
@@ -196,7 +207,7 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
     if channel is None:
         await _give_up(rt, row, "failed", f"channel {row.platform} is not enabled")
         return "failed"
-    closed = await _session_closed(rt, row)
+    closed, slot = await _reserve_session_slot(rt, row)
     if closed:
         await _give_up(rt, row, "held", closed)
         metrics.DELIVERIES.labels(row.platform, "held").inc()
@@ -206,6 +217,8 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
     try:
         result = await channel.send(Recipient(kind, row.recipient_id), message, row.idempotency_key)
     except TransientError as exc:
+        if slot:
+            await _release_session_slot(row)
         if row.attempts >= rt.settings.delivery.max_attempts:
             await _give_up(rt, row, "failed", f"gave up after {row.attempts} attempts: {exc}")
             metrics.DELIVERIES.labels(row.platform, "failed").inc()
@@ -214,6 +227,8 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
         metrics.DELIVERIES.labels(row.platform, "retry").inc()
         raise Retry(defer=backoff(rt, row.attempts, exc.retry_after)) from exc
     except PermanentError as exc:
+        if slot:
+            await _release_session_slot(row)
         await _give_up(rt, row, "failed", f"{exc.code}: {exc}" if exc.code else str(exc))
         metrics.DELIVERIES.labels(row.platform, "failed").inc()
         return "failed"
@@ -226,7 +241,7 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
             locked_until=None,
             last_error=None,
         )
-        if row.recipient_kind == "user":
+        if row.recipient_kind == "user" and not slot:  # a reserved slot is already counted
             await Conversation.filter(platform=row.platform, user_id=row.recipient_id).update(
                 sent_since_inbound=F("sent_since_inbound") + 1
             )
@@ -295,14 +310,17 @@ async def sweep_once(rt: Runtime) -> dict[str, int]:
         .limit(SWEEP_BATCH)
         .values_list("id", "not_before")
     )
-    await enq.many("deliver", [(f"deliver:{pk}", (pk,), at) for pk, at in outbox])
+    # Deferred by the runtime's clock (`now`), not Redis's: due means due.
+    later = [(pk, at if at > now else None) for pk, at in outbox]
+    await enq.many("deliver", [(f"deliver:{pk}", (pk,), at) for pk, at in later])
     timers = await (
         Timer.filter(free, status="pending", due_at__lte=horizon)
         .order_by("due_at")
         .limit(SWEEP_BATCH)
         .values_list("id", "due_at")
     )
-    await enq.many("fire_timer", [(f"timer:{pk}", (pk,), due) for pk, due in timers])
+    later = [(pk, due if due > now else None) for pk, due in timers]
+    await enq.many("fire_timer", [(f"timer:{pk}", (pk,), at) for pk, at in later])
     await KeyValue.filter(expires_at__lt=now).delete()
     metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status="pending").count())
     metrics.TIMERS_DUE.set(await Timer.filter(status="pending", due_at__lte=now).count())

@@ -282,6 +282,10 @@ async def test_duplicate_clicks_change_the_state_once(rt):
     assert second.stage == "awaiting_decline_reason"  # the second click is not a reason
     assert not await Reason.filter(offer_id=second.id).exists()
     assert "已经记录" in (await candidate_texts("cand2"))[-1]
+    await send(rt, clicked("reason:salary", "cand2", offer_id=second.id))
+    await send(rt, clicked("reason:timing", "cand2", offer_id=second.id))
+    assert [r.category for r in await Reason.filter(offer_id=second.id)] == ["salary"]
+    assert "已经记录" in (await candidate_texts("cand2"))[-1]
 
 
 async def test_a_click_on_someone_elses_offer_is_not_taken(rt):

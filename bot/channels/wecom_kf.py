@@ -5,6 +5,10 @@ The worker — never the webhook — calls kf/sync_msg from the cursor persisted
 page by page while `has_more`, and stores each customer message as its own inbound event
 (`kf:<msgid>`, so a re-sync never duplicates), then saves the new cursor. Messages and
 cursor are written in the worker's transaction: both or neither.
+
+An enter_session event (the candidate opened our entry link) may carry a welcome code:
+one message, within 20 s, the only way to speak before the candidate has written. It is
+kept in Redis for the channel, which sends the next message to that candidate with it.
 """
 
 from __future__ import annotations

@@ -396,6 +396,9 @@ async def on_reply(turn: Turn) -> bool:
     if offer.stage in REASON_STAGES and click not in OFFER_CLICKS:
         await _record_reason(turn, offer, click)
         return True
+    if click is not None and click.startswith(REASON_CLICK):  # the reason is in already
+        await _say(turn, offer, "offer.duplicate")
+        return True
     reply = await _understand(turn, click)
     if offer.status == "sent":
         await _on_open_offer(turn, offer, reply)

@@ -20,6 +20,7 @@
     items: new Map(), // item id → its <li>
     pendingEcho: new Map(), // client id → the <li> shown before the server confirms
     labels: new Map(), // button value (JSON) → label, to show which button was clicked
+    clicked: new Set(), // cards answered here: their buttons stay disabled
     stream: null,
     streamFailures: 0,
     pollTimer: 0,
@@ -104,7 +105,8 @@
     if (!iso) return "";
     const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
     try {
-      return new Date(iso).toLocaleTimeString(state.locale, { ...options, timeZone: state.timeZone });
+      const zoned = { ...options, timeZone: state.timeZone };
+      return new Date(iso).toLocaleTimeString(state.locale, zoned);
     } catch (error) {
       return new Date(iso).toLocaleTimeString(state.locale, options);
     }
@@ -140,6 +142,7 @@
     li.className = `msg ${item.dir} ${item.status}`;
     if (item.actions && item.actions.length) li.classList.add("card");
     li.dataset.id = item.id;
+    li.dataset.status = item.status;
 
     const meta = element("div", "meta");
     meta.append(element("span", "who", item.dir === "out" ? word("bot") : word("you")));
@@ -173,6 +176,7 @@
       button.type = "button";
       button.dataset.action = action.key;
       button.title = action.command;
+      button.disabled = state.clicked.has(item.id);
       button.addEventListener("click", () => clickAction(item, action, value, row));
       row.append(button);
     }
@@ -192,6 +196,7 @@
     // A card that replaces an earlier one (after a click) takes its place.
     const replaced = item.replaces && state.items.get(`out:${item.replaces}`);
     let li = state.items.get(item.id) || replaced;
+    if (li && li === state.items.get(item.id) && li.dataset.status === item.status) return;
     if (!li && item.dir === "in" && item.client_id) {
       li = state.pendingEcho.get(item.client_id);
       state.pendingEcho.delete(item.client_id);
@@ -211,10 +216,9 @@
   function echo(pane, clientId, text, preview) {
     const li = element("li");
     if (preview) li.dataset.preview = preview;
-    fillMessage(li, {
-      id: `local:${clientId}`, dir: "in", status: "pending", text, pane, at: new Date().toISOString(),
-      preview,
-    });
+    const at = new Date().toISOString();
+    const id = `local:${clientId}`;
+    fillMessage(li, { id, dir: "in", status: "pending", text, pane, at, preview });
     listFor(pane).append(li);
     listFor(pane).scrollTop = listFor(pane).scrollHeight;
     state.pendingEcho.set(clientId, li);
@@ -258,10 +262,12 @@
   async function clickAction(item, action, value, row) {
     if (action.confirm && !window.confirm(action.confirm)) return;
     for (const button of row.querySelectorAll("button")) button.disabled = true;
+    state.clicked.add(item.id);
     const role = item.pane === "hr" ? "hr" : "candidate";
     const body = { role, action: value, client_id: newId() };
     if (role === "candidate") body.user = state.user;
     if (!(await post(body))) {
+      state.clicked.delete(item.id);
       for (const button of row.querySelectorAll("button")) button.disabled = false;
     }
   }
@@ -383,6 +389,11 @@
     stopListening();
     state.user = user || "";
     sessionStorage.setItem("offerbot.user", state.user);
+    const option = $("#candidate-select").selectedOptions[0];
+    if (state.user && option && !state.user.startsWith("guest-")) {
+      state.hrExample = option.textContent; // "/history <name>" in the HR input's hint
+      applyWords();
+    }
     state.since = "";
     clearPane("candidate");
     clearPane("hr");
@@ -411,11 +422,6 @@
       select.append(option);
     }
     if (candidates.some((c) => c.user === selected)) select.value = selected;
-    const current = candidates.find((c) => c.user === select.value);
-    if (current && current.user.startsWith("demo-") && current.user.endsWith("-a")) {
-      state.hrExample = current.name;
-      applyWords();
-    }
     return select.value && candidates.length ? select.value : "";
   }
 
@@ -427,11 +433,10 @@
       const response = await api(`${API}/demo`, { method: "POST" });
       if (!response.ok) throw new Error(`demo: ${response.status}`);
       const demo = await response.json();
-      state.hrExample = demo.candidate.name;
       await loadCandidates(demo.candidate.user);
-      applyWords();
       await follow(demo.candidate.user);
-      setStatus(word("demo_started", { name: demo.candidate.name, reapplicant: demo.reapplicant.name }));
+      const names = { name: demo.candidate.name, reapplicant: demo.reapplicant.name };
+      setStatus(word("demo_started", names));
     } catch (error) {
       setStatus(word("demo_failed"), true);
     } finally {

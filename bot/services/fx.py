@@ -263,9 +263,12 @@ class Fx:
         """Enqueue the jobs for what was written. Call after the transaction commits."""
         deliveries, timers = self._deliveries, self._timers
         self._deliveries, self._timers = [], []
-        for outbox_id, at in deliveries:
-            await self.rt.enqueuer.deliver(outbox_id, at=at)
         horizon = self.now() + timedelta(seconds=max(60, 4 * self.rt.sweep_seconds))
+        for outbox_id, at in deliveries:
+            # Messages held for quiet hours wait in the database; the sweeper enqueues them
+            # when they come due (Redis holds only what is due soon).
+            if at is None or at <= horizon:
+                await self.rt.enqueuer.deliver(outbox_id, at=at)
         for timer_id, due in timers:
             # Far-off timers are left to the sweeper: Redis holds only what is due soon.
             if due <= horizon:

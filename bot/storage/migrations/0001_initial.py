@@ -213,7 +213,7 @@ class Migration(migrations.Migration):
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('application', fields.ForeignKeyField('models.Application', source_field='application_id', db_constraint=True, to_field='id', related_name='offers', on_delete=OnDelete.CASCADE)),
-                ('candidate', fields.ForeignKeyField('models.Candidate', source_field='candidate_id', db_constraint=True, to_field='id', related_name='offers', on_delete=OnDelete.CASCADE)),
+                ('candidate', fields.ForeignKeyField('models.Candidate', source_field='candidate_id', db_index=True, db_constraint=True, to_field='id', related_name='offers', on_delete=OnDelete.CASCADE)),
                 ('requisition', fields.ForeignKeyField('models.Requisition', source_field='requisition_id', db_constraint=True, to_field='id', related_name='offers', on_delete=OnDelete.CASCADE)),
                 ('salary_monthly', fields.DecimalField(max_digits=12, decimal_places=2)),
                 ('currency', fields.CharField(default='CNY', max_length=8)),
