@@ -381,6 +381,9 @@ async def test_get_offer_unknown_or_malformed_id_is_404(client):
     await get(client, "/offers/12345", status=404)
     await get(client, "/offers/abc", status=404)
     await get(client, "/offers/99999999999999999999", status=404)
+    await get(client, "/offers/" + "9" * 5000, status=404)
+    await get(client, "/offers/²", status=404)
+    await get(client, "/offers/١٢", status=404)
 
 
 async def test_withdraw_an_open_offer_once(client):

@@ -479,8 +479,10 @@ async def test_history_refuses_bad_parameters(client):
         {"since": "yesterday"},
         {"since": "2024-01-01T00:00:00"},
     ):
-        resp = await client.get(HISTORY, params=params)
-        assert resp.status == 400, params
+        for path in (HISTORY, EVENTS):
+            resp = await client.get(path, params=params)
+            assert resp.status == 400, (path, params)
+            assert "error" in await resp.json()
 
 
 async def _next_event(stream, name: str = "message") -> dict:
@@ -529,6 +531,15 @@ async def test_the_event_stream_shows_the_pages_own_message(client):
         assert resp.status == 202
         item = await asyncio.wait_for(_next_event(stream), timeout=10)
         assert (item["dir"], item["text"], item["pane"]) == ("in", "ping", "candidate")
+
+
+async def test_event_streams_end_when_the_server_shuts_down(client):
+    """A page left open must not hold a stopping server for its shutdown timeout."""
+    async with client.get(EVENTS) as stream:
+        await asyncio.wait_for(_next_event(stream, "cursor"), timeout=10)
+        await client.server.app.shutdown()
+        rest = await asyncio.wait_for(stream.content.read(), timeout=10)  # EOF, not a hang
+        assert b"event: message" not in rest
 
 
 async def test_charts_are_served_by_name_only(client):

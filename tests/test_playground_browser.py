@@ -181,6 +181,18 @@ async def test_a_newcomer_runs_the_demo_in_a_browser(server):
         assert catalog.t("playground.demo.notes_round1") in await shown.inner_text()
         await page.screenshot(path=ARTIFACTS / "playground-4-history.png")
 
+        # 5. Statistics come with a chart, fetched with the page's credentials.
+        await page.fill("#hr-input", "/stats")
+        await page.press("#hr-input", "Enter")
+        chart = hr_pane.locator("img.chart").last
+        await chart.wait_for()
+        await page.wait_for_function(
+            "() => [...document.querySelectorAll('#hr-messages img.chart')]"
+            ".some(img => img.complete && img.naturalWidth > 0)"
+        )
+        await chart.scroll_into_view_if_needed()
+        await page.screenshot(path=ARTIFACTS / "playground-5-stats.png")
+
         # Words are data, never markup.
         hostile = '<img src=x onerror="window.__pwned=1">'
         await page.fill("#candidate-input", hostile)
@@ -193,7 +205,7 @@ async def test_a_newcomer_runs_the_demo_in_a_browser(server):
         first = await page.locator("#candidate-pane").bounding_box()
         second = await page.locator("#hr-pane").bounding_box()
         assert second["y"] >= first["y"] + first["height"]
-        await page.screenshot(path=ARTIFACTS / "playground-5-phone.png", full_page=True)
+        await page.screenshot(path=ARTIFACTS / "playground-6-phone.png", full_page=True)
     assert errors == []
 
 
@@ -225,4 +237,4 @@ async def test_beside_a_real_platform_the_page_asks_for_the_api_token(
         await dialog.wait_for(state="hidden")
         await page.locator("#candidate-select option", has_text="王小明").wait_for(state="attached")
         await page.locator('#connection[data-mode="live"]').wait_for()
-        await page.screenshot(path=ARTIFACTS / "playground-6-token.png")
+        await page.screenshot(path=ARTIFACTS / "playground-7-token.png")

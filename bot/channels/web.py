@@ -50,15 +50,31 @@ def uploads_dir(data_dir: Path) -> Path:
     return path
 
 
-def new_upload_key() -> str:
-    return secrets.token_urlsafe(18)
-
-
 def upload_path(data_dir: Path, key: str) -> Path:
     """Where an upload lives; refuses keys that are not ours (no path tricks)."""
     if not _UPLOAD_KEY.match(key):
         raise PermanentError(f"not an upload key: {key[:80]!r}")
     return uploads_dir(data_dir) / key
+
+
+def new_upload_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only the service can read (uploads are personal documents)."""
+    part = path.with_name(path.name + ".part")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(part, path)
+
+
+def store_upload(data_dir: Path, data: bytes) -> str:
+    """Keep an upload under a new random key; returns the key."""
+    key = new_upload_key()
+    write_private(upload_path(data_dir, key), data)
+    return key
 
 
 def prune_uploads(data_dir: Path, now: float | None = None) -> int:
@@ -128,12 +144,3 @@ class WebChannel(Channel):
                 queue.put_nowait(item)
             except asyncio.QueueFull:  # a stalled page: it catches up from the database
                 continue
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file only the service can read (uploads are personal documents)."""
-    tmp = path.with_name(path.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)

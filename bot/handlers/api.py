@@ -93,10 +93,11 @@ async def parse_body(request: web.Request, model: type[BaseModel]) -> Any:
     """A JSON object body validated by `model`, or a Reject with 400/413/415/422."""
     if request.content_type != "application/json":
         raise Reject(error(415, "send the body as application/json"))
+    limit = webhook_limit(request)
     try:
-        raw = await read_body(request, webhook_limit(request))
+        raw = await read_body(request, limit)
     except web.HTTPRequestEntityTooLarge:
-        raise Reject(error(413, "the body is larger than the limit (1 MB)")) from None
+        raise Reject(error(413, f"the body is larger than {limit // 1024} KB")) from None
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
@@ -117,7 +118,8 @@ def validate(request: web.Request, model: type[BaseModel], data: dict[str, Any])
 def path_id(request: web.Request, name: str) -> int:
     """An integer id from the path; anything else is an id we do not know (404)."""
     raw = request.match_info[name]
-    if not raw.isdigit() or not 0 < int(raw) <= _MAX_ID:
+    # ASCII only: "²" and "٣" pass isdigit(); the length check keeps int() cheap.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 0 < int(raw) <= _MAX_ID:
         raise Reject(error(404, f"no such {name.removesuffix('_id')}"))
     return int(raw)
 

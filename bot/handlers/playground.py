@@ -31,10 +31,8 @@ from bot.channels.registry import playground_enabled
 from bot.channels.web import (
     PLAYGROUND_HR_ID,
     WebChannel,
-    new_upload_key,
     prune_uploads,
-    upload_path,
-    write_private,
+    store_upload,
 )
 from bot.documents.checks import ACCEPTED_TYPES
 from bot.handlers.common import RUNTIME_KEY, json_error, read_body, runtime
@@ -352,8 +350,7 @@ async def upload(request: web.Request) -> web.Response:
         return json_error(415, "only photos (JPEG, PNG, HEIC) and PDF files", code="wrong_type")
 
     rt = runtime(request)
-    key = new_upload_key()
-    await asyncio.to_thread(write_private, upload_path(rt.settings.data_dir, key), data)
+    key = await asyncio.to_thread(store_upload, rt.settings.data_dir, data)
     await asyncio.to_thread(prune_uploads, rt.settings.data_dir)
     media = MediaRef(kind=kind, key=key, filename=filename, size=len(data))
     return await _accept(request, upload_inbound(user, client_id, media, rt.clock()))

@@ -18,6 +18,7 @@ from bot.channels.base import HR_GROUP, Outgoing
 from bot.config import Settings
 from bot.i18n import Catalog
 from bot.services.quiet import next_allowed
+from bot.storage.jsonsafe import json_safe
 from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class Fx:
             platform=platform,
             recipient_kind=recipient_kind,
             recipient_id=recipient_id,
-            payload=message.model_dump(mode="json"),
+            payload=json_safe(message.model_dump(mode="json")),
             not_before=not_before,
             candidate_id=candidate_id,
             offer_id=offer_id,

@@ -20,6 +20,7 @@ from tortoise.exceptions import IntegrityError
 from bot import metrics
 from bot.channels.base import Inbound
 from bot.runtime import Runtime
+from bot.storage.jsonsafe import json_safe
 from bot.storage.models import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ async def _store_one(inbound: Inbound) -> tuple[int, bool]:
             platform=inbound.platform,
             event_id=inbound.event_id,
             kind=inbound.kind,
-            payload=inbound.model_dump(mode="json"),
+            payload=json_safe(inbound.model_dump(mode="json")),
         )
     except IntegrityError:  # another process stored the same event first
         row = await InboundEvent.get(platform=inbound.platform, event_id=inbound.event_id)
