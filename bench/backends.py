@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
@@ -125,6 +126,9 @@ async def _flush_redis() -> None:
 @asynccontextmanager
 async def backend(kind: str, workdir: Path) -> AsyncIterator[Backend]:
     """A fresh, empty set-up of `kind` under `workdir`; removed again afterwards."""
+    # tortoise caches each model's INSERT per connection name, not per dialect: a process
+    # that ran SQLite must not reuse those statements on PostgreSQL.
+    EXECUTOR_CACHE.clear()
     data_dir = workdir / f"data-{kind}"
     shutil.rmtree(data_dir, ignore_errors=True)  # fresh means empty
     data_dir.mkdir(parents=True)
