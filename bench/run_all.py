@@ -32,7 +32,7 @@ import asyncpg
 import psutil
 import redis.asyncio as aioredis
 
-from bench import backends, e2e, group_commit, ingest, intents, report, timers
+from bench import backends, e2e, group_commit, ingest, intents, reply_cost, report, timers
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="SQLite only, short loads (~1 min)")
     ap.add_argument(
-        "--skip", default="", help="comma-separated: ingest,group_commit,e2e,timers,intents"
+        "--skip",
+        default="",
+        help="comma-separated: ingest,group_commit,e2e,reply_cost,timers,intents",
     )
     ap.add_argument("--out", default=str(RESULTS), help="where to write the results")
     args = ap.parse_args(argv)
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     info["load_before"] = [round(x, 2) for x in os.getloadavg()]
     runs: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="offerbot-bench-") as tmp:
-        for name in ("ingest", "group_commit", "e2e", "timers"):
+        for name in ("ingest", "group_commit", "e2e", "reply_cost", "timers"):
             if name in skip:
                 continue
             e2e_extra = ["--platform", "wecom"] if args.quick and name == "e2e" else []
@@ -155,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             "ingest": ingest.markdown,
             "group_commit": group_commit.markdown,
             "e2e": e2e.markdown,
+            "reply_cost": reply_cost.markdown,
             "timers": timers.markdown,
         },
     )

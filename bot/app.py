@@ -52,13 +52,20 @@ def build_app(rt: Runtime) -> web.Application:
 
 async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     """`offerbot serve`: HTTP server (+ an in-process worker). SIGTERM drains both."""
-    from bot.worker import build_worker
+    from bot.worker import REDIS_DOWN, keep_worker
 
     rt = await start_runtime(settings)
     app = build_app(rt)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=30)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=30,
+        access_log=logging.getLogger("aiohttp.access") if settings.server.access_log else None,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    site = web.TCPSite(
+        runner, settings.server.host, settings.server.port, backlog=settings.server.backlog
+    )
     await site.start()
     log.info(
         "offerbot listening on http://%s:%s (platforms: %s)",
@@ -70,24 +77,30 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    worker = None
+    current: dict = {}  # the running worker (a new one while Redis is unreachable)
     worker_task = None
     if with_worker and rt.redis is not None:
-        worker = build_worker(rt)
-        worker_task = asyncio.create_task(worker.async_run())
+        worker_task = asyncio.create_task(keep_worker(rt, current))
     try:
         await stop.wait()
     finally:
         log.info("shutting down: finishing in-flight requests and jobs")
         await site.stop()  # stop accepting, let in-flight requests finish
+        worker = current.get("worker")
         if worker is not None and worker_task is not None:
-            worker.handle_sig_wait_for_completion(signal.SIGTERM)
+            if worker.main_task is not None and not worker.main_task.done():
+                worker.handle_sig_wait_for_completion(signal.SIGTERM)
+            else:
+                worker_task.cancel()  # still waiting for Redis: nothing is running
             try:
                 await asyncio.wait_for(
                     worker_task, timeout=settings.worker.job_timeout.total_seconds()
                 )
             except (TimeoutError, asyncio.CancelledError):
                 pass
-            await worker.close()
+            try:
+                await worker.close()
+            except REDIS_DOWN:
+                log.warning("worker closed without Redis")
         await runner.cleanup()
         await rt.close()

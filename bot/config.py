@@ -61,6 +61,12 @@ class ServerSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
     max_body_kb: int = Field(1024, ge=1)
+    # Off by default: a line per callback costs ~9 % of the server's CPU at full speed
+    # (bench/FINDINGS.md); /metrics counts requests by route and status instead.
+    access_log: bool = False
+    # Pending connections the kernel queues while the loop is busy; aiohttp's 128
+    # overflowed at 1 000 callbacks/s and clients retried after 1 s (bench/FINDINGS.md).
+    backlog: int = Field(1024, ge=16)
 
 
 class DatabaseSettings(_Section):

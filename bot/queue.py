@@ -95,6 +95,29 @@ async def connect(settings: Settings) -> ArqRedis:
     return await create_pool(redis_settings(settings), default_queue_name=QUEUE_NAME)
 
 
+def connect_later(settings: Settings) -> ArqRedis | None:
+    """A client for a configured Redis that is down now: it connects on first use, so
+    enqueueing and /readyz recover by themselves when Redis is back (create_pool insists
+    on a ping first). None for the embedded Redis or a sentinel setup."""
+    if not settings.redis.url:
+        return None
+    rs = redis_settings(settings)
+    if rs.sentinel:
+        return None
+    return ArqRedis(
+        host=rs.host,
+        port=rs.port,
+        unix_socket_path=rs.unix_socket_path,
+        socket_connect_timeout=rs.conn_timeout,
+        ssl=rs.ssl,
+        db=rs.database,
+        username=rs.username,
+        password=rs.password,
+        encoding="utf8",
+        default_queue_name=QUEUE_NAME,
+    )
+
+
 class Enqueuer:
     """Enqueue with deterministic job ids, so the same work is never queued twice.
 

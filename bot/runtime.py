@@ -18,7 +18,7 @@ from arq.connections import ArqRedis
 from bot.channels.base import Channel
 from bot.config import Settings
 from bot.i18n import Catalog
-from bot.queue import Enqueuer, connect
+from bot.queue import Enqueuer, connect, connect_later
 from bot.storage import db
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         redis = await connect(settings)
     except Exception as exc:  # noqa: BLE001 - start anyway: callbacks are still stored
         log.error("Redis unavailable at start-up (%s); jobs will wait for it", exc)
-        redis = None
+        redis = connect_later(settings)
     timeout = aiohttp.ClientTimeout(total=settings.delivery.http_timeout.total_seconds())
     http = aiohttp.ClientSession(timeout=timeout)
     rt = Runtime(settings=settings, redis=redis, http=http)

@@ -15,7 +15,9 @@ from datetime import timedelta
 from typing import Any
 
 from arq import Retry
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
+from redis.exceptions import RedisError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
@@ -58,12 +60,26 @@ async def claim(model, pk: int, rt: Runtime, *extra: Q, **filters: Any) -> bool:
 # -- inbound ------------------------------------------------------------------------
 
 
-async def conversation_for(inbound: Inbound) -> Conversation:
+async def locked_conversation(rt: Runtime, inbound: Inbound) -> Conversation:
+    """The sender's conversation, locked for the rest of the transaction: one user's
+    messages are handled one at a time (row lock on PostgreSQL, write lock on SQLite).
+    The UPDATE that takes the lock also notes the message (and, for a private message,
+    reopens the platform's session budget), so the common case is two statements."""
     key = inbound.sender_id
     if inbound.chat_type == "group":
         key = f"chat:{inbound.chat_id}"
-    conv, _ = await Conversation.get_or_create(platform=inbound.platform, user_id=key)
-    return conv
+    values: dict[str, Any] = {"last_inbound_at": rt.clock()}
+    if inbound.chat_type == "p2p" and inbound.kind != "event":
+        values["sent_since_inbound"] = 0
+    mine = Conversation.filter(platform=inbound.platform, user_id=key)
+    if not await mine.update(**values):  # the user's first message
+        conv, created = await Conversation.get_or_create(
+            defaults=values, platform=inbound.platform, user_id=key
+        )
+        if created:
+            return conv
+        await mine.update(**values)  # created meanwhile by a concurrent first message
+    return await mine.get()
 
 
 _IDENTITY_FIELD = {"wecom": "wecom_user_id", "feishu": "feishu_open_id", "web": "web_id"}
@@ -112,14 +128,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     fx = rt.fx(actor=f"{inbound.platform}:{inbound.sender_id}")
     try:
         async with in_transaction():
-            conv = await conversation_for(inbound)
-            # Lock the conversation for the rest of the transaction: one user's messages
-            # are handled one at a time (row lock on PostgreSQL, write lock on SQLite).
-            await Conversation.filter(id=conv.id).update(last_inbound_at=rt.clock())
-            conv = await Conversation.get(id=conv.id)
-            if inbound.chat_type == "p2p" and inbound.kind != "event":
-                conv.sent_since_inbound = 0
-                await Conversation.filter(id=conv.id).update(sent_since_inbound=0)
+            conv = await locked_conversation(rt, inbound)
             candidate = await candidate_for(inbound, conv)
             turn = router.Turn(fx, inbound, conv, candidate, files, errors)
             handled_by = await router.route(turn)
@@ -139,7 +148,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
             last_error=type(exc).__name__, locked_until=None
         )
         raise Retry(defer=backoff(rt, event.attempts)) from exc
-    await fx.flush()
+    await _deliver_now(ctx, fx)
     metrics.JOBS.labels("process_inbound", "ok").inc()
     return handled_by or "unhandled"
 
@@ -252,6 +261,31 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
     return "sent"
 
 
+async def _deliver_now(ctx: dict[str, Any], fx) -> None:
+    """After a job's commit: enqueue what waits, and deliver what may go now in this same
+    job — one recipient's messages in order, different recipients side by side. This
+    saves a trip through the queue per message (bench/FINDINGS.md, end to end). A
+    message that must be retried goes to the queue with its backoff; one that fails
+    here for any other reason is still pending in the database, and the sweeper
+    enqueues it."""
+    rt: Runtime = ctx["rt"]
+    due_now = fx.take_due_now()
+    await fx.flush()
+
+    async def in_order(outbox_ids: list[int]) -> None:
+        for outbox_id in outbox_ids:
+            try:
+                await deliver(ctx, outbox_id)
+            except Retry as retry:
+                at = rt.clock() + timedelta(milliseconds=retry.defer_score or 0)
+                await rt.enqueuer.deliver(outbox_id, at=at)
+            except Exception:  # noqa: BLE001 - the row is pending: the queue retries it
+                log.exception("delivering outbox %s failed; queued for a retry", outbox_id)
+                await rt.enqueuer.deliver(outbox_id)
+
+    await asyncio.gather(*(in_order(ids) for ids in due_now))
+
+
 # -- timers -------------------------------------------------------------------------
 
 
@@ -280,7 +314,7 @@ async def fire_timer(ctx: dict[str, Any], timer_id: int) -> str:
         log.exception("timer %s (%s) failed", timer_id, timer.kind)
         await Timer.filter(id=timer_id).update(locked_until=None)
         raise Retry(defer=backoff(rt, timer.attempts)) from None
-    await fx.flush()
+    await _deliver_now(ctx, fx)
     metrics.JOBS.labels("fire_timer", "ok").inc()
     return "fired"
 
@@ -301,30 +335,50 @@ async def sweep_once(rt: Runtime) -> dict[str, int]:
         InboundEvent.filter(free, status="pending", received_at__lt=grace)
         .order_by("id")
         .limit(SWEEP_BATCH)
-        .values_list("id", flat=True)
+        .values_list("id", "locked_until")
     )
-    await enq.many("process_inbound", [(f"inbound:{pk}", (pk,)) for pk in inbound])
     outbox = await (
         Outbox.filter(free, status="pending", not_before__lte=horizon)
         .order_by("not_before")
         .limit(SWEEP_BATCH)
-        .values_list("id", "not_before")
+        .values_list("id", "not_before", "locked_until")
     )
-    # Deferred by the runtime's clock (`now`), not Redis's: due means due.
-    later = [(pk, at if at > now else None) for pk, at in outbox]
-    await enq.many("deliver", [(f"deliver:{pk}", (pk,), at) for pk, at in later])
     timers = await (
         Timer.filter(free, status="pending", due_at__lte=horizon)
         .order_by("due_at")
         .limit(SWEEP_BATCH)
-        .values_list("id", "due_at")
+        .values_list("id", "due_at", "locked_until")
     )
-    later = [(pk, due if due > now else None) for pk, due in timers]
+    # A lease that ran out means its holder died mid-job: free the job id in arq too.
+    await _forget_dead_jobs(
+        rt,
+        [f"inbound:{pk}" for pk, held in inbound if held is not None]
+        + [f"deliver:{pk}" for pk, _, held in outbox if held is not None]
+        + [f"timer:{pk}" for pk, _, held in timers if held is not None],
+    )
+    await enq.many("process_inbound", [(f"inbound:{pk}", (pk,)) for pk, _ in inbound])
+    # Deferred by the runtime's clock (`now`), not Redis's: due means due.
+    later = [(pk, at if at > now else None) for pk, at, _ in outbox]
+    await enq.many("deliver", [(f"deliver:{pk}", (pk,), at) for pk, at in later])
+    later = [(pk, due if due > now else None) for pk, due, _ in timers]
     await enq.many("fire_timer", [(f"timer:{pk}", (pk,), at) for pk, at in later])
     await KeyValue.filter(expires_at__lt=now).delete()
     metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status="pending").count())
     metrics.TIMERS_DUE.set(await Timer.filter(status="pending", due_at__lte=now).count())
     return {"inbound": len(inbound), "outbox": len(outbox), "timers": len(timers)}
+
+
+async def _forget_dead_jobs(rt: Runtime, job_ids: list[str]) -> None:
+    """A worker killed mid-job leaves arq's in-progress marker behind for job_timeout + 10 s
+    (130 s by default): until then no worker runs that job and the sweeper cannot queue it
+    again. The row's expired lease (`stale_after`) already says the holder is gone, so
+    drop the marker; the job, still queued, runs again and claims the row."""
+    if not job_ids or rt.redis is None:
+        return
+    try:
+        await rt.redis.delete(*[in_progress_key_prefix + job_id for job_id in job_ids])
+    except Exception as exc:  # noqa: BLE001 - Redis hiccup: next sweep
+        log.warning("could not release %d stale jobs: %s", len(job_ids), type(exc).__name__)
 
 
 async def _sweep_forever(rt: Runtime) -> None:
@@ -348,6 +402,44 @@ FUNCTIONS = [
 ]
 
 
+REDIS_DOWN = (RedisError, OSError)
+
+
+class ResilientWorker(Worker):
+    """arq's Worker, but a Redis outage does not end it: arq leaves its poll loop for good
+    on the first connection error, and `offerbot serve` would keep acknowledging callbacks
+    with nobody left to process them. Here the loop waits and polls again."""
+
+    _redis_down = False
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except REDIS_DOWN as exc:
+            if not self._redis_down:
+                log.warning("worker lost Redis (%s); polling until it is back", exc)
+            self._redis_down = True
+            await asyncio.sleep(1)
+            return
+        if self._redis_down:
+            log.info("worker reached Redis again")
+            self._redis_down = False
+
+
+async def keep_worker(rt: Runtime, current: dict[str, Worker]) -> None:
+    """Run the in-process worker of `offerbot serve`; while Redis cannot be reached at
+    start-up, try again every second (`current["worker"]` is the one running now)."""
+    while True:
+        worker = build_worker(rt)
+        current["worker"] = worker
+        try:
+            await worker.async_run()
+            return
+        except REDIS_DOWN as exc:
+            log.warning("worker cannot reach Redis (%s); trying again in 1 s", exc)
+        await asyncio.sleep(1)
+
+
 def build_worker(rt: Runtime, *, burst: bool = False, handle_signals: bool = False) -> Worker:
     async def on_startup(ctx: dict[str, Any]) -> None:
         if not burst:
@@ -359,7 +451,7 @@ def build_worker(rt: Runtime, *, burst: bool = False, handle_signals: bool = Fal
             task.cancel()
 
     w = rt.settings.worker
-    return Worker(
+    return ResilientWorker(
         functions=FUNCTIONS,
         queue_name=QUEUE_NAME,
         redis_settings=redis_settings(rt.settings),  # its own pool: close() closes only it
@@ -387,6 +479,8 @@ async def run_worker(settings: Settings) -> None:
         await worker.async_run()
     except asyncio.CancelledError:
         log.info("worker stopped")  # SIGTERM/SIGINT: running jobs were given time to finish
+    except REDIS_DOWN as exc:  # at start-up only: later outages are waited out
+        raise SystemExit(f"offerbot worker: Redis is not reachable ({exc})") from None
     finally:
         await worker.close()
         await rt.close()

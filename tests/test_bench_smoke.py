@@ -8,7 +8,7 @@ acknowledged callback must have its row, and no forged one may.
 
 from __future__ import annotations
 
-from bench import e2e, ingest, report, run_all, timers  # noqa: F401 - they must import
+from bench import e2e, ingest, reply_cost, report, run_all, timers  # noqa: F401 - they must import
 from bench.ingest import Load, run_backend
 from bench.payloads import builders
 
@@ -38,3 +38,12 @@ def test_payloads_carry_unique_ids_and_a_signature():
         method, url, headers, body = batch[0].request
         assert method == "POST" and body
         assert "msg_signature=" in url or "X-Lark-Signature" in headers
+
+
+async def test_reply_cost_runs_every_conversation_through_the_worker(tmp_path):
+    result = await reply_cost.run_backend("sqlite", tmp_path, 3)
+    # 3 one at a time + 3 at once: each hesitant reply opened one alert and HR got it
+    assert result["alerts"] == result["hr_messages_sent"] == 6
+    one = result["one_at_a_time"]
+    assert one["statements"] > 0 and one["jobs"] >= 1
+    assert "| SQLite + embedded Redis |" in reply_cost.markdown([result])

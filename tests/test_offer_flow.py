@@ -472,10 +472,12 @@ async def test_a_message_that_cannot_go_out_alerts_hr_with_its_text(rt):
     await fx.flush()
     await drain(rt)
     [alert] = await Alert.filter(offer_id=offer.id, kind="undeliverable")
-    assert alert.data["messages"] == ["第 1 条：请尽快回复", "第 2 条：请尽快回复"]
+    # The two deliveries fail concurrently, so either may be the first one HR hears of.
+    assert sorted(alert.data["messages"]) == ["第 1 条：请尽快回复", "第 2 条：请尽快回复"]
+    first, second = alert.data["messages"]
     texts = await hr_texts()
-    assert "第 1 条：请尽快回复" in texts[-2] and "请手动转达" in texts[-2]
-    assert texts[-1].startswith(f"🔁 #{alert.id}") and "第 2 条" in texts[-1]
+    assert first in texts[-2] and "请手动转达" in texts[-2]
+    assert texts[-1].startswith(f"🔁 #{alert.id}") and second.split("：")[0] in texts[-1]
     assert [k for k in await kinds(offer) if k == "message_undeliverable"] == [
         "message_undeliverable",
         "message_undeliverable",

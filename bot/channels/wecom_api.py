@@ -220,6 +220,11 @@ class WecomApi:
         lock_key, owner = self.token_key + ":lock", secrets.token_hex(8)
         if await self.redis.set(lock_key, owner, nx=True, ex=LOCK_SECONDS):
             try:
+                # Look again under the lock: a process that held it just before us may
+                # have stored a fresh token after our first look (else: a 2nd gettoken).
+                cached = await self.redis.get(self.token_key)
+                if cached:
+                    return cached.decode() if isinstance(cached, bytes) else str(cached)
                 value, ttl = await self._fetch_token()
                 await self.redis.set(self.token_key, value, ex=ttl)
                 return value

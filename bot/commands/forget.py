@@ -61,6 +61,6 @@ async def _confirm(ctx: Ctx, query: str) -> None:
     if candidate is None:
         await ctx.answer(ctx.t("commands.forget_gone", id=candidate_id))
         return
-    who = candidate_title(ctx.style, candidate)
     erased = await erase_candidate(ctx.fx, candidate)
+    who = f"#{candidate_id}"  # not the name: this answer is stored after the erasure
     await ctx.answer(ctx.t("commands.forget_done", who=who, files=erased.get("files", 0)))

@@ -131,8 +131,8 @@ async def raise_alert(
     on the alert (`reason_category`, `reason_text`, `mismatches`, `messages`, ...)."""
     assert kind in KINDS, kind
     details = dict(details or {})
-    if merge and offer is not None:  # read-modify-write of the open alert: one at a time
-        await Offer.filter(id=offer.id).select_for_update().first()
+    # With `merge`, the open alert is read, modified and written: callers hold the offer's
+    # row lock (flows/offer.py: locked_offer), so two events of one offer take turns.
     current = await open_alert_for(offer, kind) if merge else None
     if current is not None:
         kind = await _merged_kind(current, kind)
@@ -154,7 +154,8 @@ async def raise_alert(
         candidate_id=candidate.id,
         offer_id=offer.id if offer else None,
         data=data,
-        merge_open=merge and offer is not None,
+        merge_open=current is not None,  # looked up above: no second query
+        current=current,
     )
     if created:
         message = render_alert(fx, alert)

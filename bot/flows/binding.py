@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from bot.channels.base import Outgoing
 from bot.flows.router import Turn, handles
 from bot.privacy import normalize_phone
-from bot.services.fx import _ADDRESS_FIELDS, Fx, candidate_address
+from bot.services.fx import ADDRESS_FIELDS, Fx, candidate_address
 from bot.storage.models import Candidate, Conversation, Offer
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ PLAYGROUND_INVITE_PATH = "/playground?code={code}"
 def identity_for(platform: str, address: str) -> tuple[str, str] | None:
     """The Candidate field and value an address is stored as ("kf:abc" → external userid)."""
     plain = None
-    for attr, prefix in _ADDRESS_FIELDS.get(platform, ()):
+    for attr, prefix in ADDRESS_FIELDS.get(platform, ()):
         if prefix and address.startswith(prefix):
             return attr, address[len(prefix) :]
         if not prefix and plain is None:

@@ -389,8 +389,7 @@ async def on_reply(turn: Turn) -> bool:
         return False
     if inbound.kind not in ("text", "action") or (inbound.kind == "text" and not turn.text):
         return False
-    found = await _offer_in_question(turn.candidate, inbound.action.get("offer_id"))
-    offer = await locked_offer(found.id if found else None)
+    offer = await _offer_in_question(turn.candidate, inbound.action.get("offer_id"))
     if offer is None:
         return False
     if offer.stage in REASON_STAGES and click not in OFFER_CLICKS:
@@ -423,13 +422,16 @@ def _click(inbound: Inbound) -> str | None:
 
 
 async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | None:
-    """The offer a click names (it must be this candidate's), else the one in play."""
+    """The offer a click names (it must be this candidate's), else the one in play —
+    read row-locked, as `locked_offer` does, so replies, timers and delivery news for
+    one offer take turns."""
+    mine = Offer.filter(candidate_id=candidate.id).select_for_update()
     if offer_id is not None:
         try:
-            return await Offer.get_or_none(id=int(offer_id), candidate_id=candidate.id)
+            return await mine.filter(id=int(offer_id)).first()
         except (TypeError, ValueError):
             return None
-    offers = await Offer.filter(candidate_id=candidate.id).order_by("-id").limit(10)
+    offers = await mine.order_by("-id").limit(10)
     for offer in offers:
         if offer.status in ("sent", "accepted") or offer.stage in REASON_STAGES:
             return offer

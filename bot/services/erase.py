@@ -13,11 +13,13 @@ leaves the files in place with the rows that point at them.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tortoise.expressions import Q
 
 from bot.channels.base import Outgoing
+from bot.channels.web import PLAYGROUND_HR_ID
 from bot.services.fx import Fx
 from bot.storage.models import (
     Alert,
@@ -91,6 +93,71 @@ async def _blank_inbound(where: dict[str, set[str]]) -> int:
             )
 
 
+def identifiers(candidate: Candidate) -> list[str]:
+    """What names the person in free text: name, phone, e-mail, the ATS id."""
+    values = (
+        candidate.name,
+        candidate.phone,
+        candidate.phone_norm,
+        candidate.email,
+        candidate.external_id,
+    )
+    # A one-character "name" would match half the database.
+    return sorted({v.strip() for v in values if v and len(v.strip()) >= 2})
+
+
+def _hr_side(row: dict[str, Any], admins: set[str]) -> bool:
+    """An inbound typed by HR: in a group chat, or by an admin (a private command)."""
+    payload = row["payload"] if isinstance(row["payload"], dict) else {}
+    sender = f"{row['platform']}:{payload.get('sender_id')}"
+    return (
+        payload.get("chat_type") == "group"
+        or sender in admins
+        or sender == f"web:{PLAYGROUND_HR_ID}"
+    )
+
+
+async def _blank_mentions(fx: Fx, names: list[str]) -> tuple[int, int]:
+    """HR's side names the person too: commands typed to the bot (`/history 张三`,
+    `/forget 张三`) and the bot's answers, which quote their words. Those rows have no
+    candidate id, so they are found by what they say; rows of other candidates (who may
+    share a phone number) are left alone. Returns (inbound, outbox) counts."""
+    if not names:
+        return 0, 0
+    admins = set(fx.settings.hr.admins)
+    scans = (
+        (InboundEvent.all(), {"erased": True}, lambda row: _hr_side(row, admins)),
+        (Outbox.filter(candidate_id__isnull=True), _BLANK_MESSAGE, lambda row: True),
+    )
+    counts = []
+    for query, blank, ours in scans:
+        erased, last_id = 0, 0
+        while True:
+            batch = await (
+                query.filter(id__gt=last_id)
+                .order_by("id")
+                .limit(_SCAN_BATCH)
+                .values("id", "platform", "payload")
+            )
+            if not batch:
+                break
+            last_id = batch[-1]["id"]
+            ids = [
+                row["id"]
+                for row in batch
+                if row["payload"] != blank
+                and ours(row)
+                and any(n in json.dumps(row["payload"], ensure_ascii=False) for n in names)
+            ]
+            if ids:
+                model = query.model
+                if model is InboundEvent:  # a pending one is never processed
+                    await InboundEvent.filter(id__in=ids, status="pending").update(status="done")
+                erased += await model.filter(id__in=ids).update(payload=blank)
+        counts.append(erased)
+    return counts[0], counts[1]
+
+
 async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
     """Erase the person's data; returns counts of what was erased (no personal data)."""
     cid = candidate.id
@@ -122,6 +189,7 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
         ).update(status="cancelled"),
         "timeline_events": await TimelineEvent.filter(candidate_id=cid).update(data={}),
     }
+    counts["mentions"] = await _blank_mentions(fx, identifiers(candidate))
     if actors:
         await TimelineEvent.filter(candidate_id=cid, actor__in=list(actors)).update(
             actor="candidate"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bot.channels.base import HR_GROUP, Outgoing
 from bot.config import Settings
 from bot.i18n import Catalog
+from bot.privacy import scrub
 from bot.services.quiet import next_allowed
 from bot.storage.jsonsafe import json_safe
 from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
@@ -32,7 +33,7 @@ def utcnow() -> datetime:
 
 
 # Which candidate identity a platform uses, in order of preference.
-_ADDRESS_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+ADDRESS_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "wecom": (("wecom_user_id", ""), ("wecom_external_userid", "kf:")),
     "feishu": (("feishu_open_id", ""),),
     "web": (("web_id", ""),),
@@ -46,18 +47,34 @@ def candidate_address(candidate: Candidate, preferred: str | None, enabled: Iter
     for platform in order:
         if platform not in enabled:
             continue
-        for attr, prefix in _ADDRESS_FIELDS.get(platform, ()):
+        for attr, prefix in ADDRESS_FIELDS.get(platform, ()):
             value = getattr(candidate, attr, None)
             if value:
                 return platform, prefix + value
     return None
 
 
+def for_group(message: Outgoing) -> Outgoing:
+    """A group chat has many readers: whatever reached the message (a name or job title
+    from the ATS, the candidate's words, a delivery error) goes with phone numbers masked
+    and ID numbers removed (SPEC §4)."""
+    return message.model_copy(
+        update={
+            "text": scrub(message.text),
+            "title": scrub(message.title),
+            "actions": tuple(
+                a.model_copy(update={"label": scrub(a.label)}) for a in message.actions
+            ),
+        }
+    )
+
+
 @dataclass
 class Fx:
     rt: Runtime
     actor: str = "system"
-    _deliveries: list[tuple[int, datetime | None]] = field(default_factory=list)
+    # (outbox id, when it may go: None = now, recipient) of the messages written
+    _deliveries: list[tuple[int, datetime | None, str]] = field(default_factory=list)
     _timers: list[tuple[int, datetime]] = field(default_factory=list)
 
     @property
@@ -103,7 +120,13 @@ class Fx:
             offer_id=offer_id,
             alert_id=alert_id,
         )
-        self._deliveries.append((row.id, not_before if not_before > self.now() else None))
+        self._deliveries.append(
+            (
+                row.id,
+                not_before if not_before > self.now() else None,
+                f"{platform}:{recipient_id}",
+            )
+        )
         return row
 
     async def to_candidate(
@@ -155,6 +178,7 @@ class Fx:
         alert_id: int | None = None,
     ) -> list[Outbox]:
         """Queue for the HR group of every enabled platform. Never held by quiet hours."""
+        message = for_group(message)
         rows = []
         for platform in self.rt.hr_platforms:
             rows.append(
@@ -182,15 +206,18 @@ class Fx:
         offer_id: int | None,
         data: dict[str, Any],
         merge_open: bool = False,
+        current: Alert | None = None,
     ) -> tuple[Alert, bool]:
         """Create an alert, or with `merge_open` update the open one of this kind for the
-        offer (repeated hesitant replies must not flood the group). Returns (alert, created)."""
+        offer (repeated hesitant replies must not flood the group); a caller that has
+        already read that open alert passes it as `current`. Returns (alert, created)."""
         if merge_open and offer_id is not None:
-            current = (
-                await Alert.filter(offer_id=offer_id, kind=kind, status__in=("open", "claimed"))
-                .order_by("-id")
-                .first()
-            )
+            if current is None:
+                current = (
+                    await Alert.filter(offer_id=offer_id, kind=kind, status__in=("open", "claimed"))
+                    .order_by("-id")
+                    .first()
+                )
             if current:
                 current.data = {**current.data, **data}
                 current.updates += 1
@@ -260,12 +287,27 @@ class Fx:
 
     # -- after commit ---------------------------------------------------------------
 
+    def take_due_now(self) -> list[list[int]]:
+        """Hand over the messages that may go out now, grouped by recipient in the order
+        they were written; `flush()` then enqueues only the rest. The worker delivers them
+        in the job that wrote them (no trip through the queue); if it dies first, the
+        rows are still pending and the sweeper enqueues them."""
+        by_recipient: dict[str, list[int]] = {}
+        later = []
+        for outbox_id, at, recipient in self._deliveries:
+            if at is None:
+                by_recipient.setdefault(recipient, []).append(outbox_id)
+            else:
+                later.append((outbox_id, at, recipient))
+        self._deliveries = later
+        return list(by_recipient.values())
+
     async def flush(self) -> None:
         """Enqueue the jobs for what was written. Call after the transaction commits."""
         deliveries, timers = self._deliveries, self._timers
         self._deliveries, self._timers = [], []
         horizon = self.now() + timedelta(seconds=max(60, 4 * self.rt.sweep_seconds))
-        for outbox_id, at in deliveries:
+        for outbox_id, at, _recipient in deliveries:
             # Messages held for quiet hours wait in the database; the sweeper enqueues them
             # when they come due (Redis holds only what is due soon).
             if at is None or at <= horizon:
