@@ -127,8 +127,18 @@ async def _flush_redis() -> None:
 async def backend(kind: str, workdir: Path) -> AsyncIterator[Backend]:
     """A fresh, empty set-up of `kind` under `workdir`; removed again afterwards."""
     # tortoise caches each model's INSERT per connection name, not per dialect: a process
-    # that ran SQLite must not reuse those statements on PostgreSQL.
+    # that ran SQLite must not reuse those statements on PostgreSQL — before the set-up,
+    # and after it (the caller, e.g. the test suite, may go on with another database).
     EXECUTOR_CACHE.clear()
+    try:
+        async with _backend(kind, workdir) as be:
+            yield be
+    finally:
+        EXECUTOR_CACHE.clear()
+
+
+@asynccontextmanager
+async def _backend(kind: str, workdir: Path) -> AsyncIterator[Backend]:
     data_dir = workdir / f"data-{kind}"
     shutil.rmtree(data_dir, ignore_errors=True)  # fresh means empty
     data_dir.mkdir(parents=True)
