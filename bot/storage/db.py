@@ -55,6 +55,13 @@ async def close_db() -> None:
     await Tortoise.close_connections()
 
 
+def open_clients() -> list[Any]:
+    """The database clients of the current context (see Runtime.db_clients)."""
+    from tortoise import connections
+
+    return list(connections.all())
+
+
 async def migrate(settings: Settings, progress=None) -> None:
     """Create or upgrade the schema with tortoise's own migration framework."""
     from tortoise.migrations.api import migrate as run_migrations
