@@ -18,6 +18,7 @@ from arq.connections import ArqRedis
 from bot.channels.base import Channel
 from bot.config import Settings
 from bot.i18n import Catalog
+from bot.problems import Problems
 from bot.queue import Enqueuer, connect, connect_later
 from bot.storage import db
 
@@ -40,7 +41,7 @@ class Runtime:
     batcher: Any = None  # group commit of inbound events (bot/services/ingest.py)
     clock: Callable[[], datetime] = _utcnow
     # Problems worth showing on /readyz (e.g. a WeCom secret that was refused).
-    problems: dict[str, str] = field(default_factory=dict)
+    problems: Problems = field(default_factory=Problems)
     # The database clients opened at start. tortoise keeps them per contextvars context,
     # so close() may run in a context that cannot see them (an asyncio task copied before
     # start, a test fixture's teardown): the runtime closes what it opened itself.
@@ -87,6 +88,7 @@ class Runtime:
         for channel in self.channels.values():
             await channel.close()
         await self.http.close()
+        await self.problems.settled()
         if self.redis is not None:
             await self.redis.aclose()
         for client in self.db_clients:
@@ -113,6 +115,7 @@ async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     timeout = aiohttp.ClientTimeout(total=settings.delivery.http_timeout.total_seconds())
     http = aiohttp.ClientSession(timeout=timeout)
     rt = Runtime(settings=settings, redis=redis, http=http, db_clients=db.open_clients())
+    rt.problems = Problems(redis)
     rt.catalog = Catalog(settings.company.language)
     rt.channels = build_channels(rt)
     from bot.documents.store import LocalDocumentStore

@@ -248,6 +248,34 @@ async def test_setup_errors_on_gettoken_are_permanent_and_reported(env, code, pr
     assert env.standin.calls_to("message/send") == []
 
 
+async def test_a_problem_one_process_saw_shows_on_every_readyz_until_fixed(env, make_runtime):
+    """A worker refreshes the token, `serve --no-worker` answers /readyz: the problem is
+    shared through Redis, and cleared everywhere by the first process that succeeds."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import build_app
+
+    other = await make_runtime(env.rt.settings)  # a second process on the same Redis
+    async with TestClient(TestServer(build_app(other))) as other_client:
+
+        async def problems_elsewhere() -> dict:
+            return (await (await other_client.get("/readyz")).json()).get("problems", {})
+
+        assert await problems_elsewhere() == {}
+        env.standin.fail("gettoken", 40001)
+        await queue(env.rt, "zhangsan", Outgoing(text="x"), "k-secret")
+        await drain(env.rt)
+        await env.rt.problems.settled()
+        assert "secret" in (await problems_elsewhere())["wecom"]
+        assert "wecom" not in other.problems  # not this process's own finding
+
+        # The secret works again: the first successful gettoken (in any process) clears it.
+        await other.channels["wecom"].api.token()
+        await other.problems.settled()
+        assert await problems_elsewhere() == {}
+        assert (await (await env.client.get("/readyz")).json()).get("problems", {}) == {}
+
+
 async def test_unreachable_api_is_transient(settings_factory, make_runtime):
     async with wecom_env(
         settings_factory, make_runtime, wecom={"api_base_url": "http://127.0.0.1:9"}

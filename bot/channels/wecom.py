@@ -82,6 +82,9 @@ _MOBILE = re.compile(r"^1\d{10}$")
 _CHART_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
+BAD_AES_KEY = "wecom.encoding_aes_key is not a valid EncodingAESKey"
+
+
 class WecomChannel(Channel):
     name = "wecom"
 
@@ -94,9 +97,10 @@ class WecomChannel(Channel):
             self.crypto = CallbackCrypto(
                 self.cfg.token, self.cfg.encoding_aes_key, self.cfg.corp_id
             )
+            rt.problems.discard_if("wecom", (BAD_AES_KEY,))  # fixed since another start
         except Exception:  # noqa: BLE001 - binascii/assert errors from a malformed key
             self.crypto = None
-            rt.problems["wecom"] = "wecom.encoding_aes_key is not a valid EncodingAESKey"
+            rt.problems["wecom"] = BAD_AES_KEY
             log.error("wecom: %s; callbacks are refused", rt.problems["wecom"])
         self.robot: PacedMerger | None = None
         if self.cfg.hr_webhook_key:

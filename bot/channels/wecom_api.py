@@ -269,9 +269,12 @@ class WecomApi:
         except (TypeError, ValueError):
             expires_in = 7200
         ttl = max(1, expires_in - min(TOKEN_MARGIN_SECONDS, expires_in // 10))
-        if self.problems.get("wecom", "").split(":")[0] in ("40001", "40013", "60020"):
-            self.problems.pop("wecom", None)  # secret and IP work again
+        self.problems.discard_if("wecom", TOKEN_PROBLEMS)  # secret and IP work again
         return value, ttl
+
+
+# Setup problems a successful gettoken proves fixed (refused secret, corp id, IP).
+TOKEN_PROBLEMS = ("40001:", "40013:", "60020:")
 
 
 class _Guarded:

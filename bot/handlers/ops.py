@@ -34,8 +34,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ok else "not ready", "checks": checks}
-    if rt.problems:
-        body["problems"] = dict(rt.problems)
+    problems = await rt.problems.everywhere(list(rt.channels))
+    if problems:
+        body["problems"] = problems
     return web.json_response(body, status=200 if ok else 503)
 
 
