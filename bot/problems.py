@@ -28,6 +28,7 @@ class Problems:
     def __init__(self, redis: Any = None) -> None:
         self.redis = redis
         self._local: dict[str, str] = {}
+        self._own: set[str] = set()  # facts about this process's own config (see `own`)
         self._pending: set[asyncio.Task] = set()
 
     # -- the dict the channels use ----------------------------------------------------
@@ -48,11 +49,18 @@ class Problems:
     def __len__(self) -> int:
         return len(self._local)
 
+    def own(self, name: str, text: str) -> None:
+        """A problem with this process's own configuration (a malformed key): true for
+        as long as the process runs, so /readyz shows it whatever Redis says."""
+        self[name] = text
+        self._own.add(name)
+
     def get(self, name: str, default: str | None = None) -> str | None:
         return self._local.get(name, default)
 
     def pop(self, name: str, default: str | None = None) -> str | None:
         self._share(name, None)  # cleared for every process, seen here or elsewhere
+        self._own.discard(name)
         return self._local.pop(name, default)
 
     def items(self):
@@ -64,6 +72,7 @@ class Problems:
         recorded it: an operator who fixed the secret and restarted must see it clear."""
         if self._local.get(name, "").startswith(prefixes):
             self._local.pop(name, None)
+            self._own.discard(name)
         self._spawn(self._discard_shared(name, prefixes))
 
     # -- shared with the other processes ----------------------------------------------
@@ -84,6 +93,8 @@ class Problems:
         for name, value in zip(names, values, strict=True):
             if value is not None:
                 found[name] = value.decode() if isinstance(value, bytes) else str(value)
+        for name in self._own & self._local.keys():
+            found[name] = self._local[name]
         return found
 
     async def settled(self) -> None:

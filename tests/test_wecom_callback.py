@@ -291,6 +291,8 @@ async def test_malformed_encoding_aes_key_answers_503_and_shows_on_readyz(
     async with wecom_env(settings_factory, make_runtime, wecom={"encoding_aes_key": "%" * 43}) as e:
         resp = await e.client.get("/wecom/callback", params=e.signer.url_check("x"))
         assert resp.status == 503
+        await e.rt.problems.settled()
+        await e.rt.redis.flushdb()  # Redis lost what was shared: this process still knows
         ready = await (await e.client.get("/readyz")).json()
         assert "encoding_aes_key" in ready["problems"]["wecom"]
 

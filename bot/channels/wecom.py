@@ -100,7 +100,7 @@ class WecomChannel(Channel):
             rt.problems.discard_if("wecom", (BAD_AES_KEY,))  # fixed since another start
         except Exception:  # noqa: BLE001 - binascii/assert errors from a malformed key
             self.crypto = None
-            rt.problems["wecom"] = BAD_AES_KEY
+            rt.problems.own("wecom", BAD_AES_KEY)
             log.error("wecom: %s; callbacks are refused", rt.problems["wecom"])
         self.robot: PacedMerger | None = None
         if self.cfg.hr_webhook_key:
