@@ -12,12 +12,9 @@ naming them in the HR group is measured: N = 1, 10, 100 concurrent conversations
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,7 +25,7 @@ if __package__ in (None, ""):  # `python bench/e2e.py`
 
 import aiohttp
 
-from bench import backends, botconfig, procs
+from bench import backends, botconfig, cli, procs
 from bench.payloads import builders
 from bench.standin import FEISHU_HR_CHAT, WECOM_HR_CHAT, Standin
 
@@ -236,24 +233,17 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1 and 10 conversations only")
-    ap.add_argument("--backend", action="append", choices=backends.KINDS)
+    ap = cli.parser(__doc__, "1 and 10 conversations only")
     ap.add_argument("--platform", action="append", choices=("wecom", "feishu"))
-    ap.add_argument("--json-out", help="also write the results as JSON to this file")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="offerbot-bench-") as tmp:
-        results = asyncio.run(
-            run(
-                Path(tmp),
-                quick=args.quick,
-                kinds=tuple(args.backend or backends.KINDS),
-                platforms=tuple(args.platform or ("wecom", "feishu")),
-            )
-        )
-    print(markdown(results))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    platforms = tuple(args.platform or ("wecom", "feishu"))
+    cli.run(
+        args,
+        lambda tmp: asyncio.run(
+            run(tmp, quick=args.quick, kinds=cli.kinds(args), platforms=platforms)
+        ),
+        markdown,
+    )
     return 0
 
 

@@ -11,12 +11,9 @@ meaningful on a busy machine where latencies do not.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import resource
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +22,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/group_commit.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backends, bulk
+from bench import backends, bulk, cli
 from bot import queue
 from bot.channels.base import Inbound
 from bot.runtime import start_runtime
@@ -90,20 +87,14 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="10 000 earlier callbacks")
-    ap.add_argument("--backend", action="append", choices=backends.KINDS)
-    ap.add_argument("--json-out", help="also write the results as JSON to this file")
-    args = ap.parse_args(argv)
+    args = cli.parser(__doc__, "10 000 earlier callbacks").parse_args(argv)
     history = QUICK_HISTORY if args.quick else HISTORY
-    with tempfile.TemporaryDirectory(prefix="offerbot-bench-") as tmp:
-        results = [
-            asyncio.run(run_backend(kind, Path(tmp), history))
-            for kind in args.backend or backends.KINDS
-        ]
-    print(markdown(results))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    cli.run(
+        args,
+        # One event loop per set-up: each starts from a fresh tortoise and Redis.
+        lambda tmp: [asyncio.run(run_backend(k, tmp, history)) for k in cli.kinds(args)],
+        markdown,
+    )
     return 0
 
 

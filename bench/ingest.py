@@ -17,11 +17,8 @@ one Redis round trip per batch); `e2e.py` runs serve with its worker.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +28,7 @@ if __package__ in (None, ""):  # `python bench/ingest.py`
 
 from tortoise import Tortoise
 
-from bench import backends, botconfig, bulk, loadgen, procs
+from bench import backends, botconfig, bulk, cli, loadgen, procs
 from bench.payloads import Callback, builders, with_bad_signature
 from bot.storage import db
 
@@ -219,17 +216,10 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="short loads (smoke run)")
-    ap.add_argument("--backend", action="append", choices=backends.KINDS)
-    ap.add_argument("--json-out", help="also write the results as JSON to this file")
-    args = ap.parse_args(argv)
-    kinds = tuple(args.backend or backends.KINDS)
-    with tempfile.TemporaryDirectory(prefix="offerbot-bench-") as tmp:
-        results = asyncio.run(run(Path(tmp), quick=args.quick, kinds=kinds))
-    print(markdown(results))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    args = cli.parser(__doc__, "short loads (smoke run)").parse_args(argv)
+    cli.run(
+        args, lambda tmp: asyncio.run(run(tmp, quick=args.quick, kinds=cli.kinds(args))), markdown
+    )
     return 0
 
 

@@ -1,6 +1,6 @@
 """Benchmark the rule-based reply classifier against a labelled JSONL file.
 
-    python bench/intents.py [--data tests/data/intents_labelled.jsonl] [--errors]
+    python bench/intents.py [--data tests/intent_sets/intents_labelled.jsonl] [--errors]
 
 Each line of the data file: {"text": ..., "intent": ..., "concerns": [...]}.
 Prints per-intent precision/recall/F1, macro-F1, hesitate recall, concern micro-F1 and a
@@ -21,7 +21,8 @@ if str(ROOT) not in sys.path:
 
 from bot.flows.intents import CONCERNS, INTENTS, classify_rules  # noqa: E402
 
-DEFAULT_DATA = ROOT / "tests" / "data" / "intents_labelled.jsonl"
+DEFAULT_DATA = ROOT / "tests" / "intent_sets" / "intents_labelled.jsonl"
+HOLDOUT_DATA = DEFAULT_DATA.with_name("intents_holdout.jsonl")  # never tuned on
 
 
 def load(path: str | Path) -> list[dict]:

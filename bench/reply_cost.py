@@ -17,13 +17,10 @@ before and after a change. CPU time stays meaningful on a busy machine.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import logging
 import resource
 import sys
-import tempfile
 import time
 import uuid
 from datetime import date, timedelta
@@ -33,7 +30,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/reply_cost.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backends
+from bench import backends, cli
 from bot import queue
 from bot.channels.base import Inbound
 from bot.runtime import start_runtime
@@ -181,20 +178,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", action="append", choices=backends.KINDS)
+    ap = cli.parser(__doc__, "20 conversations")
     ap.add_argument("--conversations", type=int, default=100)
-    ap.add_argument("--quick", action="store_true", help="20 conversations")
-    ap.add_argument("--json-out", help="also write the results as JSON to this file")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="offerbot-bench-") as tmp:
-        results = [
-            asyncio.run(run_backend(kind, Path(tmp), 20 if args.quick else args.conversations))
-            for kind in args.backend or backends.KINDS
-        ]
-    print(markdown(results))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    n = 20 if args.quick else args.conversations
+    cli.run(
+        args,
+        # One event loop per set-up: each starts from a fresh tortoise and Redis.
+        lambda tmp: [asyncio.run(run_backend(k, tmp, n)) for k in cli.kinds(args)],
+        markdown,
+    )
     return 0
 
 

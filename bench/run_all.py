@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if "intents" not in skip:
         classifier = {
             "labelled": intents.evaluate(intents.DEFAULT_DATA),
-            "holdout": intents.evaluate(ROOT / "tests" / "data" / "intents_holdout.jsonl"),
+            "holdout": intents.evaluate(intents.HOLDOUT_DATA),
         }
     info["load_after"] = [round(x, 2) for x in os.getloadavg()]
     minutes = (time.perf_counter() - started) / 60

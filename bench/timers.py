@@ -14,12 +14,10 @@ process with the bot's own runtime:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/timers.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backends, botconfig, bulk, plans, procs
+from bench import backends, botconfig, bulk, cli, plans, procs
 from bench.e2e import HESITANT
 from bench.standin import Standin
 from bot import queue
@@ -194,23 +192,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="10 000 offers, 200 timers")
-    ap.add_argument("--backend", action="append", choices=backends.KINDS)
+    ap = cli.parser(__doc__, "10 000 offers, 200 timers")
     ap.add_argument("--plans", action="store_true", help="also print the query plans")
-    ap.add_argument("--json-out", help="also write the results as JSON to this file")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="offerbot-bench-") as tmp:
-        results = asyncio.run(
-            run(Path(tmp), quick=args.quick, kinds=tuple(args.backend or backends.KINDS))
-        )
-    print(markdown(results))
+    results = cli.run(
+        args, lambda tmp: asyncio.run(run(tmp, quick=args.quick, kinds=cli.kinds(args))), markdown
+    )
     for res in results:
         if args.plans:
             print(f"### {res['label']}\n\n{res['plans']}")
         print(json.dumps({"backend": res["backend"], "scans": res["scans"]}, ensure_ascii=False))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, ensure_ascii=False, indent=1))
     return 0
 
 

@@ -20,22 +20,14 @@ from bot.storage.models import (
     Offer,
     TimelineEvent,
 )
+from bot.vocab import STATUS_TIMESTAMP
 
-# The moment an offer left `sent`, by its final status.
-_CLOSED_AT = {
-    "accepted": "accepted_at",
-    "declined": "declined_at",
-    "expired": "expired_at",
-    "withdrawn": "withdrawn_at",
-    "reneged": "reneged_at",
-    "onboarded": "onboarded_at",
-}
 RECENT_EVENTS = 20
 
 
 def offer_closed_at(offer: Offer) -> datetime | None:
     """When the offer reached its current status (None while it is still `sent`)."""
-    attr = _CLOSED_AT.get(offer.status)
+    attr = STATUS_TIMESTAMP.get(offer.status)  # when it left `sent`
     if attr is None:
         return None
     return getattr(offer, attr) or offer.closed_at

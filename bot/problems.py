@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -43,28 +42,16 @@ class Problems:
     def __contains__(self, name: object) -> bool:
         return name in self._local
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._local)
-
-    def __len__(self) -> int:
-        return len(self._local)
-
     def own(self, name: str, text: str) -> None:
         """A problem with this process's own configuration (a malformed key): true for
         as long as the process runs, so /readyz shows it whatever Redis says."""
         self[name] = text
         self._own.add(name)
 
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._local.get(name, default)
-
     def pop(self, name: str, default: str | None = None) -> str | None:
         self._share(name, None)  # cleared for every process, seen here or elsewhere
         self._own.discard(name)
         return self._local.pop(name, default)
-
-    def items(self):
-        return self._local.items()
 
     def discard_if(self, name: str, prefixes: tuple[str, ...]) -> None:
         """Clear `name` here and everywhere if its text starts with one of `prefixes`

@@ -114,8 +114,13 @@ async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         redis = connect_later(settings)
     timeout = aiohttp.ClientTimeout(total=settings.delivery.http_timeout.total_seconds())
     http = aiohttp.ClientSession(timeout=timeout)
-    rt = Runtime(settings=settings, redis=redis, http=http, db_clients=db.open_clients())
-    rt.problems = Problems(redis)
+    rt = Runtime(
+        settings=settings,
+        redis=redis,
+        http=http,
+        db_clients=db.open_clients(),
+        problems=Problems(redis),
+    )
     rt.catalog = Catalog(settings.company.language)
     rt.channels = build_channels(rt)
     from bot.documents.store import LocalDocumentStore

@@ -224,10 +224,15 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
     message = Outgoing.model_validate(row.payload)
     kind = "hr_group" if row.recipient_id == HR_GROUP else "user"
     try:
-        result = await channel.send(Recipient(kind, row.recipient_id), message, row.idempotency_key)
+        try:
+            result = await channel.send(
+                Recipient(kind, row.recipient_id), message, row.idempotency_key
+            )
+        except BaseException:  # any failure, a job timeout's cancellation too
+            if slot:
+                await _release_session_slot(row)
+            raise
     except TransientError as exc:
-        if slot:
-            await _release_session_slot(row)
         if row.attempts >= rt.settings.delivery.max_attempts:
             await _give_up(rt, row, "failed", f"gave up after {row.attempts} attempts: {exc}")
             metrics.DELIVERIES.labels(row.platform, "failed").inc()
@@ -236,8 +241,6 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
         metrics.DELIVERIES.labels(row.platform, "retry").inc()
         raise Retry(defer=backoff(rt, row.attempts, exc.retry_after)) from exc
     except PermanentError as exc:
-        if slot:
-            await _release_session_slot(row)
         await _give_up(rt, row, "failed", f"{exc.code}: {exc}" if exc.code else str(exc))
         metrics.DELIVERIES.labels(row.platform, "failed").inc()
         return "failed"

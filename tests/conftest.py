@@ -219,16 +219,16 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_unconfigure(config):
-    """A safety net, not the fix: every runtime closes the database clients it opened
-    (`Runtime.db_clients`), whatever context its close() runs in. Should a test still
-    leave an aiosqlite connection open, its non-daemon thread would keep the interpreter
-    waiting forever after the summary: say so, and exit with pytest's own status."""
+    """Every runtime closes the database clients it opened (`Runtime.db_clients`),
+    whatever context its close() runs in. A test that still leaves an aiosqlite
+    connection open is a leak: the run fails (exit 1), and exits at once, since the
+    connection's non-daemon thread would keep the interpreter waiting forever."""
     import sys
     import threading
 
     lingering = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
     if lingering:
-        print(f"\nwarning: {len(lingering)} database connection(s) left open by a test")
+        print(f"\nerror: {len(lingering)} database connection(s) left open by a test")
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(getattr(config, "_offerbot_exitstatus", 0))
+        os._exit(getattr(config, "_offerbot_exitstatus", 0) or 1)

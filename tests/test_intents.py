@@ -24,7 +24,7 @@ from bot.flows.intents import (
     make_provider,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "intent_sets"
 
 # -- rules: intent ---------------------------------------------------------------------
 

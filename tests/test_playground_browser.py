@@ -27,7 +27,7 @@ from bot.channels.web import PLAYGROUND_HR_ID
 from bot.i18n import Catalog
 from bot.storage.models import Candidate, Document, Offer, Outbox
 from bot.worker import build_worker
-from tests.helpers import API_TOKEN
+from tests.helpers import API_TOKEN, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -102,17 +102,6 @@ async def server(make_runtime, settings_factory):
         yield web_server
 
 
-async def wait_for(predicate, timeout: float = WAIT_MS / 1000):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
-
-
 @pytest.mark.timeout(300)
 async def test_a_newcomer_runs_the_demo_in_a_browser(server):
     ARTIFACTS.mkdir(exist_ok=True)
@@ -145,7 +134,7 @@ async def test_a_newcomer_runs_the_demo_in_a_browser(server):
             offer = await Offer.filter(candidate_id=candidate.id).order_by("-id").first()
             return offer.status == "accepted"
 
-        await wait_for(accepted)
+        await wait_for(accepted, WAIT_MS / 1000)
         await page.wait_for_function(
             "n => document.querySelectorAll('#candidate-messages .msg.out').length > n",
             arg=before,
@@ -158,7 +147,7 @@ async def test_a_newcomer_runs_the_demo_in_a_browser(server):
             "#candidate-file",
             files=[{"name": "id-card.jpg", "mimeType": "image/jpeg", "buffer": photo()}],
         )
-        await wait_for(lambda: Document.filter(candidate_id=candidate.id).exists())
+        await wait_for(lambda: Document.filter(candidate_id=candidate.id).exists(), WAIT_MS / 1000)
         await candidate_pane.get_by_text("1/4").first.wait_for(timeout=WAIT_MS)
         await page.screenshot(path=ARTIFACTS / "playground-3-upload.png")
 
@@ -170,7 +159,8 @@ async def test_a_newcomer_runs_the_demo_in_a_browser(server):
                 recipient_id=f"chat:{HR_GROUP}",
                 idempotency_key__startswith=f"reply:web:{PLAYGROUND_HR_ID}/",
                 status="sent",
-            ).first()
+            ).first(),
+            WAIT_MS / 1000,
         )
         answer = answer_row.payload["text"]
         masked = f"{candidate.phone[:3]}****{candidate.phone[-4:]}"

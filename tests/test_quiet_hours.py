@@ -135,3 +135,19 @@ async def test_expiry_at_night_closes_the_offer_at_once(rt):
     assert notice.not_before == ends
     alert = await Alert.get(offer_id=offer.id, kind="expiry")
     assert (await Outbox.get(alert_id=alert.id)).not_before <= rt.clock()
+
+
+async def test_a_reply_cancels_an_hr_remind_still_waiting_for_morning(rt):
+    """SPEC §2.1.4: any candidate reply cancels the pending reminder — HR's /remind too."""
+    offer = await delivered_offer(rt)
+    await night_falls(rt)
+    await store_inbound(rt, said("/remind 张三", user="hr1"))  # web:hr1 is an HR admin
+    await drain(rt)
+    held = await Outbox.get(offer_id=offer.id, idempotency_key__contains=":reminder:hr:")
+    assert held.status == "pending"  # a candidate message: it waits for the morning
+    assert held.payload["actions"]  # the offer's own reminder card, with its buttons
+
+    pk, _ = await store_inbound(rt, said("收到，我再想想"))
+    await process_inbound(ctx(rt), pk)
+    held = await Outbox.get(id=held.id)
+    assert (held.status, held.last_error) == ("cancelled", "the candidate replied")

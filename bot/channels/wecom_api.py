@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from bot.channels.base import DownloadedFile, PermanentError, TransientError
 from bot.config import WecomSettings
+from bot.problems import Problems
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class WecomApi:
         settings: WecomSettings,
         http: aiohttp.ClientSession,
         redis: Any,
-        problems: dict[str, str],
+        problems: Problems,
     ):
         self.settings = settings
         self.http = http

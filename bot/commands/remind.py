@@ -1,37 +1,18 @@
 """/remind <candidate>: send the candidate a reminder about their open offer now.
 
-The words are the offer flow's reminder (`offer.reminder`) when the catalog has it; the
-message still waits for quiet hours to end, like every candidate message.
+It is the offer flow's own reminder (`offer.reminder_message`: the same words and the
+offer's buttons), keyed under the offer's reminder key, so that, as SPEC §2.1.4 asks, a
+reply from the candidate cancels it while it still waits for quiet hours to end.
 """
 
 from __future__ import annotations
 
 from tortoise.expressions import F
 
-from bot.channels.base import Outgoing
+import bot.flows.offer as offer_flow
 from bot.commands.registry import Ctx, command, required_text
 from bot.history_text import candidate_title
-from bot.storage.models import Candidate, Offer
-
-
-async def reminder_text(ctx: Ctx, candidate: Candidate, offer: Offer) -> str:
-    await offer.fetch_related("requisition")
-    s = ctx.style
-    values = {
-        "name": candidate.name,
-        "company": ctx.fx.settings.company.name,
-        "title": offer.requisition.title,
-        "job": offer.requisition.title,
-        "salary": f"{offer.salary_monthly:,.0f}",
-        "currency": offer.currency,
-        "start_date": offer.start_date.isoformat(),
-        "deadline": s.day(offer.expires_at) if offer.expires_at else "-",
-        "expires_at": s.day(offer.expires_at) if offer.expires_at else "-",
-    }
-    try:
-        return ctx.t("offer.reminder", **values)
-    except KeyError:  # the offer flow's words are not in this build: ours will do
-        return ctx.t("commands.remind_message", **values)
+from bot.storage.models import Offer
 
 
 @command("remind", parse=required_text)
@@ -44,9 +25,10 @@ async def remind(ctx: Ctx, query: str) -> None:
     if offer is None:
         await ctx.answer(ctx.t("commands.remind_no_offer", who=who))
         return
-    text = await reminder_text(ctx, candidate, offer)
-    key = f"remind:{offer.id}:{ctx.turn.inbound.platform}:{ctx.turn.inbound.event_id}"
-    row = await ctx.fx.to_candidate(candidate, Outgoing(text=text), key, offer=offer)
+    message = await offer_flow.reminder_message(ctx.fx, offer, candidate)
+    inbound = ctx.turn.inbound
+    key = f"{offer_flow.reminder_key(offer)}:hr:{inbound.platform}:{inbound.event_id}"
+    row = await ctx.fx.to_candidate(candidate, message, key, offer=offer)
     if row is None:
         await ctx.answer(ctx.t("commands.remind_unreachable", who=who))
         return

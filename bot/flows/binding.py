@@ -64,12 +64,9 @@ async def reach(fx: Fx, candidate: Candidate, preferred: str | None) -> tuple[st
         return None
     order = sorted(fx.rt.channels.items(), key=lambda item: item[0] != preferred)
     for platform, channel in order:
-        find_user = getattr(channel, "find_user", None)
-        if find_user is None:
-            continue
-        try:
+        try:  # Channel.find_user: None where a platform cannot look people up
             timeout = fx.settings.delivery.http_timeout.total_seconds()
-            found = await asyncio.wait_for(find_user(phone, candidate.email), timeout)
+            found = await asyncio.wait_for(channel.find_user(phone, candidate.email), timeout)
         except Exception as exc:  # noqa: BLE001 - a failed look-up means "invite instead"
             log.warning("find_user on %s failed: %s", platform, type(exc).__name__)
             continue
@@ -94,9 +91,8 @@ async def new_invite(fx: Fx, offer: Offer) -> tuple[str, str | None]:
             break
     url = None
     for channel in fx.rt.channels.values():
-        invite_link = getattr(channel, "invite_link", None)
-        try:
-            url = await invite_link(code) if invite_link else None
+        try:  # Channel.invite_link: None where a platform has no entry link
+            url = await channel.invite_link(code)
         except Exception as exc:  # noqa: BLE001 - no link is fine: the code still works
             log.warning("invite_link on %s failed: %s", channel.name, type(exc).__name__)
         if url:

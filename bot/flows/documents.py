@@ -30,6 +30,7 @@ from bot.channels.base import Action, Outgoing
 from bot.documents.checklist import ItemState, Progress, keys_for, load_progress
 from bot.documents.intake import Intake, receive
 from bot.documents.words import Said, understand
+from bot.flows.alerts import claim_resolve_actions
 from bot.flows.router import Turn, handles, on_timer
 from bot.privacy import mask_phone
 from bot.services.fx import Fx
@@ -400,7 +401,7 @@ async def alert_hr(fx: Fx, timer: Timer) -> None:
         kind="card",
         title=fx.t("documents.hr_missing_title"),
         text=text,
-        actions=_alert_buttons(fx, alert.id),
+        actions=claim_resolve_actions(fx, alert.id),
     )
     await fx.to_hr(
         message,
@@ -445,7 +446,9 @@ async def onboard(fx: Fx, timer: Timer) -> None:
         count=len(progress.missing),
         missing=_names(fx, progress.missing),
     )
-    message = Outgoing(kind="card", title=title, text=text, actions=_alert_buttons(fx, alert.id))
+    message = Outgoing(
+        kind="card", title=title, text=text, actions=claim_resolve_actions(fx, alert.id)
+    )
     await fx.to_hr(message, key, candidate_id=candidate.id, offer_id=offer.id, alert_id=alert.id)
 
 
@@ -546,24 +549,6 @@ def _buttons(fx: Fx, offer: Offer) -> tuple[Action, ...]:
             label=fx.t("documents.button_progress"),
             command=fx.t("documents.word_progress"),
             value={"action": "docs_progress", "offer_id": offer.id},
-        ),
-    )
-
-
-def _alert_buttons(fx: Fx, alert_id: int) -> tuple[Action, ...]:
-    return (
-        Action(
-            key="claim",
-            label=fx.t("documents.button_claim"),
-            command=f"/claim {alert_id}",
-            value={"action": "claim", "alert_id": alert_id},
-            style="primary",
-        ),
-        Action(
-            key="resolve",
-            label=fx.t("documents.button_resolve"),
-            command=f"/resolve {alert_id}",
-            value={"action": "resolve", "alert_id": alert_id},
         ),
     )
 

@@ -55,7 +55,7 @@ from typing import Any
 from tortoise.expressions import F
 
 from bot.channels.base import Action, Inbound, Outgoing
-from bot.flows import alerts, binding
+from bot.flows import alerts, binding, documents
 from bot.flows.intents import classify_reason, normalise
 from bot.flows.router import Turn, handles, on_delivered, on_timer, on_undeliverable
 from bot.services.fx import Fx
@@ -268,6 +268,11 @@ async def offer_message(fx: Fx, offer: Offer, candidate: Candidate) -> Outgoing:
         text="\n".join(lines),
         actions=offer_actions(fx, offer),
     )
+
+
+def reminder_key(offer: Offer) -> str:
+    """The outbox key of the timer's reminder, and the prefix of every HR /remind."""
+    return f"offer:{offer.id}:reminder"
 
 
 async def reminder_message(fx: Fx, offer: Offer, candidate: Candidate) -> Outgoing:
@@ -599,8 +604,8 @@ async def _note_reply(fx: Fx, offer: Offer, reply: Reply) -> None:
     offer.last_reply_at = fx.now()
     await offer.save(update_fields=["last_reply_at", "updated_at"])
     await fx.cancel_timers(offer_id=offer.id, kinds=[REMIND])
-    await Outbox.filter(
-        offer_id=offer.id, status="pending", idempotency_key=f"offer:{offer.id}:reminder"
+    await Outbox.filter(  # the timer's reminder and any HR /remind still held
+        offer_id=offer.id, status="pending", idempotency_key__startswith=reminder_key(offer)
     ).update(status="cancelled", last_error="the candidate replied")
     await fx.record(offer.candidate_id, "candidate_reply", _reply_data(reply), offer_id=offer.id)
 
@@ -670,11 +675,7 @@ async def _replace_card(turn: Turn, offer: Offer, outcome: str) -> None:
 
 
 async def _start_documents(fx: Fx, offer: Offer) -> None:
-    from bot.flows import documents  # written alongside: call it once it exists
-
-    start = getattr(documents, "start_documents", None)
-    if start is not None:
-        await start(fx, offer)
+    await documents.start_documents(fx, offer)
 
 
 # -- timers -------------------------------------------------------------------------------

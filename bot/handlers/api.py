@@ -50,6 +50,7 @@ from bot.api_schemas import (
     field_errors,
     validation_context,
 )
+from bot.documents.checklist import checklist_state
 from bot.handlers.common import read_body, runtime, webhook_limit
 from bot.services import ats
 from bot.services.erase import erase_candidate
@@ -192,10 +193,6 @@ async def _checklist(request: web.Request, offer: Offer, has_documents: bool):
     """The onboarding checklist (item, name, status, document id) once documents matter:
     after acceptance, or as soon as any was sent."""
     if offer.status not in ("accepted", "onboarded") and not has_documents:
-        return None
-    try:
-        from bot.documents.checklist import checklist_state
-    except ModuleNotFoundError:  # the documents flow is not installed
         return None
     settings = runtime(request).settings
     return await checklist_state(offer, settings=settings, language=settings.company.language)

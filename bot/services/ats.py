@@ -43,20 +43,12 @@ from bot.storage.models import (
     Requisition,
     TimelineEvent,
 )
+from bot.vocab import STATUS_TIMESTAMP  # history imports fill these columns
 
 log = logging.getLogger(__name__)
 
 # An offer still in play: the company may withdraw it, a new one may not be created.
 OPEN_OFFER_STATUSES = ("sent", "accepted")
-# Which timestamp column records reaching each status (history imports fill them).
-STATUS_TIMESTAMP = {
-    "accepted": "accepted_at",
-    "declined": "declined_at",
-    "expired": "expired_at",
-    "withdrawn": "withdrawn_at",
-    "reneged": "reneged_at",
-    "onboarded": "onboarded_at",
-}
 CLOSED_STATUSES = ("declined", "expired", "withdrawn", "reneged", "onboarded")
 
 

@@ -9,6 +9,7 @@ acknowledged only after the batch holding it has committed, so every 200 is dura
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -126,8 +127,10 @@ async def _commit_batch(items: list[Inbound]) -> dict[Key, tuple[int, bool]]:
     received_at = InboundEvent._meta.fields_map["received_at"].to_db_value(now, InboundEvent)
     values: list[Any] = []
     for i in unique.values():
-        # model_dump_json: the payload column's JSON text, without a dict in between
-        values += [i.platform, i.event_id, i.kind, i.model_dump_json(), "pending", 0, received_at]
+        # The payload column's JSON text, made storable like every other payload (json_safe:
+        # no NUL, no lone surrogate), so hostile text cannot push a batch to the slow path.
+        payload = json.dumps(json_safe(i.model_dump(mode="json")), ensure_ascii=False)
+        values += [i.platform, i.event_id, i.kind, payload, "pending", 0, received_at]
     # execute_query_dict: tortoise's asyncpg execute_query drops an INSERT's RETURNING rows
     sql = _insert_sql(conn.capabilities.dialect, len(unique))
     rows = await conn.execute_query_dict(sql, values)

@@ -14,7 +14,6 @@ unaffected. What the subprocesses share with the test process:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -32,6 +31,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bench.procs import free_port, write_config
 from bot.runtime import Runtime, start_runtime
 from bot.storage import db
 from tests import conftest as top
@@ -39,12 +39,6 @@ from tests.helpers import API_TOKEN
 from tests.standins.wecom import CallbackSigner, WecomStandin
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the database the subprocesses migrate and share ------------------------------------
@@ -225,26 +219,6 @@ class HoldingStandin(WecomStandin):
 # -- the environment a fault test gets --------------------------------------------------
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML for {value!r}")
-
-
-def to_toml(sections: dict[str, dict[str, Any]]) -> str:
-    lines = []
-    for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{key} = {_toml_value(v)}" for key, v in values.items()]
-    return "\n".join(lines) + "\n"
-
-
 @dataclass
 class FaultEnv:
     standin: HoldingStandin
@@ -324,7 +298,7 @@ def fault_env_factory(tmp_path, faults_database, embedded_redis) -> Callable[...
         for name, values in changes.items():
             sections[name] = {**sections.get(name, {}), **values}
         config = tmp_path / "config.toml"
-        config.write_text(to_toml(sections), encoding="utf-8")
+        write_config(config, sections)
         logs = tmp_path / "logs"
         logs.mkdir(exist_ok=True)
         procs = Procs(config, logs)

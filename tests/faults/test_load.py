@@ -47,7 +47,7 @@ async def test_200_candidates_replying_at_once_are_acknowledged_and_answered_onc
     # listen backlog (aiohttp's default 128 would make the kernel drop SYNs of a burst).
     runner = web.AppRunner(build_app(rt), handle_signals=False)
     await runner.setup()
-    backlog = getattr(rt.settings.server, "backlog", 1024)
+    backlog = rt.settings.server.backlog
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=backlog)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
