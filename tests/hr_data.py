@@ -18,20 +18,11 @@ from bot.storage.models import (
     Reason,
     Requisition,
 )
+from bot.vocab import STATUS_TIMESTAMP
 from tests.helpers import drain, sent_messages
 
 _events = itertools.count(1)
 _ids = itertools.count(1)
-
-# The moment an offer reached each status (SPEC statuses → Offer fields).
-_STATUS_AT = {
-    "accepted": "accepted_at",
-    "declined": "declined_at",
-    "expired": "expired_at",
-    "withdrawn": "withdrawn_at",
-    "reneged": "reneged_at",
-    "onboarded": "onboarded_at",
-}
 
 
 def utc(*args: int) -> datetime:
@@ -92,8 +83,8 @@ async def offer(
     later). `reason_row` stores the reason only as a `Reason` row, not on the offer."""
     await app.fetch_related("candidate", "requisition")
     when = closed_at or sent_at + timedelta(days=1)
-    if status in _STATUS_AT:
-        fields[_STATUS_AT[status]] = when
+    if status in STATUS_TIMESTAMP:
+        fields[STATUS_TIMESTAMP[status]] = when
         fields["closed_at"] = when
     row = await Offer.create(
         application=app,
