@@ -32,7 +32,7 @@ from bot.channels.base import (
     TransientError,
 )
 from bot.config import Settings
-from bot.flows import router
+from bot.flows import routes as router
 from bot.queue import QUEUE_NAME, redis_settings
 from bot.runtime import Runtime, start_runtime
 from bot.storage.models import Candidate, Conversation, InboundEvent, KeyValue, Outbox, Timer

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.analytics import compute_stats
-from bot.commands.registry import COMMANDS
+from bot.commands.dispatch import COMMANDS
 from bot.history_text import alert_kind_label
 from bot.storage.models import (
     Alert,

@@ -33,7 +33,6 @@ from urllib.parse import quote
 import filetype
 from redis.exceptions import RedisError
 
-from bot.channels import wecom_kf  # noqa: F401 - registers the worker's kf sync handler
 from bot.channels.base import (
     Channel,
     DownloadedFile,

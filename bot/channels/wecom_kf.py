@@ -9,6 +9,8 @@ cursor are written in the worker's transaction: both or neither.
 An enter_session event (the candidate opened our entry link) may carry a welcome code:
 one message, within 20 s, the only way to speak before the candidate has written. It is
 kept in Redis for the channel, which sends the next message to that candidate with it.
+
+The worker's handler that starts a sync is bot/flows/kf_sync.py (flows sit above channels).
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from redis.exceptions import RedisError
 
 from bot import metrics
 from bot.channels.base import Inbound, PermanentError
-from bot.channels.wecom_parse import KF_PREFIX, PLATFORM, kf_inbound
-from bot.flows.router import Turn, handles
+from bot.channels.wecom_parse import KF_PREFIX, kf_inbound
 from bot.storage.models import InboundEvent, KeyValue
 
 if TYPE_CHECKING:
@@ -71,25 +72,6 @@ async def take_welcome_code(redis: Any, external_userid: str) -> str | None:
         log.warning("kf welcome code not read: %s", exc)
         return None
     return code.decode() if isinstance(code, bytes) else code
-
-
-@handles(priority=5, name="wecom_kf_sync")
-async def kf_sync(turn: Turn) -> bool:
-    inbound = turn.inbound
-    if (
-        inbound.platform != PLATFORM
-        or inbound.kind != "event"
-        or inbound.event.get("event") != "kf_msg_or_event"
-    ):
-        return False
-    rt = turn.fx.rt
-    channel = rt.channels.get(PLATFORM)
-    if channel is None:
-        log.warning("kf event %s ignored: wecom is not enabled here", inbound.event_id)
-        return True
-    open_kfid = str(inbound.event.get("open_kfid", ""))
-    await sync_kf(rt, channel, open_kfid, str(inbound.event.get("token", "")))
-    return True
 
 
 async def sync_kf(rt: Runtime, channel: WecomChannel, open_kfid: str, token: str) -> list[int]:

@@ -1,4 +1,4 @@
-"""The router hook: slash commands and claim/resolve clicks go to the command registry.
+"""The command route: slash commands and claim/resolve clicks, and the table of commands.
 
 Everything starting with `/` (or the full-width `／` a Chinese keyboard types) is a command,
 from anyone: non-admins get a polite refusal rather than falling through to the candidate
@@ -7,9 +7,35 @@ flows. Card buttons arrive as `action` inbounds and run the command they stand f
 
 from __future__ import annotations
 
-from bot.commands.registry import COMMANDS, Ctx, UsageError, closest
-from bot.flows.router import Turn, handles
+from bot.commands import (
+    claim_resolve,
+    docs,
+    forget,
+    help,
+    history,
+    note,
+    pending,
+    remind,
+    stats,
+)
+from bot.commands.registry import Ctx, UsageError, closest, table
+from bot.flows.filters import admin
+from bot.flows.router import Filter, Router, Turn
 from bot.history_text import clip
+
+# Every command HR can run.
+COMMANDS = table(
+    claim_resolve.claim,
+    claim_resolve.resolve,
+    docs.show_docs,
+    forget.forget,
+    help.show_help,
+    history.show_history,
+    note.add_note,
+    pending.show_pending,
+    remind.remind,
+    stats.show_stats,
+)
 
 SLASHES = ("/", "／")
 BUTTON_COMMANDS = ("claim", "resolve")
@@ -31,31 +57,40 @@ def requested_command(turn: Turn) -> tuple[str, str] | None:
     return name, parts[1].strip() if len(parts) > 1 else ""
 
 
-@handles(priority=10, name="commands")
-async def on_command(turn: Turn) -> bool:
+is_command = Filter("command", lambda turn: requested_command(turn) is not None)
+router = Router("commands")
+
+
+def _ctx(turn: Turn) -> tuple[Ctx, str, str]:
     request = requested_command(turn)
-    if request is None:
-        return False
+    assert request is not None  # the `is_command` filter said so
     name, args = request
-    ctx = Ctx(turn, name if name in COMMANDS else "unknown")
-    if not turn.is_admin():
-        await ctx.answer(ctx.t("commands.not_admin"), suffix=":refused")
-        return True
+    return Ctx(turn, name if name in COMMANDS else "unknown", COMMANDS), name, args
+
+
+@router.turn(is_command, admin, name="commands")
+async def on_command(turn: Turn) -> None:
+    ctx, name, args = _ctx(turn)
     cmd = COMMANDS.get(name)
     if cmd is None:
         await unknown(ctx, name)
-        return True
+        return
     try:
         parsed = cmd.parse(args)
     except UsageError:
         await ctx.usage()
-        return True
+        return
     await cmd.run(ctx, parsed)
-    return True
+
+
+@router.turn(is_command, ~admin, name="commands_refused")
+async def refuse(turn: Turn) -> None:
+    ctx, _, _ = _ctx(turn)
+    await ctx.answer(ctx.t("commands.not_admin"), suffix=":refused")
 
 
 async def unknown(ctx: Ctx, name: str) -> None:
-    guess = closest(name)
+    guess = closest(name, COMMANDS)
     shown = clip(name, MAX_NAME)
     if guess:
         text = ctx.t("commands.unknown_suggest", name=shown, guess=guess)

@@ -1,8 +1,11 @@
-"""The command framework: a registry of commands, argument parsers and the context a
+"""The command framework: what a command is, argument parsers and the context a
 command runs in.
 
     @command("note", parse=candidate_and_text)
     async def note(ctx: Ctx, args: tuple[str, str]) -> None: ...
+
+`command` only describes: the table of commands HR can run is listed in one place,
+`COMMANDS` in bot/commands/dispatch.py (no registration by importing a module).
 
 A command's help line is the catalog key `commands.usage.<name>`. A parser turns the text
 after the command name into the value the command receives, or raises `UsageError`;
@@ -13,8 +16,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.channels.base import Outgoing
@@ -44,20 +47,28 @@ class Command:
     parse: Parser
 
 
-COMMANDS: dict[str, Command] = {}
+def command(name: str, parse: Parser | None = None) -> Callable[[Runner], Command]:
+    """Turn the function into the command `name` (its arguments read by `parse`)."""
+
+    def describe(fn: Runner) -> Command:
+        return Command(name, fn, parse or no_args)
+
+    return describe
 
 
-def command(name: str, parse: Parser | None = None) -> Callable[[Runner], Runner]:
-    def register(fn: Runner) -> Runner:
-        COMMANDS[name] = Command(name, fn, parse or no_args)
-        return fn
+def table(*commands: Command) -> dict[str, Command]:
+    """name → command; two commands of one name are a mistake, not an override."""
+    found: dict[str, Command] = {}
+    for cmd in commands:
+        if cmd.name in found:
+            raise ValueError(f"two commands named {cmd.name}")
+        found[cmd.name] = cmd
+    return found
 
-    return register
 
-
-def closest(name: str) -> str | None:
-    """The registered command a typo most likely meant."""
-    found = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.5)
+def closest(name: str, names: Iterable[str]) -> str | None:
+    """The command a typo most likely meant."""
+    found = difflib.get_close_matches(name, list(names), n=1, cutoff=0.5)
     return found[0] if found else None
 
 
@@ -127,6 +138,8 @@ def candidate_maybe_confirmed(args: str) -> tuple[str, bool]:
 class Ctx:
     turn: Turn
     name: str
+    # Every command HR can run (for /help and typo suggestions).
+    commands: Mapping[str, Command] = field(default_factory=dict)
 
     @property
     def fx(self) -> Fx:

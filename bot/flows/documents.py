@@ -31,7 +31,9 @@ from bot.documents.checklist import ItemState, Progress, keys_for, load_progress
 from bot.documents.intake import Intake, receive
 from bot.documents.words import Said, understand
 from bot.flows.alerts import claim_resolve_actions
-from bot.flows.router import Turn, handles, on_timer
+from bot.flows.filters import action, known_candidate, private
+from bot.flows.filters import kind as inbound_kind
+from bot.flows.router import Filter, Router, SkipHandler, Turn
 from bot.privacy import mask_phone
 from bot.services.fx import Fx
 from bot.storage.models import (
@@ -110,34 +112,46 @@ async def _arm_timers(fx: Fx, offer: Offer) -> None:
 # -- the conversation --------------------------------------------------------------------
 
 
-@handles(priority=40, name="documents")
-async def on_turn(turn: Turn) -> bool:
-    inbound = turn.inbound
-    if turn.candidate is None or inbound.chat_type != "p2p":
-        return False
-    is_file = inbound.kind in ("image", "file")
-    is_ours = inbound.kind == "text" or (
-        inbound.kind == "action" and inbound.action.get("action") in ACTIONS
-    )
-    if not (is_file or is_ours):
-        return False
-    offer = await _collecting_offer(turn.candidate.id)
-    if offer is None:
-        return False
+async def _has_collecting_offer(turn: Turn) -> bool:
+    """Loads the offer whose documents are being collected, for the handlers below."""
+    assert turn.candidate is not None  # `known_candidate` comes first
+    if "documents_offer" not in turn.data:
+        turn.data["documents_offer"] = await _collecting_offer(turn.candidate.id)
+    return turn.data["documents_offer"] is not None
+
+
+collecting = Filter("collecting_documents", _has_collecting_offer)
+router = Router("documents")
+
+
+@router.turn(
+    known_candidate, private, inbound_kind("image", "file"), collecting, name="documents_files"
+)
+async def on_files(turn: Turn) -> None:
+    offer = turn.data["documents_offer"]
+    await _on_files(turn, offer, await load_progress(offer, turn.fx.settings))
+
+
+@router.turn(
+    known_candidate,
+    private,
+    inbound_kind("text") | action(*ACTIONS),
+    collecting,
+    name="documents_words",
+)
+async def on_words(turn: Turn) -> None:
+    """Skip, progress or an item's name; anything else is not ours (the offer flow's)."""
+    offer = turn.data["documents_offer"]
     progress = await load_progress(offer, turn.fx.settings)
-    if is_file:
-        await _on_files(turn, offer, progress)
-        return True
     said = _said(turn, progress)
     if said is None:
-        return False
+        raise SkipHandler
     if said.kind == "progress":
         await _answer(turn, offer, _progress_text(turn.fx, progress), "progress")
     elif said.kind == "skip":
         await _on_skip(turn, offer, progress)
     else:
         await _on_naming(turn, offer, progress, said.items)
-    return True
 
 
 async def _collecting_offer(candidate_id: int) -> Offer | None:
@@ -352,7 +366,7 @@ async def _timer_context(timer: Timer) -> tuple[Offer, Candidate] | None:
     return (offer, candidate) if candidate else None
 
 
-@on_timer(REMIND)
+@router.timer(REMIND)
 async def remind(fx: Fx, timer: Timer) -> None:
     context = await _timer_context(timer)
     if context is None:
@@ -377,7 +391,7 @@ async def remind(fx: Fx, timer: Timer) -> None:
     )
 
 
-@on_timer(HR_ALERT)
+@router.timer(HR_ALERT)
 async def alert_hr(fx: Fx, timer: Timer) -> None:
     context = await _timer_context(timer)
     if context is None:
@@ -412,7 +426,7 @@ async def alert_hr(fx: Fx, timer: Timer) -> None:
     )
 
 
-@on_timer(ONBOARD)
+@router.timer(ONBOARD)
 async def onboard(fx: Fx, timer: Timer) -> None:
     """The start date has come with the offer still accepted: the candidate is onboarded."""
     context = await _timer_context(timer)

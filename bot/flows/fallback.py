@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from bot.channels.base import Outgoing
-from bot.flows.router import Turn, handles
+from bot.flows.filters import group, kind
+from bot.flows.router import Router, Turn
+
+router = Router("fallback")
 
 
-@handles(priority=1000, name="fallback")
-async def fallback(turn: Turn) -> bool:
-    if turn.inbound.chat_type == "group" or turn.inbound.kind == "event":
-        return True  # group chatter and platform events need no answer
+@router.turn(group | kind("event"), name="fallback_silent")
+async def nothing_to_say(turn: Turn) -> None:
+    """Group chatter and platform events need no answer."""
+
+
+@router.turn(name="fallback")
+async def fallback(turn: Turn) -> None:
     await turn.reply(Outgoing(text=turn.fx.t("common.unknown_reply")), "fallback")
-    return True

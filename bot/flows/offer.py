@@ -55,9 +55,11 @@ from typing import Any
 from tortoise.expressions import F
 
 from bot.channels.base import Action, Inbound, Outgoing
-from bot.flows import alerts, binding, documents
+from bot.flows import alerts, documents
+from bot.flows.filters import known_candidate, private
 from bot.flows.intents import classify_reason, normalise
-from bot.flows.router import Turn, handles, on_delivered, on_timer, on_undeliverable
+from bot.flows.router import Filter, Router, Turn
+from bot.services import identity
 from bot.services.fx import Fx
 from bot.services.quiet import next_allowed
 from bot.storage.models import (
@@ -119,6 +121,9 @@ CLOSED_STATUSES = ("declined", "reneged", "expired", "withdrawn")
 CLOSING_ALERT = {"declined": "decline", "reneged": "renege", "expired": "expiry"}
 MENU_ONLY = re.compile(r"^(?:我?选|第)?\s*\d{1,2}\s*(?:号|个|项)?\s*$")
 
+# The offer's routes (replies, timers, delivery news); composed in bot/flows/routes.py.
+router = Router("offer")
+
 
 # -- the API's entry points -------------------------------------------------------------
 
@@ -160,9 +165,9 @@ async def create_offer(
     await _advise_hr(fx, offer, candidate, requisition)  # queued before the candidate's
     if fixed_deadline:
         await _arm(fx, offer, EXPIRE, offer.expires_at)
-    target = await binding.reach(fx, candidate, offer.channel)
+    target = await identity.reach(fx, candidate, offer.channel)
     if target is None:
-        code, url = await binding.new_invite(fx, offer)
+        code, url = await identity.new_invite(fx, offer)
         await _move(fx, offer, "offer_invited", invite_url=url)
         return offer, {"invite_code": code, "invite_url": url}
     await send_offer(fx, offer, candidate, *target)
@@ -318,7 +323,7 @@ def _is_offer_message(row: Outbox) -> bool:
     )
 
 
-@on_delivered
+@router.delivered
 async def offer_delivered(fx: Fx, row: Outbox) -> None:
     """The offer message reached the candidate: now the clock starts."""
     if not _is_offer_message(row):
@@ -340,7 +345,7 @@ async def offer_delivered(fx: Fx, row: Outbox) -> None:
         await _arm(fx, offer, ESCALATE, offer.delivered_at + timers.offer_escalate_after)
 
 
-@on_undeliverable
+@router.undeliverable
 async def message_undeliverable(fx: Fx, row: Outbox, reason: str) -> None:
     """A candidate message could not go out: HR gets its text to pass on by hand."""
     message = Outgoing.model_validate(row.payload)
@@ -383,36 +388,124 @@ class Reply:
     click: str | None = None  # accept / decline / question / reason:<category>
 
 
-@handles(priority=50, name="offer")
-async def on_reply(turn: Turn) -> bool:
-    """A candidate's private message or button click about their offer."""
-    inbound = turn.inbound
-    if turn.candidate is None or inbound.chat_type != "p2p":
-        return False
-    click = _click(inbound)
-    if inbound.kind == "action" and click is None:
-        return False
-    if inbound.kind not in ("text", "action") or (inbound.kind == "text" and not turn.text):
-        return False
-    offer = await _offer_in_question(turn.candidate, inbound.action.get("offer_id"))
-    if offer is None:
-        return False
-    if offer.stage in REASON_STAGES and click not in OFFER_CLICKS:
-        await _record_reason(turn, offer, click)
-        return True
-    if click is not None and click.startswith(REASON_CLICK):  # the reason is in already
-        await _say(turn, offer, "offer.duplicate")
-        return True
-    reply = await _understand(turn, click)
-    if offer.status == "sent":
-        await _on_open_offer(turn, offer, reply)
-        return True
-    if offer.status == "accepted":
-        return await _on_accepted_offer(turn, offer, reply)
-    if offer.status in CLOSED_STATUSES:
-        await _on_closed_offer(turn, offer, reply)
-        return True
-    return False
+def _offer_input(turn: Turn) -> bool:
+    """Words, or a click on one of our offer buttons (other clicks are not ours)."""
+    if turn.inbound.kind == "action":
+        return _click(turn.inbound) is not None
+    return turn.inbound.kind == "text" and bool(turn.text)
+
+
+async def _has_offer(turn: Turn) -> bool:
+    """Loads the offer in question (row-locked) into `turn.data["offer"]`."""
+    assert turn.candidate is not None  # `known_candidate` comes first
+    if "offer" not in turn.data:
+        offer_id = turn.inbound.action.get("offer_id")
+        turn.data["offer"] = await _offer_in_question(turn.candidate, offer_id)
+    return turn.data["offer"] is not None
+
+
+def status(*statuses: str) -> Filter:
+    return Filter(f"status={'|'.join(statuses)}", lambda t: t.data["offer"].status in statuses)
+
+
+def stage(*stages: str) -> Filter:
+    return Filter(f"stage={'|'.join(stages)}", lambda t: t.data["offer"].stage in stages)
+
+
+def clicked(*prefixes: str) -> Filter:
+    return Filter(
+        f"clicked={'|'.join(prefixes)}",
+        lambda t: (_click(t.inbound) or "").startswith(prefixes),
+    )
+
+
+def intent(*intents: str) -> Filter:
+    """What the reply means: the click, else the classifier's verdict (asked once per turn,
+    only by the routes that need it)."""
+
+    async def test(turn: Turn) -> bool:
+        return (await _reply(turn)).intent in intents
+
+    return Filter(f"intent={'|'.join(intents)}", test)
+
+
+offer_reply = Filter("offer_reply", _offer_input)
+has_offer = Filter("offer_in_question", _has_offer)
+# A candidate's private message or button click about their offer; the offer is loaded by
+# `has_offer` and the routes below differ in its status/stage and the reply's intent.
+REPLY = (known_candidate, private, offer_reply, has_offer)
+
+
+@router.turn(*REPLY, stage(*REASON_STAGES), ~clicked(*OFFER_CLICKS), name="offer_reason")
+async def on_reason(turn: Turn) -> None:
+    await _record_reason(turn, turn.data["offer"], _click(turn.inbound))
+
+
+@router.turn(*REPLY, clicked(REASON_CLICK), name="offer_reason_again")
+async def on_reason_again(turn: Turn) -> None:
+    """A reason button once the reason is in already."""
+    await _say(turn, turn.data["offer"], "offer.duplicate")
+
+
+@router.turn(*REPLY, status("sent"), intent("accept"), name="offer_accept")
+async def on_accept(turn: Turn) -> None:
+    offer, reply = turn.data["offer"], await _reply(turn)
+    await _note_reply(turn.fx, offer, reply)
+    await _accept(turn, offer, reply)
+
+
+@router.turn(*REPLY, status("sent"), intent("decline"), name="offer_decline")
+async def on_decline(turn: Turn) -> None:
+    offer, reply = turn.data["offer"], await _reply(turn)
+    await _note_reply(turn.fx, offer, reply)
+    await _close_by_candidate(turn, offer, reply, "offer_declined", "decline")
+
+
+@router.turn(*REPLY, status("sent"), intent("hesitate", "question"), name="offer_doubt")
+async def on_doubt(turn: Turn) -> None:
+    offer, reply = turn.data["offer"], await _reply(turn)
+    await _note_reply(turn.fx, offer, reply)
+    await _move(turn.fx, offer, "offer_hesitating")
+    # HR takes it from here: no reminder, no "silent" alert while they talk.
+    await turn.fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, ESCALATE])
+    await _doubt(turn, offer, reply)
+
+
+@router.turn(*REPLY, status("sent"), name="offer_other")
+async def on_other(turn: Turn) -> None:
+    """Anything else: added to HR's open question while they talk, else a 1/2/3 nudge."""
+    offer, reply = turn.data["offer"], await _reply(turn)
+    await _note_reply(turn.fx, offer, reply)
+    if offer.stage == "hesitating" and await alerts.open_alert_for(offer, "question"):
+        await _tell_hr(turn, offer, reply, "question")
+        await _say(turn, offer, "offer.noted")
+    else:
+        await _say(turn, offer, "offer.other_reply")
+
+
+@router.turn(*REPLY, status("accepted"), intent("decline"), name="offer_renege")
+async def on_renege(turn: Turn) -> None:
+    offer, reply = turn.data["offer"], await _reply(turn)
+    await _note_reply(turn.fx, offer, reply)
+    await _close_by_candidate(turn, offer, reply, "offer_reneged", "renege")
+
+
+@router.turn(*REPLY, status("accepted"), intent("hesitate", "question"), name="offer_doubt_later")
+async def on_doubt_after_accepting(turn: Turn) -> None:
+    offer, reply = turn.data["offer"], await _reply(turn)
+    await _note_reply(turn.fx, offer, reply)
+    await _doubt(turn, offer, reply)
+
+
+# "好的谢谢" after accepting matches no route here: the fallback answers.
+@router.turn(*REPLY, status("accepted"), clicked("accept"), name="offer_accept_again")
+async def on_accept_again(turn: Turn) -> None:
+    await _say(turn, turn.data["offer"], "offer.already_accepted")
+
+
+@router.turn(*REPLY, status(*CLOSED_STATUSES), name="offer_closed")
+async def on_closed(turn: Turn) -> None:
+    await _on_closed_offer(turn, turn.data["offer"], await _reply(turn))
 
 
 def _click(inbound: Inbound) -> str | None:
@@ -445,43 +538,18 @@ async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | Non
     return None
 
 
-async def _understand(turn: Turn, click: str | None) -> Reply:
-    if click is not None:
-        return Reply(intent=click, click=click)
-    result = await turn.fx.rt.intents.classify(turn.text)
-    return Reply(intent=result.intent, concerns=tuple(result.concerns), text=turn.text)
-
-
-async def _on_open_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
-    await _note_reply(turn.fx, offer, reply)
-    if reply.intent == "accept":
-        await _accept(turn, offer, reply)
-    elif reply.intent == "decline":
-        await _close_by_candidate(turn, offer, reply, "offer_declined", "decline")
-    elif reply.intent in ("hesitate", "question"):
-        await _move(turn.fx, offer, "offer_hesitating")
-        # HR takes it from here: no reminder, no "silent" alert while they talk.
-        await turn.fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, ESCALATE])
-        await _doubt(turn, offer, reply)
-    elif offer.stage == "hesitating" and await alerts.open_alert_for(offer, "question"):
-        await _tell_hr(turn, offer, reply, "question")
-        await _say(turn, offer, "offer.noted")
-    else:
-        await _say(turn, offer, "offer.other_reply")
-
-
-async def _on_accepted_offer(turn: Turn, offer: Offer, reply: Reply) -> bool:
-    if reply.intent == "decline":
-        await _note_reply(turn.fx, offer, reply)
-        await _close_by_candidate(turn, offer, reply, "offer_reneged", "renege")
-    elif reply.intent in ("hesitate", "question"):
-        await _note_reply(turn.fx, offer, reply)
-        await _doubt(turn, offer, reply)
-    elif reply.click == "accept":
-        await _say(turn, offer, "offer.already_accepted")
-    else:
-        return False  # "好的谢谢" after accepting: the fallback answers
-    return True
+async def _reply(turn: Turn) -> Reply:
+    """The turn's reply: the click, else the classifier's verdict on the words (once)."""
+    if "reply" not in turn.data:
+        click = _click(turn.inbound)
+        if click is not None:
+            turn.data["reply"] = Reply(intent=click, click=click)
+        else:
+            result = await turn.fx.rt.intents.classify(turn.text)
+            turn.data["reply"] = Reply(
+                intent=result.intent, concerns=tuple(result.concerns), text=turn.text
+            )
+    return turn.data["reply"]
 
 
 async def _on_closed_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
@@ -688,7 +756,7 @@ async def _arm(fx: Fx, offer: Offer, kind: str, due: Any) -> None:
     )
 
 
-@on_timer(REMIND)
+@router.timer(REMIND)
 async def remind(fx: Fx, timer: Timer) -> None:
     offer = await locked_offer(timer.offer_id)
     if offer is None or offer.status != "sent" or offer.last_reply_at is not None:
@@ -703,7 +771,7 @@ async def remind(fx: Fx, timer: Timer) -> None:
     await fx.record(candidate.id, "reminder_sent", {}, offer_id=offer.id, actor="timer")
 
 
-@on_timer(ESCALATE)
+@router.timer(ESCALATE)
 async def escalate(fx: Fx, timer: Timer) -> None:
     offer = await locked_offer(timer.offer_id)
     if offer is None or offer.status != "sent" or offer.stage == "hesitating":
@@ -728,7 +796,7 @@ async def escalate(fx: Fx, timer: Timer) -> None:
     await fx.record(candidate.id, "silent_escalated", details, offer_id=offer.id, actor="timer")
 
 
-@on_timer(EXPIRE)
+@router.timer(EXPIRE)
 async def expire(fx: Fx, timer: Timer) -> None:
     offer = await locked_offer(timer.offer_id)
     if offer is None or not await _move(fx, offer, "offer_expired", actor="timer"):

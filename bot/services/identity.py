@@ -1,0 +1,79 @@
+"""Which address reaches a candidate: a known platform id, one a platform finds by phone or
+e-mail, or else an invite (a six-digit code and, where a platform has one, a link) that
+the binding flow (bot/flows/binding.py) turns into an address when it comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from bot.privacy import normalize_phone
+from bot.services.fx import ADDRESS_FIELDS, Fx, candidate_address
+from bot.storage.models import Candidate, Offer
+
+log = logging.getLogger(__name__)
+
+PLAYGROUND_INVITE_PATH = "/playground?code={code}"
+
+
+def identity_for(platform: str, address: str) -> tuple[str, str] | None:
+    """The Candidate field and value an address is stored as ("kf:abc" → external userid)."""
+    plain = None
+    for attr, prefix in ADDRESS_FIELDS.get(platform, ()):
+        if prefix and address.startswith(prefix):
+            return attr, address[len(prefix) :]
+        if not prefix and plain is None:
+            plain = (attr, address)
+    return plain
+
+
+async def reach(fx: Fx, candidate: Candidate, preferred: str | None) -> tuple[str, str] | None:
+    """(platform, address) for the candidate: a known id, else one a platform finds by phone
+    or e-mail (stored on the candidate). None: the candidate must be invited."""
+    known = candidate_address(candidate, preferred, fx.rt.platforms)
+    if known is not None:
+        return known
+    phone = candidate.phone_norm or normalize_phone(candidate.phone)
+    if not (phone or candidate.email):
+        return None
+    order = sorted(fx.rt.channels.items(), key=lambda item: item[0] != preferred)
+    for platform, channel in order:
+        try:  # Channel.find_user: None where a platform cannot look people up
+            timeout = fx.settings.delivery.http_timeout.total_seconds()
+            found = await asyncio.wait_for(channel.find_user(phone, candidate.email), timeout)
+        except Exception as exc:  # noqa: BLE001 - a failed look-up means "invite instead"
+            log.warning("find_user on %s failed: %s", platform, type(exc).__name__)
+            continue
+        field = identity_for(platform, found) if found else None
+        if field is None:
+            continue
+        setattr(candidate, field[0], field[1])
+        await candidate.save(update_fields=[field[0], "updated_at"])
+        await fx.record(candidate.id, "identity_found", {"platform": platform})
+        return platform, found
+    return None
+
+
+# -- invites --------------------------------------------------------------------------------
+
+
+async def new_invite(fx: Fx, offer: Offer) -> tuple[str, str | None]:
+    """A fresh six-digit code for the offer, and the first invite link a channel offers."""
+    while True:
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        if not await Offer.filter(invite_code=code).exists():
+            break
+    url = None
+    for channel in fx.rt.channels.values():
+        try:  # Channel.invite_link: None where a platform has no entry link
+            url = await channel.invite_link(code)
+        except Exception as exc:  # noqa: BLE001 - no link is fine: the code still works
+            log.warning("invite_link on %s failed: %s", channel.name, type(exc).__name__)
+        if url:
+            break
+    if url is None and "web" in fx.rt.channels:
+        url = PLAYGROUND_INVITE_PATH.format(code=code)
+    offer.invite_code, offer.invite_url = code, url
+    await offer.save(update_fields=["invite_code", "invite_url", "updated_at"])
+    return code, url
