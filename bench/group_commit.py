@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # `python bench/group_commit.py`
 from bench import backends, bulk, cli
 from bot import queue
 from bot.channels.base import Inbound
-from bot.runtime import start_runtime
+from bot.compose import start_runtime
 from bot.services.ingest import store_inbound
 
 BATCHES = (1, 10, 50)

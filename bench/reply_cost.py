@@ -33,10 +33,10 @@ if __package__ in (None, ""):  # `python bench/reply_cost.py`
 from bench import backends, cli
 from bot import queue
 from bot.channels.base import Inbound
-from bot.runtime import start_runtime
-from bot.services import ats
+from bot.compose import start_runtime
 from bot.services.ingest import store_inbound
 from bot.storage.models import Alert, Candidate, InboundEvent, Outbox
+from bot.usecases import ats
 
 HESITANT = "我再考虑一下，薪资能否再谈"
 SQL_LOGGER = "tortoise.db_client"

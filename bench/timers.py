@@ -31,8 +31,9 @@ from bench.e2e import HESITANT
 from bench.standin import Standin
 from bot import queue
 from bot.channels.base import Inbound
+from bot.compose import start_runtime
 from bot.config import load_settings
-from bot.runtime import Runtime, start_runtime
+from bot.runtime import Runtime
 from bot.services.ingest import store_inbound
 from bot.storage.models import Outbox, Timer
 from bot.worker import build_worker, deliver, fire_timer, process_inbound, sweep_once

@@ -10,10 +10,11 @@ import time
 from aiohttp import web
 
 from bot import metrics
+from bot.compose import start_runtime
 from bot.config import Settings
 from bot.handlers import api, feishu, ops, playground, wecom
 from bot.handlers.common import RUNTIME_KEY
-from bot.runtime import Runtime, start_runtime
+from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -72,10 +72,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
+    from bot.compose import start_runtime
     from bot.importer import run_import
 
     settings = _settings(args)
-    return asyncio.run(run_import(settings, args.kind, args.file))
+    return asyncio.run(run_import(settings, args.kind, args.file, start=start_runtime))
 
 
 def cmd_classify(args: argparse.Namespace) -> int:

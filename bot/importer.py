@@ -17,7 +17,7 @@ import io
 import re
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,7 +35,8 @@ from bot.api_schemas import (
     validation_context,
 )
 from bot.config import Settings
-from bot.services import ats
+from bot.runtime import Runtime
+from bot.usecases import ats
 
 KINDS: dict[str, tuple[type[BaseModel], Callable]] = {
     "requisitions": (RequisitionIn, ats.upsert_requisition),
@@ -224,9 +225,10 @@ async def import_rows(rt, kind: str, header: list[str], rows: list[Row]) -> Summ
     return summary
 
 
-async def run_import(settings: Settings, kind: str, file: str) -> int:
-    from bot.runtime import start_runtime
-
+async def run_import(
+    settings: Settings, kind: str, file: str, *, start: Callable[[Settings], Awaitable[Runtime]]
+) -> int:
+    """`offerbot import-csv`; `start` opens the runtime (bot.compose.start_runtime)."""
     if kind not in KINDS:
         print(f"unknown kind {kind!r}; one of {', '.join(KINDS)}", file=sys.stderr)
         return 2
@@ -235,7 +237,7 @@ async def run_import(settings: Settings, kind: str, file: str) -> int:
     except UnreadableFile as exc:
         print(f"import failed: {exc}", file=sys.stderr)
         return 1
-    rt = await start_runtime(settings)  # migrates the schema first, then connects
+    rt = await start(settings)  # migrates the schema first, then connects
     try:
         summary = await import_rows(rt, kind, header, rows)
     finally:

@@ -1,7 +1,9 @@
 """Everything a running process shares: settings, database, Redis, channels, catalogs.
 
-Built once per process (`start_runtime`) and handed to the HTTP app and the worker; no
-module reads configuration or the environment on its own.
+`open_runtime` opens the shared resources (database, Redis, HTTP session); what is built
+from them — channels, the reply classifier, the document store — is put in by the
+composition root, bot/compose.py, whose `start_runtime` every process calls. Handed to
+the HTTP app and the worker; no module reads configuration or the environment on its own.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Runtime:
     channels: dict[str, Channel] = field(default_factory=dict)
     catalog: Catalog = field(default_factory=Catalog)
     _intents: Any = None
+    make_intents: Callable[[], Any] | None = None  # the classifier's factory (bot/compose.py)
     documents: Any = None  # the document store (bot/documents/store.py)
     batcher: Any = None  # group commit of inbound events (bot/services/ingest.py)
     clock: Callable[[], datetime] = _utcnow
@@ -51,16 +54,9 @@ class Runtime:
     def intents(self) -> Any:
         """The reply classifier (rules or an LLM endpoint), built on first use."""
         if self._intents is None:
-            from bot.flows.intents import make_provider
-
-            i = self.settings.intents
-            self._intents = make_provider(
-                i.provider,
-                i.llm_base_url,
-                i.llm_model,
-                i.llm_api_key,
-                i.llm_timeout.total_seconds(),
-            )
+            if self.make_intents is None:
+                raise RuntimeError("no reply classifier: start with bot.compose.start_runtime")
+            self._intents = self.make_intents()
         return self._intents
 
     @property
@@ -101,9 +97,8 @@ class Runtime:
             stop_embedded_redis()
 
 
-async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
-    from bot.channels.registry import build_channels
-
+async def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """The runtime with its resources open and nothing built yet (bot/compose.py builds)."""
     if migrate:
         await db.migrate(settings)
     await db.init_db(settings)
@@ -122,8 +117,4 @@ async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         problems=Problems(redis),
     )
     rt.catalog = Catalog(settings.company.language)
-    rt.channels = build_channels(rt)
-    from bot.documents.store import LocalDocumentStore
-
-    rt.documents = LocalDocumentStore(settings.data_dir / "documents")
     return rt

@@ -31,10 +31,11 @@ from bot.channels.base import (
     Recipient,
     TransientError,
 )
+from bot.compose import start_runtime
 from bot.config import Settings
 from bot.flows import routes as router
 from bot.queue import QUEUE_NAME, redis_settings
-from bot.runtime import Runtime, start_runtime
+from bot.runtime import Runtime
 from bot.storage.models import Candidate, Conversation, InboundEvent, KeyValue, Outbox, Timer
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
+from bot.compose import start_runtime
 from bot.config import Settings
-from bot.runtime import Runtime, start_runtime
+from bot.runtime import Runtime
 from bot.storage import db
 from tests.helpers import API_TOKEN
 

@@ -52,9 +52,9 @@ from bot.api_schemas import (
 )
 from bot.documents.checklist import checklist_state
 from bot.handlers.common import read_body, runtime, webhook_limit
-from bot.services import ats
 from bot.services.erase import erase_candidate
 from bot.storage.models import Candidate, Document, Offer, Outbox
+from bot.usecases import ats
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """ "Start a demo": the data an ATS would push, pushed through the ATS code paths.
 
-Every record goes through `bot.services.ats` exactly as `POST /api/v1/...` would send it
+Every record goes through `bot.usecases.ats` exactly as `POST /api/v1/...` would send it
 (same request models, same upserts), so the demo shows what the product really does:
 - a requisition;
 - a candidate with two interview rounds and an offer (whose expectations clash with the
@@ -29,9 +29,9 @@ from bot.api_schemas import (
     validation_context,
 )
 from bot.runtime import Runtime
-from bot.services import ats
 from bot.services.fx import Fx
 from bot.storage.models import Candidate, KeyValue
+from bot.usecases import ats
 
 RUNS_KEY = "playground:demo_runs"
 REQUISITION_ID = "playground-frontend"

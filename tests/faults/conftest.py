@@ -32,7 +32,8 @@ import pytest
 from aiohttp import web
 
 from bench.procs import free_port, write_config
-from bot.runtime import Runtime, start_runtime
+from bot.compose import start_runtime
+from bot.runtime import Runtime
 from bot.storage import db
 from tests import conftest as top
 from tests.helpers import API_TOKEN

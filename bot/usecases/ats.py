@@ -1,9 +1,10 @@
 """What the company's ATS pushes and reads, as storage operations (SPEC §3.3).
 
 The HTTP API and the CSV importer both call these, so a row imported from a file and one
-pushed over HTTP go through the same code. Call them inside `in_transaction()` and
-`await fx.flush()` after the commit: a new application may queue a re-applicant alert,
-an offer queues its message.
+pushed over HTTP go through the same code. They sit above the flows they start (the offer
+conversation, the re-applicant check): see docs/architecture.md. Call them inside
+`in_transaction()` and `await fx.flush()` after the commit: a new application may queue a
+re-applicant alert, an offer queues its message.
 
 Creates are upserts by `external_id` where one is given. An update changes only the
 fields the caller sent (an ATS pushing part of a record must not wipe the rest).

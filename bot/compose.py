@@ -1,0 +1,41 @@
+"""The composition root: builds what a process runs with and puts it into the runtime.
+
+bot/runtime.py opens the shared resources; this module decides which implementations
+they feed — the enabled channels, the reply classifier the config names, the document
+store — so that no lower layer reaches up to build them. Every process (server, worker,
+importer, tests) starts with `start_runtime` here. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from bot.channels.registry import build_channels
+from bot.config import Settings
+from bot.documents.store import LocalDocumentStore
+from bot.flows.intents import make_provider
+from bot.runtime import Runtime, open_runtime
+
+__all__ = ["compose", "start_runtime"]
+
+
+def compose(rt: Runtime) -> Runtime:
+    s = rt.settings
+    i = s.intents
+    # Built on first use: a process that never reads a reply never opens the LLM client.
+    rt.make_intents = partial(
+        make_provider,
+        i.provider,
+        i.llm_base_url,
+        i.llm_model,
+        i.llm_api_key,
+        i.llm_timeout.total_seconds(),
+    )
+    rt.channels = build_channels(rt)
+    rt.documents = LocalDocumentStore(s.data_dir / "documents")
+    return rt
+
+
+async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """Open the runtime (migrating the schema first unless told not to) and compose it."""
+    return compose(await open_runtime(settings, migrate=migrate))
