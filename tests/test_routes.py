@@ -10,6 +10,19 @@ from bot.flows.router import Router, SkipHandler, Turn
 from bot.flows.routes import root
 
 
+def test_the_flows_are_included_in_the_visible_order():
+    flows = [router.name for router in root.walk()]
+    assert flows == [
+        "root",
+        "wecom_kf_sync",
+        "commands",
+        "binding",
+        "documents",
+        "offer",
+        "fallback",
+    ]
+
+
 def test_the_table_is_in_the_visible_order():
     names = [route.name for route in root.all_routes()]
     # kf pulls first, commands before any candidate flow, fallback last
@@ -53,7 +66,7 @@ async def test_filters_choose_and_a_skip_passes_the_turn_on():
         seen.append("takes")
 
     top = Router("top").include_routers(first, second)
-    assert await top.route(_turn(kind="text", text="hi")) == "takes"
+    assert await top.route(_turn(kind="text", text="hi")) == "second"  # the flow's name
     assert seen == ["skips", "takes"]
     assert await top.route(_turn(kind="image")) is None
 

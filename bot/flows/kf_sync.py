@@ -13,7 +13,7 @@ from bot.flows.router import Router, Turn
 
 log = logging.getLogger(__name__)
 
-router = Router("wecom_kf")
+router = Router("wecom_kf_sync")
 
 
 @router.turn(platform(PLATFORM), event("kf_msg_or_event"), name="wecom_kf_sync")

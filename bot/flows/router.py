@@ -196,15 +196,18 @@ class Router:
     # -- dispatching -------------------------------------------------------------------
 
     async def route(self, turn: Turn) -> str | None:
-        """Offer the turn to each handler in order; returns the name of the one that took it."""
-        for route in self.all_routes():
-            if not await route.accepts(turn):
-                continue
-            try:
-                await route.handler(turn)
-            except SkipHandler:
-                continue
-            return route.name
+        """Offer the turn to each handler in order; returns the name of the router (the
+        flow: "offer", "commands" …) whose handler took it, None if none did."""
+        for router in self.walk():
+            for route in router.routes:
+                if not await route.accepts(turn):
+                    continue
+                try:
+                    await route.handler(turn)
+                except SkipHandler:
+                    continue
+                log.debug("turn %s taken by %s", turn.inbound.event_id, route.name)
+                return router.name
         return None
 
     async def fire(self, fx: Fx, timer: Timer) -> None:
