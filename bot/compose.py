@@ -9,28 +9,30 @@ importer, tests) starts with `start_runtime` here. See docs/architecture.md.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from bot.channels.registry import build_channels
 from bot.config import Settings
 from bot.documents.store import LocalDocumentStore
-from bot.flows.intents import make_provider
 from bot.runtime import Runtime, open_runtime
 
-__all__ = ["compose", "start_runtime"]
+__all__ = ["classifier", "compose", "start_runtime"]
+
+
+def classifier(settings: Settings) -> Any:
+    """The reply classifier the config names ([intents]: rules or an LLM endpoint)."""
+    from bot.flows.intents import make_provider  # loaded with the first reply, not at start
+
+    i = settings.intents
+    return make_provider(
+        i.provider, i.llm_base_url, i.llm_model, i.llm_api_key, i.llm_timeout.total_seconds()
+    )
 
 
 def compose(rt: Runtime) -> Runtime:
     s = rt.settings
-    i = s.intents
     # Built on first use: a process that never reads a reply never opens the LLM client.
-    rt.make_intents = partial(
-        make_provider,
-        i.provider,
-        i.llm_base_url,
-        i.llm_model,
-        i.llm_api_key,
-        i.llm_timeout.total_seconds(),
-    )
+    rt.make_intents = partial(classifier, s)
     rt.channels = build_channels(rt)
     rt.documents = LocalDocumentStore(s.data_dir / "documents")
     return rt

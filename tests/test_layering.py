@@ -222,6 +222,7 @@ def test_the_graph_is_read_as_python_reads_it():
     graph = module_graph()
     # a lazy import inside a function counts, TYPE_CHECKING ones do not
     assert "bot.app" in graph["bot.cli"]
+    assert "bot.flows.intents" in graph["bot.compose"]
     assert "bot.runtime" not in graph["bot.services.fx"]
     # `from bot.flows import alerts` is an import of the submodule
     assert "bot.flows.alerts" in graph["bot.flows.offer"]

@@ -7,11 +7,11 @@ import pytest
 from bot.channels.base import Inbound
 from bot.flows.filters import kind, platform
 from bot.flows.router import Router, SkipHandler, Turn
-from bot.flows.routes import root
+from bot.flows.routes import table
 
 
 def test_the_flows_are_included_in_the_visible_order():
-    flows = [router.name for router in root.walk()]
+    flows = [router.name for router in table().walk()]
     assert flows == [
         "root",
         "wecom_kf_sync",
@@ -24,7 +24,7 @@ def test_the_flows_are_included_in_the_visible_order():
 
 
 def test_the_table_is_in_the_visible_order():
-    names = [route.name for route in root.all_routes()]
+    names = [route.name for route in table().all_routes()]
     # kf pulls first, commands before any candidate flow, fallback last
     order = ["wecom_kf_sync", "commands", "binding", "documents_files", "offer_accept"]
     assert [n for n in names if n in order] == order
@@ -33,7 +33,7 @@ def test_the_table_is_in_the_visible_order():
 
 
 def test_every_timer_kind_the_flows_schedule_has_a_handler():
-    assert sorted(root.all_timers()) == [
+    assert sorted(table().all_timers()) == [
         "docs_hr_alert",
         "docs_remind",
         "offer_escalate",

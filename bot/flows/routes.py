@@ -2,43 +2,51 @@
 
 "What happens when X arrives in state Y" starts here: the first handler, in this order,
 whose filters all pass takes the turn (its router's handlers in the order they are
-declared; `python -c "from bot.flows.routes import root; print(*root.describe(), sep='\\n')"`
+declared; `python -c "from bot.flows.routes import table; print(*table().describe(), sep='\\n')"`
 prints the whole table). Timers go by kind and delivery news to every hook, whatever the
 order. See docs/architecture.md.
 """
 
 from __future__ import annotations
 
-from bot.commands import dispatch as commands
-from bot.flows import binding, documents, fallback, kf_sync, offer
+from functools import cache
+
 from bot.flows.router import Router, Turn
 from bot.services.fx import Fx
 from bot.storage.models import Outbox, Timer
 
-__all__ = ["Turn", "delivered", "fire", "root", "route", "undeliverable"]
+__all__ = ["Turn", "delivered", "fire", "route", "table", "undeliverable"]
 
-root = Router("root").include_routers(
-    kf_sync.router,  # a WeCom kf "there are messages" event: pull them first
-    commands.router,  # `/…` and claim/resolve clicks, from anyone (non-admins are refused)
-    binding.router,  # an invite code, typed or in a kf entry link
-    documents.router,  # files and checklist words while documents are collected
-    offer.router,  # replies and clicks about the offer in play
-    fallback.router,  # nobody took it: a friendly answer, never silence
-)
+
+@cache
+def table() -> Router:
+    """The root router. Built on first use: the flows (and what they import: PDF and image
+    checks, charts) load when the first turn or timer comes, not when a process starts."""
+    from bot.commands import dispatch as commands
+    from bot.flows import binding, documents, fallback, kf_sync, offer
+
+    return Router("root").include_routers(
+        kf_sync.router,  # a WeCom kf "there are messages" event: pull them first
+        commands.router,  # `/…` and claim/resolve clicks, from anyone (non-admins refused)
+        binding.router,  # an invite code, typed or in a kf entry link
+        documents.router,  # files and checklist words while documents are collected
+        offer.router,  # replies and clicks about the offer in play
+        fallback.router,  # nobody took it: a friendly answer, never silence
+    )
 
 
 async def route(turn: Turn) -> str | None:
     """The name of the handler that took the turn (None: no route matched)."""
-    return await root.route(turn)
+    return await table().route(turn)
 
 
 async def fire(fx: Fx, timer: Timer) -> None:
-    await root.fire(fx, timer)
+    await table().fire(fx, timer)
 
 
 async def delivered(fx: Fx, row: Outbox) -> None:
-    await root.delivered_news(fx, row)
+    await table().delivered_news(fx, row)
 
 
 async def undeliverable(fx: Fx, row: Outbox, reason: str) -> None:
-    await root.undeliverable_news(fx, row, reason)
+    await table().undeliverable_news(fx, row, reason)
