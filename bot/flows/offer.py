@@ -129,13 +129,18 @@ router = Router("offer")
 
 
 async def create_offer(
-    fx: Fx, *, application: Application, fields: dict[str, Any]
+    fx: Fx,
+    *,
+    application: Application,
+    fields: dict[str, Any],
+    lookup: identity.Lookup | None = None,
 ) -> tuple[Offer, dict[str, Any]]:
     """POST /api/v1/offers after validation: store the offer and start the conversation.
 
     `fields` are the validated body fields except the application. Returns the offer and
     extra answer fields (`invite_code`, `invite_url` when the candidate must be invited).
-    Runs inside the API's transaction."""
+    Runs inside the API's transaction; `lookup` is what the platforms answered before it
+    (bot/services/identity.py), so no platform is called while rows are locked."""
     await application.fetch_related("candidate", "requisition")
     candidate, requisition = application.candidate, application.requisition
     values = dict(fields)
@@ -165,9 +170,9 @@ async def create_offer(
     await _advise_hr(fx, offer, candidate, requisition)  # queued before the candidate's
     if fixed_deadline:
         await _arm(fx, offer, EXPIRE, offer.expires_at)
-    target = await identity.reach(fx, candidate, offer.channel)
+    target = await identity.reach(fx, candidate, offer.channel, lookup)
     if target is None:
-        code, url = await identity.new_invite(fx, offer)
+        code, url = await identity.new_invite(fx, offer, lookup)
         await _move(fx, offer, "offer_invited", invite_url=url)
         return offer, {"invite_code": code, "invite_url": url}
     await send_offer(fx, offer, candidate, *target)

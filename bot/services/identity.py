@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from dataclasses import dataclass
 
 from bot.privacy import normalize_phone
 from bot.services.fx import ADDRESS_FIELDS, Fx, candidate_address
@@ -28,12 +29,45 @@ def identity_for(platform: str, address: str) -> tuple[str, str] | None:
     return plain
 
 
-async def reach(fx: Fx, candidate: Candidate, preferred: str | None) -> tuple[str, str] | None:
+@dataclass(frozen=True)
+class Lookup:
+    """What the platforms answered, asked before the database transaction (no network
+    call inside it: see docs/architecture.md)."""
+
+    found: tuple[str, str] | None = None  # (platform, address) found by phone or e-mail
+    invite: tuple[str, str | None] | None = None  # (code, link) drafted in case none is
+
+
+async def look_up(fx: Fx, candidate: Candidate, preferred: str | None) -> Lookup:
+    """Ask the platforms what `reach` and `new_invite` will need; writes nothing."""
+    if candidate_address(candidate, preferred, fx.rt.platforms) is not None:
+        return Lookup()
+    found = await _find(fx, candidate, preferred)
+    return Lookup(found=found) if found else Lookup(invite=await draft_invite(fx))
+
+
+async def reach(
+    fx: Fx, candidate: Candidate, preferred: str | None, lookup: Lookup | None = None
+) -> tuple[str, str] | None:
     """(platform, address) for the candidate: a known id, else one a platform finds by phone
-    or e-mail (stored on the candidate). None: the candidate must be invited."""
+    or e-mail (stored on the candidate). None: the candidate must be invited. With a
+    `lookup` made before the transaction, the platforms are not asked again."""
     known = candidate_address(candidate, preferred, fx.rt.platforms)
     if known is not None:
         return known
+    found = lookup.found if lookup is not None else await _find(fx, candidate, preferred)
+    field = identity_for(*found) if found else None
+    if found is None or field is None:
+        return None
+    setattr(candidate, field[0], field[1])
+    await candidate.save(update_fields=[field[0], "updated_at"])
+    await fx.record(candidate.id, "identity_found", {"platform": found[0]})
+    return found
+
+
+async def _find(fx: Fx, candidate: Candidate, preferred: str | None) -> tuple[str, str] | None:
+    """The first platform (the preferred one first) that knows the candidate's phone or
+    e-mail, and the address it gave."""
     phone = candidate.phone_norm or normalize_phone(candidate.phone)
     if not (phone or candidate.email):
         return None
@@ -45,21 +79,16 @@ async def reach(fx: Fx, candidate: Candidate, preferred: str | None) -> tuple[st
         except Exception as exc:  # noqa: BLE001 - a failed look-up means "invite instead"
             log.warning("find_user on %s failed: %s", platform, type(exc).__name__)
             continue
-        field = identity_for(platform, found) if found else None
-        if field is None:
-            continue
-        setattr(candidate, field[0], field[1])
-        await candidate.save(update_fields=[field[0], "updated_at"])
-        await fx.record(candidate.id, "identity_found", {"platform": platform})
-        return platform, found
+        if found and identity_for(platform, found) is not None:
+            return platform, found
     return None
 
 
 # -- invites --------------------------------------------------------------------------------
 
 
-async def new_invite(fx: Fx, offer: Offer) -> tuple[str, str | None]:
-    """A fresh six-digit code for the offer, and the first invite link a channel offers."""
+async def draft_invite(fx: Fx) -> tuple[str, str | None]:
+    """A six-digit code no offer has yet, and the first invite link a channel offers."""
     while True:
         code = f"{secrets.randbelow(1_000_000):06d}"
         if not await Offer.filter(invite_code=code).exists():
@@ -74,6 +103,15 @@ async def new_invite(fx: Fx, offer: Offer) -> tuple[str, str | None]:
             break
     if url is None and "web" in fx.rt.channels:
         url = PLAYGROUND_INVITE_PATH.format(code=code)
-    offer.invite_code, offer.invite_url = code, url
-    await offer.save(update_fields=["invite_code", "invite_url", "updated_at"])
     return code, url
+
+
+async def new_invite(fx: Fx, offer: Offer, lookup: Lookup | None = None) -> tuple[str, str | None]:
+    """Store an invite on the offer: the one drafted before the transaction, unless another
+    offer took its code meanwhile (then, rarely, a fresh one is drafted here)."""
+    drafted = lookup.invite if lookup is not None else None
+    if drafted is None or await Offer.filter(invite_code=drafted[0]).exists():
+        drafted = await draft_invite(fx)
+    offer.invite_code, offer.invite_url = drafted
+    await offer.save(update_fields=["invite_code", "invite_url", "updated_at"])
+    return drafted

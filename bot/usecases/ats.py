@@ -13,7 +13,10 @@ fields the caller sent (an ATS pushing part of a record must not wipe the rest).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -30,6 +33,7 @@ from bot.api_schemas import (
     RequisitionIn,
 )
 from bot.privacy import normalize_phone
+from bot.services import identity
 from bot.services.fx import Fx
 from bot.storage.models import (
     Alert,
@@ -203,11 +207,41 @@ async def _offerable(data: OfferIn) -> Application:
     return application
 
 
-async def create_offer(fx: Fx, data: OfferIn) -> tuple[Offer, dict[str, Any]]:
-    """Store the offer and start the conversation (flows/offer.py owns what follows).
-    Returns the offer and extra answer fields (invite_url / invite_code)."""
+@dataclass(frozen=True)
+class TwoStep:
+    """An operation whose platform calls come first, outside the transaction (`ask`), and
+    whose storage work then runs inside it (`store`, given what `ask` returned as
+    `lookup`).
+    `committed` runs the two steps apart; called directly, it runs both in a row."""
+
+    ask: Callable[..., Awaitable[Any]]
+    store: Callable[..., Awaitable[Any]]
+
+    async def __call__(self, fx: Fx, *args: Any) -> Any:
+        return await self.store(fx, *args, lookup=await self.ask(fx, *args))
+
+
+async def _look_up_offer_candidate(fx: Fx, data: OfferIn) -> identity.Lookup | None:
+    """Before the transaction: find the candidate on the platforms, or draft an invite."""
+    application = await find_application(data.application_id, data.application_external_id)
+    candidate = await Candidate.get(id=application.candidate_id)
+    if candidate.erased_at is not None:
+        return None  # refused inside (`_offerable`)
+    return await identity.look_up(fx, candidate, data.offer_fields().get("channel"))
+
+
+async def _create_offer(
+    fx: Fx, data: OfferIn, *, lookup: identity.Lookup | None
+) -> tuple[Offer, dict[str, Any]]:
     application = await _offerable(data)
-    return await offer_flow.create_offer(fx, application=application, fields=data.offer_fields())
+    return await offer_flow.create_offer(
+        fx, application=application, fields=data.offer_fields(), lookup=lookup
+    )
+
+
+# Store the offer and start the conversation (flows/offer.py owns what follows). Returns
+# the offer and extra answer fields (invite_url / invite_code).
+create_offer = TwoStep(_look_up_offer_candidate, _create_offer)
 
 
 def _history_values(data: OfferHistoryIn, fx: Fx) -> dict[str, Any]:
@@ -340,6 +374,8 @@ async def committed(fx: Fx, operation, *args: Any) -> Any:
 
     Nothing is enqueued when it fails. An enqueue failure after the commit is logged,
     not raised: the rows are stored and the sweeper enqueues them."""
+    if isinstance(operation, TwoStep):  # its platform calls before the transaction
+        operation = partial(operation.store, lookup=await operation.ask(fx, *args))
     try:
         async with in_transaction():
             result = await operation(fx, *args)

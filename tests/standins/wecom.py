@@ -22,7 +22,7 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +82,8 @@ class WecomStandin:
     invalid_users: set[str] = field(default_factory=set)
     media: dict[str, Media] = field(default_factory=dict)
     kf_messages: dict[str, list[dict]] = field(default_factory=dict)
+    # Awaited with each call before it is answered (a test's look at the bot's state then).
+    on_call: Callable[[Call], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -187,6 +189,8 @@ class WecomStandin:
                 body = None
         call = Call(endpoint, request.method, query, body)
         self.calls.append(call)
+        if self.on_call is not None:
+            await self.on_call(call)
         failures = self._failures.get(endpoint)
         if failures:
             failure = failures.popleft()
