@@ -98,9 +98,7 @@ async def test_feishu_times_that_are_not_times_never_give_500(feishu, when):
 
 
 @pytest.mark.parametrize("stamp", ["nan", "inf", "-inf", "1e300", "-1", "NaN", "9" * 50])
-async def test_a_signed_request_timestamp_that_is_not_a_time_fails_the_age_check(
-    feishu, stamp
-):
+async def test_a_signed_request_timestamp_that_is_not_a_time_fails_the_age_check(feishu, stamp):
     client, sender = feishu
     body, headers = sender.request(sender.message(open_id="ou_age", text="hi"))
     nonce = uuid.uuid4().hex[:12]

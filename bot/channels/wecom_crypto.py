@@ -12,7 +12,6 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
 from xml.etree.ElementTree import TreeBuilder
 
 from defusedxml import DefusedXmlException

@@ -129,9 +129,9 @@ async def test_slow_headers_slow_bodies_and_idle_sockets_are_closed(fault_env_fa
 
         # Slow body: headers promise 100 bytes, 10 arrive: 408 and closed.
         head = (
-            "POST /wecom/callback?msg_signature=x&timestamp=1&nonce=1 HTTP/1.1\r\n"
-            "Host: x\r\nContent-Type: text/xml\r\nContent-Length: 100\r\n\r\n"
-        ).encode()
+            b"POST /wecom/callback?msg_signature=x&timestamp=1&nonce=1 HTTP/1.1\r\n"
+            b"Host: x\r\nContent-Type: text/xml\r\nContent-Length: 100\r\n\r\n"
+        )
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(head + b"<xml>01234")
         started = time.monotonic()
@@ -170,9 +170,8 @@ async def test_connections_over_the_cap_get_503_and_the_server_recovers(fault_en
         for _, writer in held:
             writer.close()
         await asyncio.sleep(0.5)
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{proc.url}/healthz") as resp:
-                assert resp.status == 200
+        async with aiohttp.ClientSession() as http, http.get(f"{proc.url}/healthz") as resp:
+            assert resp.status == 200
         assert await env.callback(proc, text_xml("zhangsan", "back", msg_id=77)) == 200
         assert proc.log(100_000).count("connection limit 30 reached") == 1
         assert "Too many open files" not in proc.log(100_000)
