@@ -11,7 +11,7 @@ read as company time) and the checklist keys a requisition may ask for.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -26,6 +26,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -105,8 +106,44 @@ def Long(max_length: int):  # noqa: N802
     return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_printable)]
 
 
+class _Schema:
+    """Adds keywords to the JSON schema of the type it annotates (what a validator checks
+    is stated in the OpenAPI document too)."""
+
+    def __init__(self, **keywords: Any):
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return {**handler(core_schema), **self.keywords}
+
+
+# Dates the API takes: 1970..2100. Before 1901 local offsets have seconds (Asia/Shanghai
+# was +08:05:43), year 1 and 9999 overflow on any time zone shift, and no offer, start
+# date or interview of a living ATS is outside this window (docs/hardening.md).
+EARLIEST, LATEST = date(1970, 1, 1), date(2100, 12, 31)
+_WINDOW = f"between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+
+
+def _in_window(value: date) -> date:
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(f"must be {_WINDOW}")
+    return value
+
+
+def _window_schema(fmt: str) -> _Schema:
+    low, high = EARLIEST.isoformat(), LATEST.isoformat()
+    if fmt == "date-time":
+        low, high = f"{low}T00:00:00Z", f"{high}T23:59:59Z"
+    return _Schema(formatMinimum=low, formatMaximum=high, description=f"{_WINDOW}")
+
+
+Day = Annotated[date, AfterValidator(_in_window), _window_schema("date")]
+
+
 def _company_time(value: datetime, info: ValidationInfo) -> datetime:
     """A datetime without an offset is company time (ATS exports rarely carry one)."""
+    _in_window(value)  # before any shift: year 1 or 9999 would overflow
     if value.tzinfo is None:
         tz = (info.context or {}).get("tz", UTC)
         value = value.replace(tzinfo=tz)
@@ -117,7 +154,7 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-Moment = Annotated[datetime, AfterValidator(_company_time)]
+Moment = Annotated[datetime, AfterValidator(_company_time), _window_schema("date-time")]
 Id = Annotated[int, Field(gt=0, le=2_147_483_647)]  # the database's 32-bit integer ids
 ExternalId = Short(128)
 Name = Short(200)
@@ -131,26 +168,40 @@ def _shaped(pattern: str, what: str):
             raise ValueError(f"not {what}")
         return value
 
-    return AfterValidator(check)
+    return AfterValidator(check), _Schema(pattern=f"^{pattern}$")
+
+
+def Money(**bound: Any):  # noqa: N802 - reads like a type at the use site
+    """A decimal of at most 10 digits before the point and 2 after (the column's
+    NUMERIC(12, 2)), as a JSON number or a string; `bound` is gt=0 or ge=0."""
+    ((name, limit),) = bound.items()
+    number = {"type": "number", "maximum": 9_999_999_999.99, "multipleOf": 0.01,
+              ("exclusiveMinimum" if name == "gt" else "minimum"): limit}  # fmt: skip
+    text = {"type": "string", "pattern": r"^\s*\+?0*\d{0,10}(\.\d{0,2}0*)?\s*$"}
+    return Annotated[
+        Decimal,
+        Field(max_digits=12, decimal_places=2, **bound),
+        WithJsonSchema({"anyOf": [number, text]}),
+    ]
 
 
 Phone = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=64),
-    _shaped(r"\+?[0-9][0-9 \-]{4,40}", "a phone number (digits, +, - and spaces)"),
+    *_shaped(r"\+?[0-9][0-9 \-]{4,40}", "a phone number (digits, +, - and spaces)"),
 ]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254),
-    _shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"),
+    *_shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"),
 ]
 Currency = Annotated[
-    str, BeforeValidator(_upper), _shaped(r"[A-Z]{3}", "a three-letter currency code (CNY)")
+    str, BeforeValidator(_upper), *_shaped(r"[A-Z]{3}", "a three-letter currency code (CNY)")
 ]
 Url = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=1000),
-    _shaped(r"https?://\S+", "an http(s) URL"),
+    *_shaped(r"https?://\S+", "an http(s) URL"),
 ]
 DaysPerWeek = Annotated[int, Field(ge=0, le=7)]
 
@@ -159,6 +210,19 @@ class Body(BaseModel):
     """Unknown fields are errors: a misspelt field must not be dropped silently."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _one_of_schema(id_field: str, external_field: str) -> ConfigDict:
+    """The OpenAPI form of `_one_of`: exactly one of the two, and not null."""
+    return ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": [f], "properties": {f: {"not": {"type": "null"}}}}
+                for f in (id_field, external_field)
+            ]
+        },
+    )
 
 
 def _one_of(model: BaseModel, id_field: str, external_field: str) -> None:
@@ -200,7 +264,7 @@ class RequisitionIn(Body):
 
 
 class Expectations(Body):
-    salary_min: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    salary_min: Money(ge=0) | None = None
     remote_days_per_week: DaysPerWeek | None = None
     location: Name | None = None
     notes: Long(2_000) | None = None
@@ -217,6 +281,7 @@ class CandidateIn(Body):
 
 
 class ApplicationIn(Body):
+    model_config = _one_of_schema("candidate_id", "candidate_external_id")
     external_id: ExternalId | None = Field(None, description="the ATS's application id")
     candidate_id: Id | None = None
     candidate_external_id: ExternalId | None = None
@@ -231,6 +296,7 @@ class ApplicationIn(Body):
 
 
 class InterviewIn(Body):
+    model_config = _one_of_schema("application_id", "application_external_id")
     application_id: Id | None = None
     application_external_id: ExternalId | None = None
     round: int = Field(ge=1, le=50)
@@ -247,11 +313,12 @@ class InterviewIn(Body):
 
 
 class OfferIn(Body):
+    model_config = _one_of_schema("application_id", "application_external_id")
     application_id: Id | None = None
     application_external_id: ExternalId | None = None
-    salary_monthly: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    salary_monthly: Money(gt=0)
     currency: Currency | None = None
-    start_date: date
+    start_date: Day
     expires_at: Moment | None = None
     channel: Literal["wecom", "feishu", "web"] | None = None
     contract_url: Url | None = None
@@ -299,7 +366,14 @@ def _show_time(value: datetime, info: SerializationInfo) -> str:
     tz = (info.context or {}).get("tz")
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return (value.astimezone(tz) if tz else value).isoformat()
+    try:
+        local = value.astimezone(tz) if tz else value
+    except (OverflowError, ValueError):  # year 1 or 9999 stored before the date window
+        return value.isoformat()
+    offset = local.utcoffset() or timedelta(0)
+    if offset.total_seconds() % 60:  # before 1901 (Shanghai +08:05:43): not ISO 8601
+        return value.astimezone(UTC).isoformat()
+    return local.isoformat()
 
 
 Stamp = Annotated[datetime, PlainSerializer(_show_time, return_type=str, when_used="json")]
