@@ -180,3 +180,37 @@ async def test_feishu_ids_too_long_are_acknowledged_and_dropped(feishu, field, c
     assert json.loads(await resp.text()) == {"msg": "success"}
     assert await InboundEvent.all().count() == 0
     assert "feishu event dropped" in caplog.text
+
+
+# -- a reply that fails for good reaches HR -----------------------------------------------
+
+
+async def test_a_reply_the_worker_gives_up_on_reaches_hr(wecom):
+    from datetime import date, timedelta
+
+    from bot.storage.models import Offer
+    from tests.helpers import auth, drain
+
+    async def post(path: str, body: dict) -> dict:
+        resp = await wecom.client.post(f"/api/v1/{path}", json=body, headers=auth())
+        assert resp.status in (200, 201), await resp.text()
+        return await resp.json()
+
+    await post("requisitions", {"external_id": "req-f", "title": "工程师"})
+    person = await post("candidates", {"external_id": "c-f", "name": "王五",
+                                       "wecom_user_id": "wangwu"})  # fmt: skip
+    app = await post("applications", {"candidate_id": person["id"],
+                                      "requisition_external_id": "req-f"})  # fmt: skip
+    start = (date.today() + timedelta(days=30)).isoformat()
+    offer = await post("offers", {"application_id": app["id"], "salary_monthly": "20000",
+                                  "start_date": start, "channel": "wecom"})  # fmt: skip
+    await drain(wecom.rt)
+    # A start date the door no longer takes, stored before it did: accepting fails for good.
+    await Offer.filter(id=offer["id"]).update(start_date=date(1, 1, 2))
+    query, body = wecom.signer.post(text_xml("wangwu", "1"))
+    assert (await post_wecom(wecom, query, body))[0] == 200
+    await drain(wecom.rt, rounds=40)
+    [row] = await InboundEvent.all()
+    assert row.status == "failed", row.last_error
+    notices = [json.dumps(b, ensure_ascii=False) for b in wecom.standin.delivered("webhook/send")]
+    assert any("wecom:wangwu" in n and "“1”" in n for n in notices), notices
