@@ -33,9 +33,9 @@ from bot.channels.base import (
 )
 from bot.config import Settings
 from bot.flows import router
-from bot.privacy import scrub
 from bot.queue import QUEUE_NAME, redis_settings
 from bot.runtime import Runtime, start_runtime
+from bot.services.unprocessed import tell_hr_unprocessed
 from bot.storage.models import Candidate, Conversation, InboundEvent, KeyValue, Outbox, Timer
 
 log = logging.getLogger(__name__)
@@ -119,22 +119,6 @@ async def _download_all(
     return files, errors
 
 
-async def _tell_hr_unprocessed(ctx: dict[str, Any], event: InboundEvent, inbound: Inbound) -> None:
-    """A message given up on reaches HR instead of vanishing (docs/hardening.md)."""
-    rt: Runtime = ctx["rt"]
-    fx = rt.fx()
-    try:
-        text = scrub(inbound.text)[:500] or inbound.kind
-        notice = fx.t("worker.unprocessed", who=f"{inbound.platform}:{inbound.sender_id}",
-                      attempts=event.attempts, text=text)  # fmt: skip
-        async with in_transaction():
-            await fx.to_hr(Outgoing(text=notice), f"unprocessed:{event.id}")
-        await _deliver_now(ctx, fx)
-    except Exception:  # noqa: BLE001 - the event stays `failed` in the database either way
-        fx.discard()
-        log.exception("HR could not be told about failed inbound %s", event.id)
-
-
 async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     rt: Runtime = ctx["rt"]
     if not await claim(InboundEvent, inbound_id, rt, status="pending"):
@@ -160,7 +144,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
             await InboundEvent.filter(id=inbound_id).update(
                 status="failed", last_error=type(exc).__name__, locked_until=None
             )
-            await _tell_hr_unprocessed(ctx, event, inbound)
+            await tell_hr_unprocessed(rt, event.id, event.attempts, inbound)
             return "failed"
         await InboundEvent.filter(id=inbound_id).update(
             last_error=type(exc).__name__, locked_until=None
