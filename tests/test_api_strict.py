@@ -105,3 +105,12 @@ async def test_the_openapi_document_states_what_is_enforced(client):
     assert "pattern" in str(offer["properties"]["currency"])
     assert "pattern" in str(offer["properties"]["contract_url"])
     assert API  # the document is the one served under /api/v1
+
+
+@pytest.mark.parametrize("field", ["external_id", "wecom_user_id", "feishu_open_id"])
+async def test_ids_longer_than_their_columns_are_422(client, field):
+    body = {"external_id": "c-long", "name": "张伟", field: "x" * 129}
+    status, data = await post(client, "/candidates", body)
+    assert status == 422 and data["errors"][0]["field"] == field, data
+    status, data = await post(client, "/requisitions", {**REQ, "external_id": "r" * 129})
+    assert status == 422 and data["errors"][0]["field"] == "external_id", data
