@@ -44,6 +44,26 @@ class SlowBody(Exception):
     """The body did not arrive within server.body_timeout."""
 
 
+class _Every:
+    """Counts events and logs at most one line per LOG_EVERY seconds (a flood of slow or
+    excess clients must not become a flood of log lines)."""
+
+    def __init__(self, message: str):
+        self.message, self.count, self._last = message, 0, -LOG_EVERY
+
+    def __call__(self, *args: Any) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self._last >= LOG_EVERY:
+            self._last = now
+            log.warning(self.message + " (%d so far; at most one line per %ds)",
+                        *args, self.count, LOG_EVERY)  # fmt: skip
+
+
+_slow_body = _Every("request body slower than %ss: answered 408 and closed")
+_late_headers = _Every("request headers slower than %ss: connection closed")
+
+
 def handler_args(server: ServerSettings) -> dict[str, Any]:
     """aiohttp RequestHandler options (unknown names would be dropped silently by aiohttp)."""
     return {
@@ -81,7 +101,7 @@ async def body_deadline(request: web.Request, handler):
     try:
         return await handler(request)
     except SlowBody:
-        log.warning("request body slower than %ss: connection closed", timeout)
+        _slow_body(timeout)
         response = web.Response(status=408, text="request body too slow")
         response.force_close()
         return response
@@ -130,7 +150,7 @@ class DoorHandler(RequestHandler):
     def _headers_late(self, count: int) -> None:
         self._header_timer = None
         if self._request_count == count and self.transport is not None:
-            self._door.late_headers += 1
+            _late_headers(self._door.header_timeout)
             self.force_close()
 
 
@@ -158,9 +178,7 @@ class DoorSite(web.TCPSite):
         self.header_timeout = server.header_timeout
         self.max_connections = connection_cap(server.max_connections)
         self.live = 0
-        self.refused = 0
-        self.late_headers = 0
-        self._last_log = 0.0
+        self._refused = _Every(f"connection limit {self.max_connections} reached: answered 503")
 
     def opened(self) -> None:
         self.live += 1
@@ -170,15 +188,7 @@ class DoorSite(web.TCPSite):
 
     def _protocol(self) -> asyncio.Protocol:
         if self.live >= self.max_connections:
-            self.refused += 1
-            now = time.monotonic()
-            if now - self._last_log >= LOG_EVERY:
-                self._last_log = now
-                log.warning(
-                    "connection limit %d reached: refusing new connections "
-                    "(%d refused so far; next report in %ds)",
-                    self.max_connections, self.refused, LOG_EVERY,
-                )  # fmt: skip
+            self._refused()
             return _Busy()
         server = self._runner.server
         assert server is not None
