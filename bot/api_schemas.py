@@ -10,26 +10,36 @@ read as company time) and the checklist keys a requisition may ask for.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     SerializationInfo,
-    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from bot.api_fields import (
+    Currency,
+    Day,
+    DaysPerWeek,
+    Email,
+    ExternalId,
+    Id,
+    Long,
+    Moment,
+    Money,
+    Name,
+    Phone,
+    Short,
+    Url,
+)
 from bot.config import DEFAULT_CHECKLIST, Settings
 from bot.vocab import OFFER_STATUSES, REASON_CATEGORIES
 
@@ -78,87 +88,23 @@ def validation_context(settings: Settings) -> dict[str, Any]:
     }
 
 
-# -- field types --------------------------------------------------------------------------
-
-# C0 control characters other than tab/newline: PostgreSQL refuses NUL in text, and none
-# of them belongs in a name or a note.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _printable(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("contains control characters")
-    return value
-
-
-def Short(max_length: int):  # noqa: N802 - reads like a type at the use site
-    """A one-line string: trimmed, not empty, capped at the database column's size."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-        AfterValidator(_printable),
-    ]
-
-
-def Long(max_length: int):  # noqa: N802
-    """Free text stored verbatim (notes, guides)."""
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_printable)]
-
-
-def _company_time(value: datetime, info: ValidationInfo) -> datetime:
-    """A datetime without an offset is company time (ATS exports rarely carry one)."""
-    if value.tzinfo is None:
-        tz = (info.context or {}).get("tz", UTC)
-        value = value.replace(tzinfo=tz)
-    return value.astimezone(UTC)
-
-
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
-Moment = Annotated[datetime, AfterValidator(_company_time)]
-Id = Annotated[int, Field(gt=0, le=2_147_483_647)]  # the database's 32-bit integer ids
-ExternalId = Short(128)
-Name = Short(200)
-
-
-def _shaped(pattern: str, what: str):
-    regex = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not regex.fullmatch(value):
-            raise ValueError(f"not {what}")
-        return value
-
-    return AfterValidator(check)
-
-
-Phone = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=64),
-    _shaped(r"\+?[0-9][0-9 \-]{4,40}", "a phone number (digits, +, - and spaces)"),
-]
-Email = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=254),
-    _shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"),
-]
-Currency = Annotated[
-    str, BeforeValidator(_upper), _shaped(r"[A-Z]{3}", "a three-letter currency code (CNY)")
-]
-Url = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=1000),
-    _shaped(r"https?://\S+", "an http(s) URL"),
-]
-DaysPerWeek = Annotated[int, Field(ge=0, le=7)]
-
-
 class Body(BaseModel):
     """Unknown fields are errors: a misspelt field must not be dropped silently."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _one_of_schema(id_field: str, external_field: str) -> ConfigDict:
+    """The OpenAPI form of `_one_of`: exactly one of the two, and not null."""
+    return ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": [f], "properties": {f: {"not": {"type": "null"}}}}
+                for f in (id_field, external_field)
+            ]
+        },
+    )
 
 
 def _one_of(model: BaseModel, id_field: str, external_field: str) -> None:
@@ -200,7 +146,7 @@ class RequisitionIn(Body):
 
 
 class Expectations(Body):
-    salary_min: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    salary_min: Money(ge=0) | None = None
     remote_days_per_week: DaysPerWeek | None = None
     location: Name | None = None
     notes: Long(2_000) | None = None
@@ -217,6 +163,7 @@ class CandidateIn(Body):
 
 
 class ApplicationIn(Body):
+    model_config = _one_of_schema("candidate_id", "candidate_external_id")
     external_id: ExternalId | None = Field(None, description="the ATS's application id")
     candidate_id: Id | None = None
     candidate_external_id: ExternalId | None = None
@@ -231,6 +178,7 @@ class ApplicationIn(Body):
 
 
 class InterviewIn(Body):
+    model_config = _one_of_schema("application_id", "application_external_id")
     application_id: Id | None = None
     application_external_id: ExternalId | None = None
     round: int = Field(ge=1, le=50)
@@ -247,11 +195,12 @@ class InterviewIn(Body):
 
 
 class OfferIn(Body):
+    model_config = _one_of_schema("application_id", "application_external_id")
     application_id: Id | None = None
     application_external_id: ExternalId | None = None
-    salary_monthly: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    salary_monthly: Money(gt=0)
     currency: Currency | None = None
-    start_date: date
+    start_date: Day
     expires_at: Moment | None = None
     channel: Literal["wecom", "feishu", "web"] | None = None
     contract_url: Url | None = None
@@ -299,7 +248,14 @@ def _show_time(value: datetime, info: SerializationInfo) -> str:
     tz = (info.context or {}).get("tz")
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return (value.astimezone(tz) if tz else value).isoformat()
+    try:
+        local = value.astimezone(tz) if tz else value
+    except (OverflowError, ValueError):  # year 1 or 9999 stored before the date window
+        return value.isoformat()
+    offset = local.utcoffset() or timedelta(0)
+    if offset.total_seconds() % 60:  # before 1901 (Shanghai +08:05:43): not ISO 8601
+        return value.astimezone(UTC).isoformat()
+    return local.isoformat()
 
 
 Stamp = Annotated[datetime, PlainSerializer(_show_time, return_type=str, when_used="json")]

@@ -9,7 +9,7 @@ import time
 
 from aiohttp import web
 
-from bot import metrics
+from bot import door, metrics
 from bot.compose import start_runtime
 from bot.config import Settings
 from bot.handlers import api, feishu, ops, playground, wecom
@@ -41,8 +41,13 @@ async def observe(request: web.Request, handler):
 def build_app(rt: Runtime) -> web.Application:
     # Webhooks enforce their own 1 MB limit; the larger cap is for playground uploads.
     max_size = int(rt.settings.storage.max_document_mb * 1024 * 1024) + 64 * 1024
-    app = web.Application(middlewares=[observe], client_max_size=max_size)
+    app = web.Application(
+        middlewares=[observe, door.refuse_encoded, door.body_deadline],
+        client_max_size=max_size,
+        handler_args=door.handler_args(rt.settings.server),
+    )
     app[RUNTIME_KEY] = rt
+    door.setup(app, rt.settings.server)
     ops.setup(app)
     api.setup(app)
     wecom.setup(app)
@@ -64,9 +69,7 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
         access_log=logging.getLogger("aiohttp.access") if settings.server.access_log else None,
     )
     await runner.setup()
-    site = web.TCPSite(
-        runner, settings.server.host, settings.server.port, backlog=settings.server.backlog
-    )
+    site = door.DoorSite(runner, settings.server)  # connection cap, header deadline
     await site.start()
     log.info(
         "offerbot listening on http://%s:%s (platforms: %s)",

@@ -67,6 +67,14 @@ class ServerSettings(_Section):
     # Pending connections the kernel queues while the loop is busy; aiohttp's 128
     # overflowed at 1 000 callbacks/s and clients retried after 1 s (bench/FINDINGS.md).
     backlog: int = Field(1024, ge=16)
+    # The door's limits, in seconds (docs/hardening.md): request headers must arrive
+    # within header_timeout of their first byte, a body within body_timeout; an idle
+    # keep-alive socket closes after keepalive_timeout (aiohttp's default is an hour).
+    header_timeout: float = Field(10, gt=0, le=3600)
+    body_timeout: float = Field(60, gt=0, le=3600)
+    keepalive_timeout: float = Field(75, gt=0, le=3600)
+    # Sockets at once (capped below the open-file limit); more are answered 503.
+    max_connections: int = Field(1000, ge=1)
 
 
 class DatabaseSettings(_Section):

@@ -36,6 +36,7 @@ from bot.config import Settings
 from bot.flows import routes as router
 from bot.queue import QUEUE_NAME, redis_settings
 from bot.runtime import Runtime
+from bot.services.unprocessed import tell_hr_unprocessed
 from bot.storage.models import Candidate, Conversation, InboundEvent, KeyValue, Outbox, Timer
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
             await InboundEvent.filter(id=inbound_id).update(
                 status="failed", last_error=type(exc).__name__, locked_until=None
             )
+            await tell_hr_unprocessed(rt, event.id, event.attempts, inbound)
             return "failed"
         await InboundEvent.filter(id=inbound_id).update(
             last_error=type(exc).__name__, locked_until=None

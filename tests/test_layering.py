@@ -32,6 +32,7 @@ LAYERS = {
     # transports into the bot: HTTP handlers and the playground page
     "bot.handlers": 6,
     "bot.playground": 6,
+    "bot.door": 6,  # the HTTP server's own limits (timeouts, connection cap)
     # use cases that drive the flows: the ATS API's storage work and the CSV importer
     # (which calls the same use cases row by row)
     "bot.usecases": 5,
@@ -61,6 +62,7 @@ LAYERS = {
     "bot.privacy": 1,
     "bot.queue": 1,
     "bot.api_schemas": 1,  # request models: config and vocab only
+    "bot.api_fields": 1,  # the field types those models share
 }
 
 Graph = dict[str, set[str]]

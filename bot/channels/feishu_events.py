@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,17 +96,28 @@ def _loads(data: bytes | str) -> dict[str, Any]:
     return value
 
 
+# Seconds since the epoch a Feishu time may name: 1970..2100 (anything else is not a time).
+_EARLIEST, _LATEST = 0.0, 4_102_444_800.0
+
+
 def _seconds(value: Any) -> float | None:
-    """Feishu timestamps come as s, ms or µs strings depending on the API."""
+    """Feishu timestamps come as s, ms or µs strings depending on the API. None for
+    anything that is not a plausible time: NaN, ±inf, 1e300, negative, booleans."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    if isinstance(value, str) and len(value) > 32:
+        return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(number) or number < 0:
         return None
     if number > 1e14:
-        return number / 1e6
-    if number > 1e11:
-        return number / 1e3
-    return number
+        number = number / 1e6
+    elif number > 1e11:
+        number = number / 1e3
+    return number if _EARLIEST <= number <= _LATEST else None
 
 
 def _check_age(timestamp: Any, now: datetime) -> None:
@@ -124,8 +136,8 @@ def open_request(
     encrypt_key: str,
     now: datetime,
 ) -> Verified:
-    """Decrypt and verify one callback. Raises `Rejected` for anything not from Feishu."""
-    outer = _loads(body)
+    """Decrypt and verify one callback. Raises `Rejected` for anything not from Feishu.
+    A signed request's signature is checked before its body is parsed."""
     timestamp = headers.get("X-Lark-Request-Timestamp")
     nonce = headers.get("X-Lark-Request-Nonce")
     sent_signature = headers.get("X-Lark-Signature")
@@ -136,6 +148,7 @@ def open_request(
         expected = signature(timestamp, nonce, encrypt_key, body)
         if not hmac.compare_digest(expected, sent_signature.lower()):
             raise Rejected(401, "bad signature")
+    outer = _loads(body)
     if "encrypt" in outer:
         if not encrypt_key:
             raise Rejected(400, "encrypted body but feishu.encrypt_key is not set")

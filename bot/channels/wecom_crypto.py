@@ -12,14 +12,19 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from xml.etree.ElementTree import TreeBuilder
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import DefusedXMLParser
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
 MAX_AGE = timedelta(hours=12)  # older (or further ahead) callbacks are replays
+# WeCom's XML is at most four levels deep (xml > SendPicsInfo > PicList > item) and has a
+# few dozen elements; anything far beyond is not WeCom's and is refused while parsing.
+MAX_DEPTH = 12
+MAX_ELEMENTS = 2_000
 
 
 class Rejected(Exception):
@@ -40,12 +45,46 @@ def parse_xml(data: bytes | str) -> dict[str, Any]:
     """The root element's children as a dict: text for leaves, dicts for nested elements,
     lists for repeated tags. defusedxml refuses DTDs, entities and external references
     (XML bombs, XXE) — those and anything unparsable are a 400."""
+    target = _BoundedTree()
+    parser = DefusedXMLParser(
+        target=target, forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
     try:
-        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser.feed(data)
+        root = parser.close()
+    except _TooDeep as exc:
+        raise Rejected(400, str(exc)) from None
     except (DefusedXmlException, SyntaxError, ValueError) as exc:  # ParseError is a SyntaxError
         raise Rejected(400, f"not acceptable XML ({type(exc).__name__})") from None
-    value = _element_value(root)
+    value = _element_value(root)  # recursive, but the depth is bounded above
     return value if isinstance(value, dict) else {}
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _BoundedTree(TreeBuilder):
+    """Stops the parse at MAX_DEPTH levels or MAX_ELEMENTS elements (no RecursionError,
+    no tree of a million nodes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.count = 0
+
+    def start(self, tag: Any, attrs: Any) -> Any:
+        self.depth += 1
+        self.count += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep(f"XML nested deeper than {MAX_DEPTH} levels")
+        if self.count > MAX_ELEMENTS:
+            raise _TooDeep(f"XML with more than {MAX_ELEMENTS} elements")
+        return super().start(tag, attrs)
+
+    def end(self, tag: Any) -> Any:
+        self.depth -= 1
+        return super().end(tag)
 
 
 def _element_value(element: Any) -> Any:
@@ -76,15 +115,19 @@ class CallbackCrypto:
         self, msg_signature: str, timestamp: str, nonce: str, encrypted: str, now: datetime
     ) -> None:
         """Age first (cheap), then the signature in constant time."""
+        self.check_age(timestamp, now)
+        expected = signature(self.token, timestamp, nonce, encrypted)
+        if not hmac.compare_digest(expected, msg_signature.lower()):
+            raise Rejected(403, "bad msg_signature")
+
+    @staticmethod
+    def check_age(timestamp: str, now: datetime) -> None:
         try:
             sent = datetime.fromtimestamp(int(timestamp), UTC)
         except (ValueError, OverflowError, OSError):
             raise Rejected(400, "timestamp is not a unix time") from None
         if abs(now - sent) > MAX_AGE:
             raise Rejected(403, "timestamp outside the 12 h window")
-        expected = signature(self.token, timestamp, nonce, encrypted)
-        if not hmac.compare_digest(expected, msg_signature.lower()):
-            raise Rejected(403, "bad msg_signature")
 
     def verify_url(
         self, msg_signature: str, timestamp: str, nonce: str, echostr: str, now: datetime
@@ -98,7 +141,10 @@ class CallbackCrypto:
     def open_callback(
         self, msg_signature: str, timestamp: str, nonce: str, body: bytes, now: datetime
     ) -> str:
-        """POST: the decrypted message XML (still to be parsed)."""
+        """POST: the decrypted message XML (still to be parsed). What can be checked
+        before parsing is (the age); the signature covers the Encrypt element, so the
+        outer XML is parsed first — bounded in depth and size (parse_xml)."""
+        self.check_age(timestamp, now)
         outer = parse_xml(body)
         encrypted = outer.get("Encrypt")
         if not isinstance(encrypted, str) or not encrypted:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.channels.bounds import oversized
 from bot.channels.feishu_cards import decided_card
 from bot.channels.feishu_events import Rejected, open_request, parse_click, parse_message
 from bot.handlers.common import json_error, read_body, runtime, webhook_limit
@@ -62,6 +63,10 @@ async def events(request: web.Request) -> web.Response:
     except Rejected as exc:
         log.info("feishu callback rejected: %s", exc.reason)
         return json_error(exc.status, exc.reason)
+    if inbound is not None and (too_long := oversized(inbound)):
+        # Acknowledged, not stored: a 4xx would only make Feishu retry what can never fit.
+        log.warning("feishu event dropped: %s (see docs/hardening.md)", too_long)
+        return web.json_response(ACK)
     if inbound is not None:
         try:
             await store_inbound(rt, inbound)

@@ -12,6 +12,7 @@ import logging
 
 from aiohttp import web
 
+from bot.channels.bounds import oversized
 from bot.channels.wecom_crypto import Rejected, parse_xml
 from bot.channels.wecom_parse import PLATFORM, callback_inbound
 from bot.handlers.common import read_body, runtime, webhook_limit
@@ -73,6 +74,10 @@ async def receive(request: web.Request) -> web.Response:
         inbound = callback_inbound(parse_xml(plaintext))
     except Rejected as rejected:
         return _refuse(request, rejected)
+    if inbound is not None and (too_long := oversized(inbound)):
+        # Acknowledged, not stored: a 4xx would only make WeCom retry what can never fit.
+        log.warning("wecom callback dropped: %s (see docs/hardening.md)", too_long)
+        inbound = None
     if inbound is not None:
         try:
             await store_inbound(rt, inbound)

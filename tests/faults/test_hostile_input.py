@@ -235,6 +235,8 @@ def json_body_cases(path: str) -> list[Case]:
         req("POST", path, (415,), "form-content-type", data={"name": "x"}, headers=auth()),
         req("POST", path, (422,), "unknown-fields", json={"$where": "1==1", "__proto__": {}},
             headers=auth()),
+        req("POST", path, (415,), "gzip-body", data=b"\x1f\x8b" + b"\0" * 64,
+            headers={**h, "Content-Encoding": "gzip"}),
     ]  # fmt: skip
 
 
@@ -252,6 +254,29 @@ def id_path_cases(method: str, template: str, **kw) -> list[Case]:
         cases.append(req(method, template.format(bad, bad), (404,), f"id-{name}",
                          headers=auth(), **kw))  # fmt: skip
     return cases
+
+
+def gzip_post(path: str) -> Callable[[Env, int], Any]:
+    """A gzip body (1 MB of spaces inflating to 64 MB): refused unread, never inflated."""
+    import zlib
+
+    def send(e: Env, _port: int):
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        bomb = b"".join(z.compress(b" " * (1 << 20)) for _ in range(64)) + z.flush()
+        return e.client.post(path, data=bomb, headers={
+            "Content-Type": "application/json", "Content-Encoding": "gzip"})  # fmt: skip
+
+    return send
+
+
+def nan_stamp(e: Env, _port: int):
+    """A correctly signed request whose timestamp is NaN (it must fail the age check)."""
+    from tests.standins.feishu import sign
+
+    body, headers = e.sender.request(e.sender.message(open_id="ou_nan", text="hi"))
+    headers.update({"X-Lark-Request-Timestamp": "nan", "X-Lark-Request-Nonce": "n",
+                    "X-Lark-Signature": sign("nan", "n", EKEY, body)})  # fmt: skip
+    return e.client.post("/feishu/events", data=body, headers=headers)
 
 
 def wecom_post_cases() -> list[Case]:
@@ -311,6 +336,10 @@ def wecom_post_cases() -> list[Case]:
         Case("too-large", hostile_body(lambda _p: b"<xml><Encrypt>" + b"A" * (LIMIT_KB * 1024)
                                        + b"</Encrypt></xml>"), (413,)),
         Case("signed-malformed-inner", signed("<xml><Content>unterminated"), (400,)),
+        Case("deep-xml", hostile_body(lambda _p: b"<xml>" * 1000 + b"</xml>" * 1000), (400,)),
+        Case("signed-deep-inner", signed("<xml>" + "<a>" * 1000 + "</a>" * 1000 + "</xml>"),
+             (400,)),
+        Case("gzip-body", gzip_post("/wecom/callback"), (415,)),
     ]  # fmt: skip
     for name in xml_attacks(0):
         cases.append(Case(name, hostile_body(lambda p, n=name: xml_attacks(p)[n]), (400,)))
@@ -386,6 +415,8 @@ def feishu_cases() -> list[Case]:
         Case("too-large", post(lambda e, p: e.sender.message(
             open_id="ou_x", text="x" * (LIMIT_KB * 1024 + 1)), encrypted=False), (413,)),
         Case("encrypt-not-base64", raw(lambda _p: b'{"encrypt": "not base64!!"}'), (400,)),
+        Case("nan-timestamp", nan_stamp, (400,)),
+        Case("gzip-body", gzip_post("/feishu/events"), (415,)),
     ]  # fmt: skip
 
 
