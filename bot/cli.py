@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 
 from bot.config import ConfigError, Settings, load_settings
@@ -30,13 +31,34 @@ def _logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _run_service(main) -> int:
+    """Run `serve` or `worker`. A SIGTERM before the event loop's own handler is in place
+    (during start-up) ends the process through SystemExit, and whatever way it ends, the
+    embedded Redis it started or joined is left (stopped if nobody else uses it):
+    bot/embedded_redis.py, docs/redis.md."""
+    from bot.queue import stop_embedded_redis
+
+    def early_stop(signum, frame) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, early_stop)
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up runs to its end
+        stop_embedded_redis()
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import serve
 
     settings = _settings(args)
     _logging(args.verbose)
-    asyncio.run(serve(settings, with_worker=not args.no_worker))
-    return 0
+    return _run_service(serve(settings, with_worker=not args.no_worker))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -44,8 +66,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _logging(args.verbose)
-    asyncio.run(run_worker(settings))
-    return 0
+    return _run_service(run_worker(settings))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
