@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -179,11 +180,10 @@ class EmbeddedRedis:
             "--appendonly", "no",
             "--daemonize", "no",
             "--logfile", str(self.logfile),
+            "--set-proc-title", "no",  # keep this argv: it tells our server from others
         ]  # fmt: skip
         # A SIGTERM between the spawn and the pidfile would leave a server nobody knows.
-        blocked = {signal.SIGTERM, signal.SIGINT}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
+        with _signals_deferred():
             self._child = subprocess.Popen(  # noqa: S603 - our own argv, no shell
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -197,8 +197,6 @@ class EmbeddedRedis:
                 os.write(fd, f"{self._child.pid}\n".encode())
             finally:
                 os.close(fd)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         if not self._wait_ready(self._child.pid, patience=self.start_timeout):
             self._kill(self._child.pid, graceful=False)
             raise EmbeddedRedisError(
@@ -268,11 +266,9 @@ class EmbeddedRedis:
             return False
 
     def _matches(self, cmdline: list[str]) -> bool:
-        return (
-            bool(cmdline)
-            and "redis-server" in Path(cmdline[0]).name
-            and self.socket_file in cmdline
-        )
+        # argv[0] is the binary, or an interpreter running a script of that name.
+        named = any(Path(arg).name.endswith("redis-server") for arg in cmdline[:2])
+        return named and self.socket_file in " ".join(cmdline)
 
     def _strays(self) -> Iterator[int]:
         for proc in psutil.process_iter(["cmdline"]):
@@ -350,6 +346,26 @@ class EmbeddedRedis:
                 continue
             if restarted:
                 log.warning("embedded Redis restarted on %s", self.socket_file)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGTERM/SIGINT wait until the block is done (Python runs handlers in the main
+    thread only, so elsewhere nothing can interrupt it). Blocking the signals instead
+    would leave them blocked in the child, which inherits the mask."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    signals = (signal.SIGTERM, signal.SIGINT)
+    old = {sig: signal.signal(sig, lambda signum, frame: got.append(signum)) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        for sig in got:
+            signal.raise_signal(sig)
 
 
 def _open(path: Path, extra: int = 0) -> int:
