@@ -124,13 +124,17 @@ class EmbeddedRedis:
         fcntl.flock(self._users_fd, fcntl.LOCK_UN)
         os.close(self._users_fd)
         self._users_fd = None
+        self.stop_if_unused()
+
+    def stop_if_unused(self) -> bool:
+        """Stop the server if no process uses it (one left by a SIGKILLed bot)."""
         with self._exclusive():
             probe = _open(self._usersfile)
             try:
                 fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 log.info("embedded Redis left running: another process uses it")
-                return
+                return False
             finally:
                 os.close(probe)  # closing drops the probe's lock too
             self._kill(self._recorded_pid(), graceful=True)
@@ -139,6 +143,7 @@ class EmbeddedRedis:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.socket_file)
             log.info("embedded Redis stopped")
+            return True
 
     @property
     def in_use(self) -> bool:

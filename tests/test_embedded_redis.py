@@ -38,7 +38,7 @@ loading = 2
 while True:
     c, _ = s.accept()
     c.recv(64)
-    c.sendall(b"-LOADING Redis is loading the dataset in memory\\r\\n" if loading else b"+PONG\\r\\n")
+    c.sendall(b"-LOADING loading the dataset\\r\\n" if loading else b"+PONG\\r\\n")
     loading = max(loading - 1, 0)
     c.close()
 """

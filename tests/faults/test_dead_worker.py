@@ -86,5 +86,3 @@ async def test_jobs_taken_but_not_claimed_by_a_killed_worker_run_within_seconds(
         assert row.attempts == 1  # the killed worker never claimed it
     for user in USERS:
         assert len(env.standin.delivered_to(user)) == 1, user
-
-

@@ -49,8 +49,6 @@ def redis_servers(data_dir: Path) -> list[int]:
     return found
 
 
-
-
 def use_embedded(env) -> Path:
     sections = {**env.sections, "redis": {"url": ""}}
     write_config(env.procs.config, sections)
