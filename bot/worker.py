@@ -348,8 +348,21 @@ class Workers:
         self.rt = rt
         self.burst = burst
         self.current: dict[str, Worker] = {}
+        self._started: list[Worker] = []  # every arq worker so far, for the counts
         self._stopping = False
         self._task: asyncio.Task | None = None
+
+    @property
+    def jobs_complete(self) -> int:
+        return sum(w.jobs_complete for w in self._started)
+
+    @property
+    def jobs_failed(self) -> int:
+        return sum(w.jobs_failed for w in self._started)
+
+    @property
+    def jobs_retried(self) -> int:
+        return sum(w.jobs_retried for w in self._started)
 
     def _arq(self, queue: str, *, after_outage: bool = False) -> Worker:
         async def on_startup(ctx: dict[str, Any]) -> None:
@@ -358,7 +371,7 @@ class Workers:
                 self.rt.redis_back.set()
 
         w = self.rt.settings.worker
-        return Worker(
+        worker = Worker(
             functions=FUNCTIONS,
             queue_name=queue,
             redis_settings=redis_settings(self.rt.settings),  # its own pool
@@ -373,6 +386,8 @@ class Workers:
             poll_delay=0.05,
             ctx={"rt": self.rt},
         )
+        self._started.append(worker)
+        return worker
 
     async def async_run(self) -> None:
         """Burst: each queue until it is empty. Otherwise until `shutdown()`."""
