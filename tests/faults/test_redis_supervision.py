@@ -14,6 +14,7 @@ redis-server processes are counted from /proc: a redis-server working in this da
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from bench.procs import free_port, write_config
+from bot.embedded_redis import EmbeddedRedis
 from bot.storage.models import InboundEvent, Outbox
 from tests.helpers import wait_for
 from tests.standins.wecom import text_xml
@@ -49,10 +51,21 @@ def redis_servers(data_dir: Path) -> list[int]:
     return found
 
 
-def use_embedded(env) -> Path:
-    sections = {**env.sections, "redis": {"url": ""}}
-    write_config(env.procs.config, sections)
-    return Path(sections["storage"]["data_dir"])
+@contextlib.asynccontextmanager
+async def embedded(fault_env_factory):
+    """A fault env whose subprocesses run the embedded Redis under its data dir (the test
+    process keeps the session's Redis). At the end the processes are SIGKILLed, as the
+    fault env does, and the server they leave behind is stopped too."""
+    async with fault_env_factory() as env:
+        sections = {**env.sections, "redis": {"url": ""}}
+        write_config(env.procs.config, sections)
+        data_dir = Path(sections["storage"]["data_dir"])
+        try:
+            yield env, data_dir
+        finally:
+            env.procs.cleanup()
+            EmbeddedRedis(data_dir).stop_if_unused()
+            assert redis_servers(data_dir) == []
 
 
 async def wait_gone(proc, timeout: float = 40) -> int:
@@ -75,8 +88,7 @@ async def all_processed(users: list[str]) -> bool:
 
 
 async def test_embedded_redis_killed_is_restarted_and_the_backlog_processed(fault_env_factory):
-    async with fault_env_factory() as env:
-        data_dir = use_embedded(env)
+    async with embedded(fault_env_factory) as (env, data_dir):
         serve = await env.procs.serve()
         assert await env.callback(serve, text_xml("before", "你好")) == 200
         await wait_for(lambda: answered(env, "before"), timeout=DEADLINE)
@@ -121,8 +133,7 @@ async def test_embedded_redis_killed_is_restarted_and_the_backlog_processed(faul
 
 @pytest.mark.parametrize("when", ["after 0.3 s", "as soon as redis-server runs"])
 async def test_sigterm_during_start_up_leaves_no_redis_server(fault_env_factory, when):
-    async with fault_env_factory() as env:
-        data_dir = use_embedded(env)
+    async with embedded(fault_env_factory) as (env, data_dir):
         serve = env.procs.start("serve", port=free_port())
         if when == "after 0.3 s":
             await asyncio.sleep(0.3)
@@ -138,8 +149,7 @@ async def test_sigterm_during_start_up_leaves_no_redis_server(fault_env_factory,
 
 
 async def test_after_a_sigkill_the_next_start_takes_the_orphan_over(fault_env_factory):
-    async with fault_env_factory() as env:
-        data_dir = use_embedded(env)
+    async with embedded(fault_env_factory) as (env, data_dir):
         first = await env.procs.serve()
         (orphan,) = redis_servers(data_dir)
         first.kill()
