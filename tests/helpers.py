@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.queue import QUEUE_NAME
+from bot.queue import QUEUES
 from bot.runtime import Runtime
 from bot.storage.models import Outbox
 
@@ -27,7 +27,7 @@ async def drain(rt: Runtime, *, rounds: int = 20) -> None:
 
     for _ in range(rounds):
         found = await sweep_once(rt)
-        queued = await rt.redis.zcard(QUEUE_NAME)
+        queued = sum([await rt.redis.zcard(queue) for queue in QUEUES])
         if not any(found.values()) and queued == 0:
             return
         worker = build_worker(rt, burst=True)

@@ -27,6 +27,7 @@ LAYERS = {
     "bot.app": TOP,
     "bot.cli": TOP,
     "bot.worker": TOP,
+    "bot.sweeper": TOP,  # the worker's periodic pass over stored work
     "bot.checkconfig": TOP,
     "bot.compose": TOP,
     # transports into the bot: HTTP handlers and the playground page
@@ -61,6 +62,7 @@ LAYERS = {
     "bot.metrics": 1,
     "bot.privacy": 1,
     "bot.queue": 1,
+    "bot.embedded_redis": 1,  # the embedded server the queue may run on
     "bot.api_schemas": 1,  # request models: config and vocab only
     "bot.api_fields": 1,  # the field types those models share
 }

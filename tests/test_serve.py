@@ -92,7 +92,11 @@ def test_migrate_command_and_worker_start(tmp_path, clean_env):
         env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        time.sleep(2)
+        deadline = time.monotonic() + 60  # up once its embedded Redis runs (a busy box is slow)
+        while not (data / "redis.pid").exists() and time.monotonic() < deadline:
+            assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
+            time.sleep(0.1)
+        time.sleep(1)
         assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
     finally:
         worker.send_signal(signal.SIGTERM)

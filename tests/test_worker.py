@@ -65,3 +65,27 @@ async def test_due_timer_fires_once_even_when_enqueued_twice(rt):
     timer = await Timer.get(id=timer.id)
     assert timer.status == "done"
     assert timer.attempts == 1
+
+
+async def test_sweeper_frees_only_old_in_progress_markers_of_unclaimed_rows(rt):
+    """arq's in-progress marker on a job whose row nobody claimed: a young one belongs to
+    a live worker about to claim (left alone); one older than `unclaimed_after` was left
+    by a dead worker (dropped, so the job runs). The SIGKILL case itself:
+    tests/faults/test_dead_worker.py."""
+    from arq.constants import in_progress_key_prefix
+
+    from bot.sweeper import unclaimed_after
+
+    pk, _ = await store_inbound(rt, text_from("u9", "hi", "m9"))
+    await InboundEvent.filter(id=pk).update(received_at=rt.clock() - timedelta(seconds=30))
+    marker = in_progress_key_prefix + f"inbound:{pk}"
+    full_ms = int((rt.settings.worker.job_timeout.total_seconds() + 10) * 1000)
+    await rt.redis.psetex(marker, full_ms - 500, b"1")  # set 0.5 s ago
+    await sweep_once(rt)
+    assert await rt.redis.exists(marker)
+    age_ms = int((unclaimed_after(rt) + 1) * 1000)
+    await rt.redis.psetex(marker, full_ms - age_ms, b"1")
+    await sweep_once(rt)
+    assert not await rt.redis.exists(marker)
+    await drain(rt)
+    assert (await InboundEvent.get(id=pk)).status == "done"
