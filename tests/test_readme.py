@@ -136,3 +136,18 @@ def test_every_docs_page_is_in_the_nav() -> None:
     pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
     assert pages - nav == set(), f"pages missing from the nav in mkdocs.yml: {pages - nav}"
     assert nav - pages == set(), f"mkdocs.yml nav names pages that do not exist: {nav - pages}"
+
+
+def test_code_points_to_docs_pages_that_exist() -> None:
+    """Comments point to docs pages (`see docs/offer-flow.md`), never to files outside."""
+    missing, outside = [], []
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT)
+        for page in re.findall(r"\bdocs/[\w./-]+\.md\b", text):
+            if not (ROOT / page).is_file():
+                missing.append(f"{where}: {page}")
+        if re.search(r"\bSPEC(\.md| §)", text):
+            outside.append(str(where))
+    assert not missing, f"comments name docs pages that do not exist: {missing}"
+    assert not outside, f"comments point to SPEC, which is not in the repository: {outside}"
