@@ -145,7 +145,7 @@ async def _reapply_rate(since: datetime, now: datetime) -> float:
 
 
 async def compute_stats(days: int, now: datetime | None = None) -> dict[str, Any]:
-    """The numbers of SPEC §3.3 `GET /api/v1/stats` for offers sent in the last `days`."""
+    """`GET /api/v1/stats` (docs/reapply-stats.md) for offers sent in the last `days`."""
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ValueError("days must be a positive whole number")
     now = now or datetime.now(UTC)

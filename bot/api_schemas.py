@@ -1,4 +1,4 @@
-"""What the ATS API accepts and answers (SPEC §3.3), as pydantic models.
+"""What the ATS API accepts and answers (see docs/api.md), as pydantic models.
 
 The HTTP handlers and the CSV importer validate with the same request models, and the
 OpenAPI document is generated from them, so the three cannot drift apart.

@@ -1,7 +1,7 @@
 """Configuration: TOML file + environment → one immutable `Settings`.
 
-Every key of SPEC §3.2 is here, plus a few operational keys documented in
-config.example.toml. Unknown keys are errors (a typo must not be silently ignored), and
+Every key is documented in docs/configuration.md and config.example.toml
+(tests/test_docs_config.py). Unknown keys are errors (a typo must not be silently ignored), and
 every problem is reported as one line naming the key.
 """
 

@@ -1,4 +1,4 @@
-"""`offerbot import-csv KIND FILE`: history from a CSV file (SPEC §3.1).
+"""`offerbot import-csv KIND FILE`: history from a CSV file (see docs/api.md).
 
 The header row uses the field names of the matching API body (nested ones dotted:
 `expectations.salary_min`); every row is validated by the same pydantic model and stored

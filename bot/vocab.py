@@ -1,4 +1,4 @@
-"""The product's fixed vocabulary (SPEC §2): intents, concerns, reasons, statuses."""
+"""The product's fixed vocabulary (docs/offer-flow.md): intents, concerns, reasons, statuses."""
 
 INTENTS = ("accept", "decline", "hesitate", "question", "other")
 CONCERNS = (

@@ -1,7 +1,7 @@
 """/remind <candidate>: send the candidate a reminder about their open offer now.
 
 It is the offer flow's own reminder (`offer.reminder_message`: the same words and the
-offer's buttons), keyed under the offer's reminder key, so that, as SPEC §2.1.4 asks, a
+offer's buttons), keyed under the offer's reminder key, so that, as docs/offer-flow.md says, a
 reply from the candidate cancels it while it still waits for quiet hours to end.
 """
 

@@ -1,4 +1,4 @@
-"""Onboarding documents (SPEC §2.2): collecting the checklist in chat after acceptance.
+"""Onboarding documents (see docs/documents.md): collecting the checklist in chat after acceptance.
 
 The conversation, for a candidate whose offer is accepted (or onboarded) and whose
 collection has started (`DocumentChecklist` row; `asking` = the item the next file is for):
@@ -175,7 +175,7 @@ def _said(turn: Turn, progress: Progress) -> Said | None:
 
 
 async def _answer(turn: Turn, offer: Offer, text: str, suffix: str) -> None:
-    """Answer on the platform the candidate wrote from (quiet hours apply, SPEC §2.1.4)."""
+    """Answer on the platform the candidate wrote from (quiet hours apply: docs/offer-flow.md)."""
     assert turn.candidate is not None
     key = f"docs:{turn.inbound.platform}:{turn.inbound.event_id}:{suffix}"
     await turn.fx.to_candidate(

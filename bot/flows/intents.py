@@ -1,4 +1,4 @@
-"""Understanding candidate replies to an offer (SPEC §2.1 step 3): intent + concerns.
+"""Understanding candidate replies to an offer (see docs/offer-flow.md): intent + concerns.
 
 `classify_rules(text)` is the deterministic classifier: pure, fast, no I/O. `LLMProvider`
 asks an OpenAI-compatible endpoint instead and falls back to the rules on any failure.

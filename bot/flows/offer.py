@@ -1,6 +1,6 @@
-"""The offer conversation (SPEC §2.1): from `POST /api/v1/offers` to the candidate's decision.
+"""The offer conversation (docs/offer-flow.md): `POST /api/v1/offers` to the candidate's decision.
 
-`Offer.status` is what the ATS sees (SPEC §3.3); `Offer.stage` is where the conversation
+`Offer.status` is what the ATS sees (docs/api.md); `Offer.stage` is where the conversation
 stands inside that status. Every change goes through `TRANSITIONS` (applied by `_move`
 with a conditional UPDATE, so a duplicate click or a late timer changes nothing) and is
 recorded on the timeline with who caused it (the candidate's `platform:id`, `api`, `timer`).

@@ -1,4 +1,4 @@
-"""Re-applicant alerts (SPEC §2.3).
+"""Re-applicant alerts (see docs/reapply-stats.md).
 
 A new application from someone whose earlier offer was lost (declined, reneged, expired)
 — the same person by external id, phone, e-mail or platform id, possibly on another

@@ -1,4 +1,4 @@
-"""The ATS REST API under /api/v1 (SPEC §3.3).
+"""The ATS REST API under /api/v1 (see docs/api.md).
 
 One route table, `ROUTES`, both registers the handlers and generates the OpenAPI
 document from the pydantic models in `bot.api_schemas`, so the documentation cannot drift

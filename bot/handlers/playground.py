@@ -59,7 +59,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 _USER_ID = re.compile(USER_ID)
 MAX_JSON_BYTES = 16 * 1024
 MAX_FILENAME = 120
-# Upload types: those the documents flow accepts (SPEC §2.2); anything else is refused here.
+# Upload types: those the documents flow accepts (docs/documents.md); anything else is refused here.
 UPLOAD_KINDS = {
     mime: ("image" if kind == "image" else "file") for mime, (kind, _) in ACCEPTED_TYPES.items()
 }

@@ -1,4 +1,4 @@
-"""`GET, POST /wecom/callback`: URL verification and encrypted callbacks (SPEC §3.3).
+"""`GET, POST /wecom/callback`: URL verification and encrypted callbacks (see docs/wecom.md).
 
 The POST path only verifies (age, signature, corp id), decrypts, parses, stores and
 acknowledges with 200 and an empty body — WeCom wants an answer within 5 s and retries

@@ -57,7 +57,7 @@ def candidate_address(candidate: Candidate, preferred: str | None, enabled: Iter
 def for_group(message: Outgoing) -> Outgoing:
     """A group chat has many readers: whatever reached the message (a name or job title
     from the ATS, the candidate's words, a delivery error) goes with phone numbers masked
-    and ID numbers removed (SPEC §4)."""
+    and ID numbers removed (see docs/guarantees.md)."""
     return message.model_copy(
         update={
             "text": scrub(message.text),

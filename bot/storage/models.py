@@ -113,7 +113,7 @@ class Offer(TimestampedModel):
     expires_at = fields.DatetimeField(null=True)
     channel = fields.CharField(max_length=16, null=True)  # wecom / feishu / web
     contract_url = fields.CharField(max_length=1000, null=True)
-    # sent / accepted / declined / expired / withdrawn / reneged / onboarded (SPEC §3.3)
+    # sent / accepted / declined / expired / withdrawn / reneged / onboarded (docs/api.md)
     status = fields.CharField(max_length=16, default="sent", db_index=True)
     # Conversation sub-state inside a status (flows/offer.py has the table).
     stage = fields.CharField(max_length=32, default="new")

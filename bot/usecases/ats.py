@@ -1,4 +1,4 @@
-"""What the company's ATS pushes and reads, as storage operations (SPEC §3.3).
+"""What the company's ATS pushes and reads, as storage operations (see docs/api.md).
 
 The HTTP API and the CSV importer both call these, so a row imported from a file and one
 pushed over HTTP go through the same code. They sit above the flows they start (the offer
@@ -157,7 +157,7 @@ async def upsert_candidate(fx: Fx, data: CandidateIn) -> tuple[Candidate, bool]:
 async def upsert_application(fx: Fx, data: ApplicationIn) -> tuple[Application, bool]:
     """By `external_id`; without one, the same candidate, requisition and `applied_at` is
     the same application (so a re-run import or a retried push does not duplicate it).
-    A new application goes to the re-applicant check (SPEC §2.3)."""
+    A new application goes to the re-applicant check (see docs/reapply-stats.md)."""
     candidate = await find_candidate(data.candidate_id, data.candidate_external_id)
     requisition = await find_requisition(data.requisition_external_id)
     existing = None
