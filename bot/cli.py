@@ -1,4 +1,4 @@
-"""offerbot serve | worker | migrate | import-csv | check-config | classify"""
+"""offerbot serve | worker | migrate | import-csv | check-config | doctor | classify"""
 
 from __future__ import annotations
 
@@ -140,6 +140,18 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check every enabled integration for real; exit 1 when any check fails."""
+    from bot.doctor import run_checks
+
+    settings = _settings(args)
+    logging.basicConfig(level=logging.CRITICAL)  # the report is the output, not log lines
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        print(check.line())
+    return 1 if any(c.ok is False for c in checks) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offerbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file")
     add("check-config", cmd_check_config, "validate the config and print what is enabled")
+    add("doctor", cmd_doctor, "check every enabled integration with its credentials")
     p = add("classify", cmd_classify, "classify candidate replies (args or stdin lines)")
     p.add_argument("text", nargs="*")
     return parser

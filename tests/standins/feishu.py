@@ -112,6 +112,7 @@ class FeishuStandin:
     users: dict[str, str] = field(default_factory=dict)  # mobile or email → open_id
     unreachable: dict[str, tuple[int, str]] = field(default_factory=dict)  # receive_id → code
     valid_tokens: set[str] = field(default_factory=set)
+    bot_chats: set[str] = field(default_factory=set)  # chats the bot is a member of
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[Failure]] = {}
@@ -161,6 +162,7 @@ class FeishuStandin:
         app.router.add_get("/open-apis/im/v1/messages/{message_id}/resources/{key}", self._resource)
         app.router.add_post("/open-apis/im/v1/images", self._image)
         app.router.add_post("/open-apis/contact/v3/users/batch_get_id", self._batch_get_id)
+        app.router.add_get("/open-apis/im/v1/chats/{chat_id}/members/is_in_chat", self._in_chat)
         self._server = TestServer(app, host="127.0.0.1", port=0)
         await self._server.start_server()
         return self
@@ -370,6 +372,14 @@ class FeishuStandin:
                     entry["user_id"] = self.users[value]
                 users.append(entry)
         return self._answer(0, data={"user_list": users})
+
+    async def _in_chat(self, request: web.Request) -> web.Response:
+        if refused := await self._begin(request, "is_in_chat", None):
+            return refused
+        chat_id = request.match_info["chat_id"]
+        if not chat_id.startswith("oc_"):
+            return self._answer(232001, "invalid chat_id", 400)
+        return self._answer(0, data={"is_in_chat": chat_id in self.bot_chats})
 
 
 # -- the Feishu side of callbacks ---------------------------------------------------------

@@ -84,6 +84,8 @@ class WecomStandin:
     kf_messages: dict[str, list[dict]] = field(default_factory=dict)
     # Awaited with each call before it is answered (a test's look at the bot's state then).
     on_call: Callable[[Call], Awaitable[None]] | None = None
+    app_chats: dict[str, str] = field(default_factory=dict)  # chatid → name (appchat/get)
+    kf_accounts: list[str] = field(default_factory=lambda: [OPEN_KFID])
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -371,6 +373,16 @@ class WecomStandin:
             return self._answer(call, BAD_ARGUMENT, problem)
         self._welcome_codes.discard(body["code"])  # one-shot
         return self._answer(call, 0, msgid=body.get("msgid") or f"kf-{next(self._ids)}")
+
+    def _kf_account_list(self, call: Call) -> web.Response:
+        accounts = [{"open_kfid": k, "name": f"客服 {k}"} for k in self.kf_accounts]
+        return self._answer(call, 0, account_list=accounts)
+
+    def _appchat_get(self, call: Call) -> web.Response:
+        chatid = call.query.get("chatid", "")
+        if chatid not in self.app_chats:
+            return self._answer(call, 86003, "chat not exist")
+        return self._answer(call, 0, chat_info={"chatid": chatid, "name": self.app_chats[chatid]})
 
     def _kf_add_contact_way(self, call: Call) -> web.Response:
         body = call.body if isinstance(call.body, dict) else {}
