@@ -29,6 +29,7 @@ LAYERS = {
     "bot.worker": TOP,
     "bot.sweeper": TOP,  # the worker's periodic pass over stored work
     "bot.checkconfig": TOP,
+    "bot.doctor": TOP,
     "bot.compose": TOP,
     # transports into the bot: HTTP handlers and the playground page
     "bot.handlers": 6,
