@@ -19,8 +19,8 @@ from bot.config import Settings
 from bot.i18n import Catalog
 from bot.privacy import scrub
 from bot.services.quiet import next_allowed
-from bot.storage.jsonsafe import json_safe
 from bot.storage.db import scrub_after_erasure
+from bot.storage.jsonsafe import json_safe
 from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
 
 if TYPE_CHECKING:
