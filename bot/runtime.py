@@ -103,7 +103,9 @@ class Runtime:
 
 async def start_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from bot.channels.registry import build_channels
+    from bot.privacy import private_data_dir
 
+    private_data_dir(settings.data_dir)  # 0700 dir, 0600 files (docs/privacy.md)
     if migrate:
         await db.migrate(settings)
     await db.init_db(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ def db_url(settings: Settings) -> str:
         url = "postgres://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite://") and url != "sqlite://:memory:":
         path = Path(url.removeprefix("sqlite://"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # personal data: the file and its -wal/-shm are the service's alone (docs/privacy.md)
+        for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if part.exists():
+                os.chmod(part, 0o600)
     return url
 
 
