@@ -41,4 +41,3 @@ async def test_wecom_without_kf_answers_the_code_and_text_and_no_playground_link
     assert (await Offer.get(id=answer["id"])).invite_url is None
     got = await client.get(f"/api/v1/offers/{answer['id']}", headers=auth())
     assert got.status == 200 and (await got.json())["invite_url"] is None
-
