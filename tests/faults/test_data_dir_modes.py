@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
-from bot.runtime import start_runtime
+from bot.storage import db
 from bot.storage.models import Candidate
 from tests.conftest import PG_URL
 from tests.faults.test_personal_data import png
@@ -32,14 +32,19 @@ def loose_modes(root: Path) -> list[str]:
     return out
 
 
-async def test_every_file_in_the_data_dir_is_the_services_alone(settings_factory, tmp_path):
+async def test_every_file_in_the_data_dir_is_the_services_alone(
+    settings_factory, make_runtime, tmp_path
+):
     old = os.umask(0o022)  # a usual login umask: files would be 0644 without the fix
     root = tmp_path / "fresh-data"
     overrides = {"storage": {"data_dir": str(root)}}
     if not PG_URL:
         overrides["database"] = {"url": f"sqlite://{root / 'offerbot.sqlite3'}"}
-    rt = await start_runtime(settings_factory(**overrides), migrate=True)
+    settings = settings_factory(**overrides)
     try:
+        if not PG_URL:  # a fresh SQLite file, as `offerbot migrate` then `serve` make it
+            await db.migrate(settings)
+        rt = await make_runtime(settings)
         async with TestClient(TestServer(build_app(rt))) as client:
             await hire(client, web_id="cand1", name="欧阳娜娜")
             await drain(rt)
@@ -51,5 +56,4 @@ async def test_every_file_in_the_data_dir_is_the_services_alone(settings_factory
         assert any("documents" in p.parts for p in files), files
         assert loose_modes(root) == []
     finally:
-        await rt.close()
         os.umask(old)
