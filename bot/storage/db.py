@@ -94,6 +94,9 @@ async def migrate(settings: Settings, progress=None) -> None:
     """Create or upgrade the schema with tortoise's own migration framework."""
     from tortoise.migrations.api import migrate as run_migrations
 
+    from bot.privacy import private_data_dir
+
+    private_data_dir(settings.data_dir)  # `offerbot migrate` may create the SQLite file
     await run_migrations(config=tortoise_config(settings), progress=progress)
     await Tortoise.close_connections()
 
