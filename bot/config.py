@@ -58,7 +58,8 @@ class _Section(BaseModel):
 
 
 class ServerSettings(_Section):
-    host: str = "0.0.0.0"
+    # loopback unless set: the playground gives HR powers (docs/privacy.md)
+    host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_kb: int = Field(1024, ge=1)
     # Off by default: a line per callback costs ~9 % of the server's CPU at full speed
@@ -235,6 +236,9 @@ class IntentSettings(_Section):
 
 class PlaygroundSettings(_Section):
     enabled: bool = True
+    # Host names (besides loopback and server.host) the playground answers, e.g. the name
+    # a reverse proxy forwards; any other Host is refused (DNS rebinding, docs/privacy.md).
+    allowed_hosts: list[str] = Field(default_factory=list)
 
 
 class DocumentSettings(_Section):

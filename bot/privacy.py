@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 _NON_DIGITS = re.compile(r"\D+")
 # Mainland resident ID: 17 digits + digit/X. Also catches 15-digit legacy numbers.
@@ -34,3 +36,21 @@ def scrub(text: str) -> str:
     """Text safe for a group chat: ID numbers removed, phone numbers masked."""
     text = _ID_NUMBER.sub("[ID]", text)
     return _PHONE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+
+
+def private_data_dir(root: Path) -> None:
+    """Make the data dir readable by the service alone (see docs/privacy.md): the process
+    umask becomes 077, so every file created from now on (SQLite file, -wal, -shm, documents,
+    the embedded Redis, which inherits it) is 0600 and every directory 0700; what is already
+    there is brought to the same modes."""
+    os.umask(0o077)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(root, 0o700)
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            os.chmod(path, 0o700)
+        elif path.is_file():
+            os.chmod(path, 0o600)

@@ -117,6 +117,9 @@ def supervise_embedded_redis(rt: Runtime) -> asyncio.Task:
 
 async def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     """The runtime with its resources open and nothing built yet (bot/compose.py builds)."""
+    from bot.privacy import private_data_dir
+
+    private_data_dir(settings.data_dir)  # 0700 dir, 0600 files (docs/privacy.md)
     if migrate:
         await db.migrate(settings)
     await db.init_db(settings)

@@ -174,7 +174,10 @@ async def create_offer(
     if target is None:
         code, url = await identity.new_invite(fx, offer, lookup)
         await _move(fx, offer, "offer_invited", invite_url=url)
-        return offer, {"invite_code": code, "invite_url": url}
+        extra = {"invite_code": code, "invite_url": url}
+        if url is None:  # no link to give: HR sends the code with this text
+            extra["invite_text"] = fx.t("offer.invite_text", code=code)
+        return offer, extra
     await send_offer(fx, offer, candidate, *target)
     return offer, {}
 

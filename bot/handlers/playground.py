@@ -4,10 +4,11 @@ The page plays both sides: a candidate chatting with the bot, and HR in the HR g
 What it sends takes the platforms' durable path (an `Inbound` on the `web` platform →
 `store_inbound` → the worker); what the bot sends is read back from the outbox.
 
-Access (see `bot.channels.registry.playground_enabled`): with no platform enabled the page
-is open; beside a real platform it exists only with an API token or a localhost bind, and
-when the server is reachable from outside, every `/playground/api/*` call except `config`
-needs `Authorization: Bearer <api.token>` (the page asks for it).
+Access (see `bot.channels.registry.playground_enabled` and `bot.playground.access`): beside
+a real platform the page exists only with an API token or a localhost bind. Every request
+has its `Host` and `Origin` checked; every `/playground/api/*` call except `config` needs
+`Authorization: Bearer <api.token>` (the page asks for it) when the request did not come
+directly from this machine, or beside a real platform on a non-loopback bind.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from bot.channels.web import (
 )
 from bot.documents.checks import ACCEPTED_TYPES
 from bot.handlers.common import RUNTIME_KEY, json_error, read_body, runtime
-from bot.playground import feed, stream
+from bot.playground import access, feed, stream
 from bot.playground.inbound import (
     USER_ID,
     BadInput,
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "playground"
 STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript"}
-# Same list as channels/registry.playground_enabled: a bind only this machine can reach.
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 _USER_ID = re.compile(USER_ID)
 MAX_JSON_BYTES = 16 * 1024
@@ -72,9 +71,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # -- access ------------------------------------------------------------------------------
 
 
-def token_required(settings) -> bool:
-    """Beside a real platform, a server reachable from outside wants the API token."""
-    return bool(settings.enabled_platforms) and settings.server.host not in LOCAL_HOSTS
+def _refused(request: web.Request, settings) -> web.Response | None:
+    """Host and Origin checks for every playground request (bot/playground/access.py)."""
+    if not access.host_ok(request, settings):
+        return json_error(421, "this host name is not served here")
+    if not access.origin_ok(request):
+        return json_error(403, "cross-site requests are refused")
+    return None
+
+
+def host_checked(handler: Handler) -> Handler:
+    async def check(request: web.Request) -> web.StreamResponse:
+        return _refused(request, runtime(request).settings) or await handler(request)
+
+    return check
 
 
 def _token_ok(request: web.Request, token: str) -> bool:
@@ -87,7 +97,12 @@ def _token_ok(request: web.Request, token: str) -> bool:
 def guarded(handler: Handler) -> Handler:
     async def check(request: web.Request) -> web.StreamResponse:
         settings = runtime(request).settings
-        if token_required(settings) and not _token_ok(request, settings.api.token):
+        refused = _refused(request, settings)
+        if refused is not None:
+            return refused
+        if access.token_required(request, settings) and not _token_ok(
+            request, settings.api.token
+        ):
             response = json_error(401, "a valid API token is required")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
@@ -115,10 +130,12 @@ _PAGE_HEADERS = {
 }
 
 
+@host_checked
 async def page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
 
 
+@host_checked
 async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in STATIC_FILES:
@@ -127,13 +144,14 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / name, headers=headers)
 
 
+@host_checked
 async def config(request: web.Request) -> web.Response:
     """What the page needs before anything else: no data, so no token."""
     rt = runtime(request)
     s = rt.settings
     return web.json_response(
         {
-            "token_required": token_required(s),
+            "token_required": access.token_required(request, s),
             "language": rt.catalog.language,
             "words": rt.catalog.raw("playground.ui"),
             "hr_id": PLAYGROUND_HR_ID,
@@ -363,6 +381,13 @@ async def upload(request: web.Request) -> web.Response:
 async def demo(request: web.Request) -> web.Response:
     from bot.playground.demo import start_demo
 
+    rt = runtime(request)
+    if rt.settings.enabled_platforms:  # the demo's people and alerts would reach real HR
+        return json_error(
+            409,
+            "the demo writes made-up candidates and alerts: it is off while a real "
+            "platform is enabled (use a separate data dir and database to try it)",
+        )
     return web.json_response(await start_demo(runtime(request)), status=201)
 
 

@@ -215,5 +215,6 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
     )
     await fx.record(cid, "candidate_erased", {"by": fx.actor})
     counts["files"] = fx.rt.documents.delete_candidate(cid) if fx.rt.documents else 0
+    fx.erased = True  # fx.flush() scrubs the database files once this commits
     await candidate.refresh_from_db()
     return counts

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.i18n import Catalog
 from bot.privacy import scrub
 from bot.services.quiet import next_allowed
+from bot.storage.db import scrub_after_erasure
 from bot.storage.jsonsafe import json_safe
 from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
 
@@ -76,6 +77,8 @@ class Fx:
     # (outbox id, when it may go: None = now, recipient) of the messages written
     _deliveries: list[tuple[int, datetime | None, str]] = field(default_factory=list)
     _timers: list[tuple[int, datetime]] = field(default_factory=list)
+    # set by an erasure: flush() then scrubs the database files (see docs/privacy.md)
+    erased: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -306,6 +309,9 @@ class Fx:
         """Enqueue the jobs for what was written. Call after the transaction commits."""
         deliveries, timers = self._deliveries, self._timers
         self._deliveries, self._timers = [], []
+        if self.erased:
+            self.erased = False
+            await scrub_after_erasure()
         horizon = self.now() + timedelta(seconds=max(60, 4 * self.rt.sweep_seconds))
         for outbox_id, at, _recipient in deliveries:
             # Messages held for quiet hours wait in the database; the sweeper enqueues them
@@ -320,3 +326,4 @@ class Fx:
     def discard(self) -> None:
         """The transaction rolled back: nothing written may be enqueued."""
         self._deliveries, self._timers = [], []
+        self.erased = False

@@ -101,7 +101,9 @@ async def draft_invite(fx: Fx) -> tuple[str, str | None]:
             log.warning("invite_link on %s failed: %s", channel.name, type(exc).__name__)
         if url:
             break
-    if url is None and "web" in fx.rt.channels:
+    # The playground page is a tester's tool, useless to a real candidate: it is the link
+    # only when no real platform is on. Otherwise no link, HR sends the code (docs/privacy.md).
+    if url is None and set(fx.rt.channels) == {"web"}:
         url = PLAYGROUND_INVITE_PATH.format(code=code)
     return code, url
 

@@ -10,8 +10,8 @@ Proven here, through the real app, flows, worker and storage:
 - logs at INFO and above carry no message bodies, personal data, secrets or access tokens
   during a whole WeCom conversation;
 - after `/forget` and after `DELETE /api/v1/candidates/{id}` the person's name, phone,
-  e-mail and words are nowhere: not in the SQLite file's bytes (after a WAL checkpoint and
-  VACUUM through the runtime's own connection) and not in any file of the data dir; on
+  e-mail and words are nowhere: not in the bytes (UTF-8 or UTF-16) of any file of the data
+  dir (SQLite file, -wal, -shm, documents, embedded Redis), read right after the erasure; on
   PostgreSQL, not in any text or JSON column of any table.
 """
 
@@ -355,19 +355,18 @@ async def leftovers(rt, needles: list[str]) -> list[str]:
         for row in rows:
             value = row["v"] if isinstance(row["v"], str) else json.dumps(row["v"])
             found += [f"{table}.{column}: {n}" for n in needles if n in value]
-    encoded = {n: n.encode() for n in needles}
-    if not PG_URL:
-        await conn.execute_script("PRAGMA wal_checkpoint(TRUNCATE);")
-        await conn.execute_script("VACUUM;")
-        await conn.execute_script("PRAGMA wal_checkpoint(TRUNCATE);")
+    # Read as the erasure left them: no checkpoint or VACUUM here (the bot must do it).
+    encoded = {n: [n.encode(), n.encode("utf-16-le")] for n in needles}
+    files = list(rt.settings.data_dir.rglob("*"))
+    if not PG_URL:  # the test database sits beside the data dir: its file, -wal and -shm
         db_file = Path(rt.settings.database.url.split("://", 1)[1])
-        for path in db_file.parent.glob(db_file.name + "*"):
+        files += db_file.parent.glob(db_file.name + "*")
+    for path in files:
+        if path.is_file():
             blob = path.read_bytes()
-            found += [f"file {path.name}: {n}" for n, b in encoded.items() if b in blob]
-    for path in rt.settings.data_dir.rglob("*"):
-        if path.is_file() and not path.name.startswith("redis"):
-            blob = path.read_bytes()
-            found += [f"file {path}: {n}" for n, b in encoded.items() if b in blob]
+            found += [
+                f"file {path}: {n}" for n, bs in encoded.items() if any(b in blob for b in bs)
+            ]
     return found
 
 
