@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -45,10 +46,15 @@ MODEL_FILE_RX = re.compile(r"^intents-(\d{4,})-[0-9a-f]+\.npz$")
 # -- fitting ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=20_000)
+def _blocks(text: str) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
+    return features.blocks(text)  # training reads every text several times; never mutated
+
+
 def _vocabulary(examples: Sequence[Example]) -> tuple[list[str], np.ndarray]:
     df: dict[str, int] = {}
     for ex in examples:
-        chars, words, cues = features.blocks(ex.text)
+        chars, words, cues = _blocks(ex.text)
         for k in (*chars, *words, *cues):
             df[k] = df.get(k, 0) + 1
     n = len(examples)
@@ -62,14 +68,14 @@ def _vocabulary(examples: Sequence[Example]) -> tuple[list[str], np.ndarray]:
 def _matrix(texts: Iterable[str], names: list[str], idf: np.ndarray) -> sparse.csr_matrix:
     index = {k: i for i, k in enumerate(names)}
     idf_map = dict(zip(names, idf.tolist(), strict=True))
+    texts = list(texts)
     rows, cols, vals = [], [], []
     for r, text in enumerate(texts):
-        for k, v in features.featurize(text, idf_map).items():
+        for k, v in features.vector(_blocks(text), idf_map).items():
             rows.append(r)
             cols.append(index[k])
             vals.append(v)
-    n = r + 1 if rows or texts else 0
-    return sparse.csr_matrix((vals, (rows, cols)), shape=(max(n, 0), len(names)))
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(names)))
 
 
 def _fit_intent(x, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,8 +86,9 @@ def _fit_intent(x, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(present) == 1:
         b[present[0]] = 20.0
         return w, b
-    clf = LogisticRegression(C=C_INTENT, max_iter=3000, class_weight="balanced",
-                             random_state=SEED)
+    clf = LogisticRegression(
+        C=C_INTENT, solver="newton-cg", max_iter=3000, class_weight="balanced", random_state=SEED
+    )
     clf.fit(x, y)
     for j, k in enumerate(clf.classes_):
         w[:, k] = clf.coef_[j]
@@ -98,7 +105,7 @@ def _fit_concerns(x, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if col.min() == col.max():
             b[c] = 20.0 if col[0] else -20.0
             continue
-        clf = LogisticRegression(C=C_CONCERN, max_iter=3000, random_state=SEED)
+        clf = LogisticRegression(C=C_CONCERN, solver="newton-cg", max_iter=3000, random_state=SEED)
         clf.fit(x, col)
         w[:, c] = clf.coef_[0]
         b[c] = clf.intercept_[0]
@@ -189,10 +196,7 @@ def train(examples: Sequence[Example], dev: Sequence[Example] | None = None) -> 
         return _fit(examples)
     first = _fit(examples)
     threshold, mix = _choose_threshold(first, dev)
-    final = _fit(examples + list(dev))
-    final.threshold, final.mix = threshold, mix
-    final.name = "intents-" + final._digest()[:10]
-    return final
+    return _fit(examples + list(dev)).retuned(threshold, mix)
 
 
 # -- scoring ---------------------------------------------------------------------------
@@ -243,13 +247,15 @@ def evaluate(model: IntentModel, examples: Sequence[Example]) -> Scores:
         concerns_micro_f1=_prf(ctp, cfp, cfn)[2],
         decision_recall=(
             sum(r.intent == e.intent for r, e in gold_decisions) / len(gold_decisions)
-            if gold_decisions else 1.0
+            if gold_decisions
+            else 1.0
         ),
         false_decisions_acted=false_acted / n if n else 0.0,
         false_decisions_count=false_acted,
         ask_rate=(
             sum(not r.sure for r, _ in read_decisions) / len(read_decisions)
-            if read_decisions else 0.0
+            if read_decisions
+            else 0.0
         ),
     )
 
