@@ -474,6 +474,11 @@ def _hedged(t: str, pos: int) -> bool:
     return HEDGE_RX.search(window) is not None
 
 
+def concerns_of(t: str) -> tuple[str, ...]:
+    """The concerns the keyword tables find in normalised text `t` (CONCERNS order)."""
+    return _concerns(t)
+
+
 def _concerns(t: str) -> tuple[str, ...]:
     t = CONCERN_IGNORE_RX.sub(" ", t)
     return tuple(c for c, rx in _CONCERN_RX if rx.search(t))
