@@ -34,7 +34,7 @@ from bot.vocab import CONCERNS, INTENTS
 
 SEED = 0
 FOLDS = 4
-C_INTENT = 10.0
+C_INTENT = 1.0  # chosen on dev (1 vs 10: 0.627 vs 0.615 macro-F1)
 C_CONCERN = 10.0
 MIN_DF = 2
 # Decision safety the threshold is chosen for on dev: at most this share of replies may be
