@@ -63,7 +63,9 @@ def variants(text: str, intent: str, rng: random.Random) -> list[str]:
     zh = is_zh(text)
     out.append(text.rstrip("。.!！") + rng.choice(EMOJI[intent]))
     if not re.match(r"(?i)(您好|你好|hi|hello|dear|hey|.{1,3}(经理|老师|姐|哥))", text):
-        out.append(rng.choice(ZH_PREFIX if zh else EN_PREFIX) + text)
+        head = text if zh or text.startswith("I ") or text.startswith("I'") else \
+            text[:1].lower() + text[1:]
+        out.append(rng.choice(ZH_PREFIX if zh else EN_PREFIX) + head)
     for a, b in ZH_TYPO if zh else EN_TYPO:
         if a in text:
             out.append(text.replace(a, b, 1))
