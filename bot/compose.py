@@ -20,12 +20,18 @@ __all__ = ["classifier", "compose", "start_runtime"]
 
 
 def classifier(settings: Settings) -> Any:
-    """The reply classifier the config names ([intents]: rules or an LLM endpoint)."""
+    """The reply reader: the learned model (the newest kept under data_dir/models, else the
+    shipped one) with the rules, and an LLM endpoint when [intents] names one."""
     from bot.flows.intents import make_provider  # loaded with the first reply, not at start
 
     i = settings.intents
     return make_provider(
-        i.provider, i.llm_base_url, i.llm_model, i.llm_api_key, i.llm_timeout.total_seconds()
+        i.provider,
+        i.llm_base_url,
+        i.llm_model,
+        i.llm_api_key,
+        i.llm_timeout.total_seconds(),
+        data_dir=settings.data_dir,
     )
 
 

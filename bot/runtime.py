@@ -58,7 +58,7 @@ class Runtime:
 
     @property
     def intents(self) -> Any:
-        """The reply classifier (rules or an LLM endpoint), built on first use."""
+        """The reply reader (learned model + rules, LLM if configured), built on first use."""
         if self._intents is None:
             if self.make_intents is None:
                 raise RuntimeError("no reply classifier: start with bot.compose.start_runtime")
