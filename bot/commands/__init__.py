@@ -3,6 +3,7 @@ and one module per command; importing the package registers them all."""
 
 from bot.commands import (  # noqa: F401 - each module registers itself
     claim_resolve,
+    correct,
     dispatch,
     docs,
     forget,

@@ -1,4 +1,4 @@
-"""The router hook: slash commands and claim/resolve clicks go to the command registry.
+"""The router hook: slash commands and claim/resolve/correct clicks go to the command registry.
 
 Everything starting with `/` (or the full-width `／` a Chinese keyboard types) is a command,
 from anyone: non-admins get a polite refusal rather than falling through to the candidate
@@ -12,7 +12,7 @@ from bot.flows.router import Turn, handles
 from bot.history_text import clip
 
 SLASHES = ("/", "／")
-BUTTON_COMMANDS = ("claim", "resolve")
+BUTTON_COMMANDS = ("claim", "resolve", "correct")
 MAX_NAME = 32
 
 

@@ -55,7 +55,7 @@ from typing import Any
 from tortoise.expressions import F
 
 from bot.channels.base import Action, Inbound, Outgoing
-from bot.flows import alerts, binding, documents
+from bot.flows import alerts, binding, confirm, documents
 from bot.flows.intents import classify_reason, normalise
 from bot.flows.router import Turn, handles, on_delivered, on_timer, on_undeliverable
 from bot.services.fx import Fx
@@ -381,6 +381,9 @@ class Reply:
     concerns: tuple[str, ...] = ()
     text: str | None = None  # the candidate's words; None for a button
     click: str | None = None  # accept / decline / question / reason:<category>
+    sure: bool = True  # buttons and digits always are; else the classifier says
+    via: str | None = None  # "confirmed": a decision confirmed after the bot asked
+    reading: dict[str, Any] | None = None  # how the bot read `text` (HR may correct it)
 
 
 @handles(priority=50, name="offer")
@@ -403,7 +406,9 @@ async def on_reply(turn: Turn) -> bool:
     if click is not None and click.startswith(REASON_CLICK):  # the reason is in already
         await _say(turn, offer, "offer.duplicate")
         return True
-    reply = await _understand(turn, click)
+    reply = await _settle(turn, offer, await _understand(turn, click))
+    if reply is None:  # asked the candidate to confirm: nothing moves yet
+        return True
     if offer.status == "sent":
         await _on_open_offer(turn, offer, reply)
         return True
@@ -449,7 +454,49 @@ async def _understand(turn: Turn, click: str | None) -> Reply:
     if click is not None:
         return Reply(intent=click, click=click)
     result = await turn.fx.rt.intents.classify(turn.text)
-    return Reply(intent=result.intent, concerns=tuple(result.concerns), text=turn.text)
+    concerns = tuple(result.concerns)
+    model = str(getattr(result, "model", "") or result.source)
+    return Reply(
+        intent=result.intent,
+        concerns=concerns,
+        text=turn.text,
+        sure=bool(getattr(result, "sure", True)),
+        reading={"intent": result.intent, "concerns": list(concerns), "model": model},
+    )
+
+
+async def _settle(turn: Turn, offer: Offer, reply: Reply) -> Reply | None:
+    """Confirmation when unsure (bot/flows/confirm.py): the reply that answers the bot's
+    question becomes the decision it confirms; an unsure decision asks, returning None."""
+    asked = await confirm.take(turn, offer)
+    if asked is not None and reply.sure and reply.intent == asked.intent:
+        return Reply(
+            intent=asked.intent,
+            concerns=asked.concerns,
+            text=asked.text,
+            click=reply.click,
+            via="confirmed",
+            reading=asked.reading,
+        )
+    tapped = reply.click == "question" or MENU_ONLY.match(normalise(reply.text or ""))
+    if asked is not None and reply.intent == "question" and tapped:
+        return Reply(
+            intent="question",
+            concerns=asked.concerns,
+            text=asked.text,
+            click="question",
+            reading=asked.reading,
+        )
+    kind = confirm.question_for(offer, reply.intent, reply.sure)
+    if kind is None:
+        return reply
+    await _note_reply(turn.fx, offer, reply)
+    assert reply.text is not None  # buttons are sure
+    message = await confirm.ask(
+        turn, offer, kind, concerns=reply.concerns, text=reply.text, reading=reply.reading or {}
+    )
+    await _send(turn, offer, message, "confirm")
+    return None
 
 
 async def _on_open_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
@@ -611,16 +658,19 @@ async def _note_reply(fx: Fx, offer: Offer, reply: Reply) -> None:
 
 
 def _reply_data(reply: Reply) -> dict[str, Any]:
-    return {
+    data = {
         "intent": reply.intent,
         "concerns": list(reply.concerns),
         "text": reply.text,
         "button": reply.click,
     }
+    if not reply.sure or reply.via:
+        data.update(sure=reply.sure, via=reply.via)
+    return data
 
 
 def _via(reply: Reply) -> str:
-    return "button" if reply.click else "text"
+    return reply.via or ("button" if reply.click else "text")
 
 
 async def _tell_hr(
@@ -635,6 +685,7 @@ async def _tell_hr(
         reply=_words(turn.fx, reply),
         concerns=reply.concerns,
         merge=merge,
+        reading=reply.reading if reply.text is not None else None,
     )
 
 
