@@ -1,4 +1,4 @@
-"""offerbot serve | worker | migrate | import-csv | check-config | classify"""
+"""offerbot serve | worker | migrate | import-csv | check-config | classify | train-intents"""
 
 from __future__ import annotations
 
@@ -101,6 +101,16 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_intents(args: argparse.Namespace) -> int:
+    """Retrain the reply model with HR's corrections; keep it only if it is no worse."""
+    from bot.services.retrain import report, retrain
+
+    settings = _settings(args)
+    outcome = asyncio.run(retrain(settings))
+    print("\n".join(report(outcome)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offerbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("check-config", cmd_check_config, "validate the config and print what is enabled")
     p = add("classify", cmd_classify, "classify candidate replies (args or stdin lines)")
     p.add_argument("text", nargs="*")
+    add(
+        "train-intents",
+        cmd_train_intents,
+        "retrain the reply classifier with HR's corrections (kept only if no worse)",
+    )
     return parser
 
 
