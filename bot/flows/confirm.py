@@ -1,8 +1,9 @@
 """A decision the bot is not sure of is confirmed, never guessed (the offer flow's helper).
 
-When the classifier reads a free-text reply as accept or decline but is not `sure`, the
-offer does not move: the candidate is asked to confirm with one tap or digit
-("您是要接受这份 offer 吗？回复 1 确认 / 3 我还有问题"), and only that confirmation moves it.
+When the classifier reads a free-text reply as accept or decline but is not `sure` (or
+reads an acceptance that still names a concern), the offer does not move: the candidate
+is asked to confirm with one tap or digit ("您是要接受这份 offer 吗？回复 1 确认 / 3 我还有
+问题"), and only that confirmation moves it.
 The question is remembered in the conversation's context (`confirm`), like the other
 stages keep theirs, until the candidate's next reply about the offer:
 
@@ -28,6 +29,7 @@ from bot.storage.models import Conversation, Offer
 
 CONTEXT_KEY = "confirm"
 DECISIONS = ("accept", "decline")
+SETTLED = ("process",)  # concerns an acceptance may carry without doubting
 # What each question confirms: the offer's status it applies to, and its button/digit.
 ASKS = {
     "accept": ("sent", "accept", "1", "primary"),
@@ -47,9 +49,16 @@ class Asked:
     reading: dict[str, Any]
 
 
-def question_for(offer: Offer, intent: str, sure: bool) -> str | None:
-    """The kind of question to ask before acting on this reading, or None to act."""
-    if sure or intent not in DECISIONS:
+def question_for(
+    offer: Offer, intent: str, sure: bool, concerns: tuple[str, ...] = ()
+) -> str | None:
+    """The kind of question to ask before acting on this reading, or None to act.
+
+    Besides an unsure reading, an acceptance that still names a concern ("我接受，就是
+    有点担心加班") mixes the decision with a doubt and is asked about too; a practical
+    question about the process ("接受，请问要带什么材料") is not a doubt."""
+    mixed = intent == "accept" and any(c not in SETTLED for c in concerns)
+    if (sure and not mixed) or intent not in DECISIONS:
         return None
     if offer.status == "sent":
         return intent

@@ -487,11 +487,13 @@ async def _settle(turn: Turn, offer: Offer, reply: Reply) -> Reply | None:
             click="question",
             reading=asked.reading,
         )
-    kind = confirm.question_for(offer, reply.intent, reply.sure)
+    if reply.click is not None:  # buttons are always sure
+        return reply
+    kind = confirm.question_for(offer, reply.intent, reply.sure, reply.concerns)
     if kind is None:
         return reply
     await _note_reply(turn.fx, offer, reply)
-    assert reply.text is not None  # buttons are sure
+    assert reply.text is not None
     message = await confirm.ask(
         turn, offer, kind, concerns=reply.concerns, text=reply.text, reading=reply.reading or {}
     )
