@@ -55,7 +55,8 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -68,8 +69,10 @@ __all__ = [
     "Classification",
     "IntentProvider",
     "LLMProvider",
+    "LocalProvider",
     "RulesProvider",
     "classify_reason",
+    "certain_rule",
     "classify_rules",
     "make_provider",
     "normalise",
@@ -392,9 +395,20 @@ INTENTS_SET = frozenset(INTENTS)
 
 @dataclass(frozen=True)
 class Classification:
+    """One reading of a reply.
+
+    `source` is who read it: "rules", "model" (the learned model, see
+    docs/understanding.md) or "llm". `sure` is False when the bot should confirm before
+    acting on a decision; `confidence` is the calibrated probability of `intent` (1.0 for
+    the rules); `model` names the model that read it ("rules" for the rules).
+    """
+
     intent: str
     concerns: tuple[str, ...]  # ordered as in CONCERNS, no duplicates
-    source: str = "rules"  # "rules" or "llm"
+    source: str = "rules"
+    sure: bool = True
+    confidence: float = 1.0
+    model: str = "rules"
 
 
 @dataclass(frozen=True)
@@ -478,6 +492,44 @@ def classify_rules(text: str) -> Classification:
     t = normalise(text)
     concerns = _concerns(t)
     return Classification(_decide(t, concerns), concerns, "rules")
+
+
+def _button_labels() -> dict[str, str]:
+    """The offer buttons' own labels (zh and en catalogs), normalised -> intent: a
+    channel without buttons may send the label as text."""
+    import tomllib
+    from pathlib import Path
+
+    out: dict[str, str] = {}
+    for path in sorted((Path(__file__).parent / "messages").glob("*.toml")):
+        offer = tomllib.loads(path.read_text(encoding="utf-8")).get("offer", {})
+        for key, intent in MENU_BUTTONS.items():
+            label = offer.get(key)
+            if isinstance(label, str) and label.strip():
+                out[normalise(label)] = intent
+    return out
+
+
+MENU_BUTTONS = {"button_accept": "accept", "button_decline": "decline",
+                "button_question": "question"}
+_BUTTONS: dict[str, str] | None = None
+
+
+def certain_rule(text: str) -> tuple[Classification, str] | None:
+    """The replies the rules read with certainty: empty text, a menu digit ("1", "选2"),
+    a button's own label. Returns (classification, which rule) or None."""
+    global _BUTTONS
+    t = normalise(text)
+    if not t:
+        return Classification("other", (), "rules"), "empty text"
+    menu = MENU_RX.match(t)
+    if menu:
+        return Classification(MENU[menu.group(1)], (), "rules"), f"menu digit {menu.group(1)}"
+    if _BUTTONS is None:
+        _BUTTONS = _button_labels()
+    if t in _BUTTONS:
+        return Classification(_BUTTONS[t], (), "rules"), "button label"
+    return None
 
 
 def classify_reason(text: str) -> str:
@@ -629,18 +681,102 @@ def _completions_url(base_url: str) -> str:
     return url + "/v1/chat/completions"
 
 
+class LocalProvider:
+    """The default reader: the learned model (see docs/understanding.md) with the rules for
+    what is certain (empty text, menu digits, button labels) and as the fallback when no
+    model file can be loaded. With `llm`, the LLM is asked only when the model is unsure;
+    if it names a decision the model did not read, the reading stays unsure (the bot
+    confirms); if the LLM fails, the model's own unsure reading stands.
+
+    `data_dir`: where `offerbot train-intents` keeps its models (`<data_dir>/models/`); the
+    newest kept one is served, else the model shipped in the package. `reload()` picks up
+    a newly kept model.
+    """
+
+    def __init__(self, data_dir: Path | None = None, llm: LLMProvider | None = None) -> None:
+        self.data_dir = data_dir
+        self.llm = llm
+        self._model: Any = None
+        self._failed = False
+
+    @property
+    def model(self) -> Any:
+        """The served IntentModel, or None when none could be loaded (rules then)."""
+        if self._model is None and not self._failed:
+            try:
+                from bot.understanding.training import served_model
+
+                self._model = served_model(self.data_dir)
+            except Exception as exc:  # a broken install must not stop replies: rules
+                self._failed = True
+                log.error("intent model unavailable (%s: %s); using the rules",
+                          type(exc).__name__, str(exc)[:200])
+        return self._model
+
+    @property
+    def model_name(self) -> str:
+        """The name of the model serving replies ("rules" without one)."""
+        m = self.model
+        return m.name if m is not None else "rules"
+
+    def reload(self) -> None:
+        """Serve the newest kept model from now on."""
+        self._model, self._failed = None, False
+
+    def read(self, text: str, explain: bool = False) -> tuple[Classification, tuple[str, ...]]:
+        """The local reading (no LLM) and, with `explain`, why."""
+        certain = certain_rule(text)
+        if certain is not None:
+            return certain[0], (("rule: " + certain[1],) if explain else ())
+        m = self.model
+        if m is None:
+            got = classify_rules(text)
+            return got, (("rules (no model file)",) if explain else ())
+        r = m.read(text, explain=explain)
+        return Classification(r.intent, r.concerns, "model", r.sure, r.confidence, r.model), (
+            r.explain
+        )
+
+    async def classify(self, text: str) -> Classification:
+        local, _ = self.read(text)
+        if local.sure or self.llm is None:
+            return local
+        try:
+            asked = await self.llm._ask(text)
+        except Exception as exc:  # any failure: the model's own (unsure) reading
+            log.warning(
+                "intent LLM failed (%s: %s); keeping the local reading of a %d-character reply",
+                type(exc).__name__,
+                str(exc)[:200],
+                len(text),
+            )
+            return local
+        sure = asked.intent not in ("accept", "decline") or asked.intent == local.intent
+        return Classification(
+            asked.intent, asked.concerns, "llm", sure, local.confidence, "llm:" + self.llm.model
+        )
+
+    async def close(self) -> None:
+        if self.llm is not None:
+            await self.llm.close()
+
+
 def make_provider(
     provider: str,
     llm_base_url: str,
     llm_model: str,
     llm_api_key: str,
     llm_timeout_s: float,
+    data_dir: Path | None = None,
 ) -> IntentProvider:
-    """The configured classifier: "rules" or "llm" ([intents] in the config)."""
+    """The configured reader ([intents] in the config): "rules" = the local model plus the
+    rules, no LLM; "llm" = the same, asking the LLM when the local model is unsure."""
     if provider == "rules":
-        return RulesProvider()
+        return LocalProvider(data_dir)
     if provider == "llm":
         if not llm_base_url or not llm_model:
             raise ValueError("intents.provider = 'llm' needs llm_base_url and llm_model")
-        return LLMProvider(llm_base_url, llm_model, llm_api_key, llm_timeout_s)
+        return LocalProvider(
+            data_dir, LLMProvider(llm_base_url, llm_model, llm_api_key, llm_timeout_s)
+        )
     raise ValueError(f"unknown intents provider {provider!r} (expected 'rules' or 'llm')")
