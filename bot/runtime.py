@@ -60,6 +60,7 @@ class Runtime:
                 i.llm_model,
                 i.llm_api_key,
                 i.llm_timeout.total_seconds(),
+                data_dir=self.settings.data_dir,  # models kept by `offerbot train-intents`
             )
         return self._intents
 

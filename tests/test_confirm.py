@@ -2,7 +2,9 @@
 does not move the offer; the bot asks for one tap or digit, and only that moves it.
 
 Nothing is patched: MIXED is an acceptance that still names a doubt, which the bot
-always confirms; buttons and the digits 1/2/3 are always sure."""
+always confirms; for an unsure decline, the `cautious` fixture serves a model file the
+way `offerbot train-intents` does (under the data dir), one whose bar for a sure decision
+cannot be reached. Buttons and the digits 1/2/3 are always sure."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from bot.app import build_app
 from bot.channels.base import HR_GROUP
 from bot.channels.wecom_render import decode_button_key
 from bot.storage.models import Alert, Conversation, Offer, TimelineEvent
+from bot.understanding.model import SHIPPED_PATH, IntentModel
+from bot.understanding.training import served_model
 from tests.helpers import drain, sent_messages
 from tests.offer_steps import CANDIDATE, api, candidate_texts, clicked, hire, said, send
 from tests.standins.feishu import FeishuSender, FeishuStandin
@@ -25,6 +29,17 @@ from tests.test_wecom_conversation import make_offer as make_wecom_offer
 UNSURE: dict = {}
 MIXED = "我接受，就是有点担心加班"  # accept + overtime: a decision mixed with a doubt
 ACCEPT = MIXED
+DECLINE = "我还是不来了"
+
+
+@pytest.fixture
+def cautious(data_dir):
+    """Serve a copy of the shipped model that is never sure of a decision."""
+    model = IntentModel.load(SHIPPED_PATH)
+    model.threshold = 1.01
+    model.save(data_dir / "models" / "intents-0001-c0ffee.npz")
+    assert served_model(data_dir).read(DECLINE).intent == "decline"
+    assert not served_model(data_dir).read(DECLINE).sure
 
 
 @pytest.fixture
@@ -138,6 +153,47 @@ async def test_through_the_playground_page_the_question_has_buttons(unsure):
                 shown = [i for i in history["items"] if i["pane"] == "candidate"][-1]
                 assert shown["text"] == rt.catalog.t("offer.confirm.ask_accept")
     assert (await Offer.get(id=offer.id)).status == "accepted"
+
+
+async def test_an_unsure_decline_asks_then_2_declines_with_the_words_for_hr(cautious, rt):
+    offer = await offered(rt)
+    await send(rt, said(DECLINE))
+    assert (await Offer.get(id=offer.id)).status == "sent"
+    assert (await last_to_candidate())["text"] == rt.catalog.t("offer.confirm.ask_decline")
+    assert not await Alert.filter(offer_id=offer.id, kind="decline").exists()
+
+    await send(rt, said("2"))
+    assert (await Offer.get(id=offer.id)).status == "declined"
+    alert = await Alert.get(offer_id=offer.id, kind="decline")
+    assert alert.data["replies"][-1]["text"] == DECLINE  # what they wrote, not "2"
+    assert rt.catalog.t("offer.ask_decline_reason") in (await candidate_texts())[-1]
+
+
+async def test_after_accepting_an_unsure_no_asks_before_it_becomes_a_renege(cautious, rt):
+    offer = await offered(rt)
+    await send(rt, said("1"))
+    assert (await Offer.get(id=offer.id)).status == "accepted"
+    await send(rt, said(DECLINE))
+    assert (await Offer.get(id=offer.id)).status == "accepted"
+    assert (await last_to_candidate())["text"] == rt.catalog.t("offer.confirm.ask_renege")
+    await send(rt, said("确认"))  # while documents are asked for, digits name items
+    assert (await Offer.get(id=offer.id)).status == "reneged"
+
+
+async def test_feishu_unsure_decline_then_the_digit_2(
+    cautious, fs, fsender, settings_factory, make_runtime
+):
+    rt, client = await feishu_client(fs, settings_factory, make_runtime)
+    async with client:
+        offer = await make_feishu_offer(client, feishu_open_id="ou_zhang")
+        await drain(rt)
+        await post(client, fsender, fsender.message(open_id="ou_zhang", text=DECLINE))
+        await drain(rt)
+        assert (await Offer.get(id=offer["id"])).status == "sent"
+        assert rt.catalog.t("offer.confirm.ask_decline") in words(to(fs, "ou_zhang")[-1])
+        await post(client, fsender, fsender.message(open_id="ou_zhang", text="2"))
+        await drain(rt)
+        assert (await Offer.get(id=offer["id"])).status == "declined"
 
 
 # -- WeCom (signed, encrypted callbacks from the app chat) ------------------------------------

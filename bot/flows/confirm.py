@@ -10,7 +10,8 @@ stages keep theirs, until the candidate's next reply about the offer:
     asked      next reply                       then
     accept     1 / the "confirm" button          accepted, HR sees the words first written
     decline    2 / the "confirm" button          declined, the reason is asked
-    renege     2 / the "confirm" button          reneged (after an accepted offer)
+    renege     确认 / the "confirm" button       reneged (after an accepted offer: the
+                                                digits name document items then)
     any        3 / "I have questions"            a question to HR, with the words first written
     any        anything else                     handled as a new reply (asked again if unsure)
 
@@ -20,6 +21,7 @@ and corrections".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +32,13 @@ from bot.storage.models import Conversation, Offer
 CONTEXT_KEY = "confirm"
 DECISIONS = ("accept", "decline")
 SETTLED = ("process",)  # concerns an acceptance may carry without doubting
+# A yes to the bot's question, typed (normalised text): confirms whatever was asked.
+YES_RX = re.compile(r"^(?:确认|确定|是的?|对的?|没错|yes|confirm(?:ed)?|correct)[\s.!。！~]*$")
 # What each question confirms: the offer's status it applies to, and its button/digit.
 ASKS = {
     "accept": ("sent", "accept", "1", "primary"),
     "decline": ("sent", "decline", "2", "danger"),
-    "renege": ("accepted", "decline", "2", "danger"),
+    "renege": ("accepted", "decline", "", "danger"),
 }
 
 
@@ -96,7 +100,7 @@ async def ask(
         Action(
             key=intent,
             label=fx.t(f"offer.confirm.button_{kind}"),
-            command=digit,
+            command=digit or fx.t("offer.confirm.yes_word"),
             value=value,
             style=style,
         ),

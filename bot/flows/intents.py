@@ -510,8 +510,11 @@ def _button_labels() -> dict[str, str]:
     return out
 
 
-MENU_BUTTONS = {"button_accept": "accept", "button_decline": "decline",
-                "button_question": "question"}
+MENU_BUTTONS = {
+    "button_accept": "accept",
+    "button_decline": "decline",
+    "button_question": "question",
+}
 _BUTTONS: dict[str, str] | None = None
 
 
@@ -709,8 +712,11 @@ class LocalProvider:
                 self._model = served_model(self.data_dir)
             except Exception as exc:  # a broken install must not stop replies: rules
                 self._failed = True
-                log.error("intent model unavailable (%s: %s); using the rules",
-                          type(exc).__name__, str(exc)[:200])
+                log.error(
+                    "intent model unavailable (%s: %s); using the rules",
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
         return self._model
 
     @property

@@ -469,7 +469,8 @@ async def _settle(turn: Turn, offer: Offer, reply: Reply) -> Reply | None:
     """Confirmation when unsure (bot/flows/confirm.py): the reply that answers the bot's
     question becomes the decision it confirms; an unsure decision asks, returning None."""
     asked = await confirm.take(turn, offer)
-    if asked is not None and reply.sure and reply.intent == asked.intent:
+    said_yes = reply.text is not None and confirm.YES_RX.match(normalise(reply.text))
+    if asked is not None and (said_yes or (reply.sure and reply.intent == asked.intent)):
         return Reply(
             intent=asked.intent,
             concerns=asked.concerns,
