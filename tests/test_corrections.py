@@ -4,10 +4,16 @@ candidate removes the corrections."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bot.services.erase import erase_candidate
+from bot.services.retrain import correction_examples, report, train_with_corrections
 from bot.storage.models import Alert, Candidate, Correction, Offer, TimelineEvent
+from bot.understanding.corpus import load_split
+from bot.understanding.training import served_model, train
 from tests.helpers import drain
 from tests.hr_data import ask
 from tests.offer_steps import api, clicked, hire, said, send
@@ -112,3 +118,80 @@ async def test_erasing_the_candidate_removes_their_corrections(rt):
     assert not await Correction.exists()
     answer = await ask(rt, f"/correct {alert.id} accept")  # the alert's words are gone too
     assert answer["text"] == rt.catalog.t("commands.correct.not_a_reply", id=alert.id)
+
+
+# -- offerbot train-intents ------------------------------------------------------------------
+
+LABELLED = Path(__file__).parent / "intent_sets"
+
+
+def small_corpus(root: Path) -> Path:
+    """A corpus laid out like the shipped one, from the test sets (train, dev and test by
+    source), small enough to train in seconds."""
+    lines = (LABELLED / "intents_labelled.jsonl").read_text(encoding="utf-8").splitlines()
+    holdout = (LABELLED / "intents_holdout.jsonl").read_text(encoding="utf-8")
+    (root / "sources").mkdir(parents=True)
+    table: dict[str, list[str]] = {"train": [], "dev": [], "test": ["holdout"]}
+    for n, start in enumerate(range(0, 260, 26)):
+        name = f"part{n:02d}"
+        chunk = "\n".join(lines[start : start + 26]) + "\n"
+        (root / "sources" / f"{name}.jsonl").write_text(chunk, encoding="utf-8")
+        table["dev" if n % 5 == 4 else "train"].append(name)
+    (root / "sources" / "holdout.jsonl").write_text(holdout, encoding="utf-8")
+    (root / "splits.json").write_text(json.dumps(table), encoding="utf-8")
+    return root
+
+
+async def test_a_correction_changes_what_train_intents_produces(rt, tmp_path):
+    corpus = small_corpus(tmp_path / "corpus")
+    data_dir = rt.settings.data_dir
+    baseline = train(load_split("train", corpus), load_split("dev", corpus))
+    baseline.save(data_dir / "models" / "intents-0001-ba5e11.npz")
+    assert served_model(data_dir).name == baseline.name
+    assert await correction_examples() == []
+
+    alert = await hesitant_alert(rt)
+    await ask(rt, f"/correct {alert.id} hesitate salary timing")
+    [example] = await correction_examples()
+    assert (example.text, example.intent, example.concerns) == (
+        HESITANT,
+        "hesitate",
+        ("salary", "timing"),
+    )
+
+    outcome = await train_with_corrections(data_dir, corpus)
+    assert outcome.extra == 1
+    gate = outcome.gate
+    assert gate.kept, (gate.new, gate.current)
+    assert gate.path is not None and gate.path.name.startswith("intents-0002-")
+    served = served_model(data_dir)
+    assert served.name != baseline.name  # the model trained with HR's label is served now
+    assert set(served.read(HESITANT).concerns) >= {"salary"}
+    lines = report(outcome)
+    assert lines[0] == "corrections: 1 extra examples"
+    assert lines[-1].startswith("kept: yes")
+    assert json.loads(lines[1].split(": ", 1)[1])["n"] == gate.new["n"]
+
+
+async def test_the_gate_refuses_a_worse_model(rt, tmp_path):
+    corpus = small_corpus(tmp_path / "corpus")
+    data_dir = rt.settings.data_dir
+    before = served_model(data_dir).name
+    # HR "corrects" the whole training split to the wrong intents.
+    who = await Candidate.create(name="王五")
+    wrong = {"accept": "decline", "decline": "accept", "hesitate": "other", "question": "accept"}
+    for e in load_split("train", corpus):
+        await Correction.create(
+            candidate=who,
+            text=e.text,
+            bot_intent=e.intent,
+            hr_intent=wrong.get(e.intent, "hesitate"),
+            by="web:hr1",
+        )
+    outcome = await train_with_corrections(data_dir, corpus)
+    assert outcome.extra == len(load_split("train", corpus))
+    assert not outcome.gate.kept and outcome.gate.path is None
+    assert outcome.gate.new["macro_f1"] < outcome.gate.current["macro_f1"]
+    assert served_model(data_dir).name == before
+    assert not (data_dir / "models").exists() or not list((data_dir / "models").iterdir())
+    assert report(outcome)[-1].startswith("kept: no")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -43,15 +44,22 @@ class Outcome:
     gate: GateResult
 
 
+async def train_with_corrections(data_dir: Path, corpus_dir: Path | None = None) -> Outcome:
+    """Train and gate with every correction as an extra example (the ORM must be
+    initialised); the fitting runs off the event loop. `corpus_dir`: another corpus
+    than the shipped one (tests)."""
+    extra = await correction_examples()
+    gate = await asyncio.to_thread(train_and_gate, extra, data_dir, corpus_dir)
+    return Outcome(len(extra), gate)
+
+
 async def retrain(settings: Settings) -> Outcome:
-    """Read the corrections, then train and gate (CPU work, off the event loop)."""
+    """What `offerbot train-intents` runs: its own database connection, then training."""
     await db.init_db(settings)
     try:
-        extra = await correction_examples()
+        return await train_with_corrections(settings.data_dir)
     finally:
         await db.close_db()
-    gate = await asyncio.to_thread(train_and_gate, extra, settings.data_dir)
-    return Outcome(len(extra), gate)
 
 
 def report(outcome: Outcome) -> list[str]:
@@ -65,9 +73,18 @@ def report(outcome: Outcome) -> list[str]:
     ]
 
 
-def _scores(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if hasattr(value, "__dict__"):
-        value = vars(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+SHOWN = (
+    "macro_f1",
+    "hesitate_recall",
+    "concerns_micro_f1",
+    "decision_recall",
+    "false_decisions_acted",
+    "ask_rate",
+    "n",
+)
+
+
+def _scores(scores: Any) -> str:
+    """The headline figures on the shipped test split, as one JSON object."""
+    shown = {k: round(scores[k], 4) for k in SHOWN if k in scores}
+    return json.dumps(shown, ensure_ascii=False)
