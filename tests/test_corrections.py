@@ -13,6 +13,7 @@ from bot.services.erase import erase_candidate
 from bot.services.retrain import correction_examples, report, train_with_corrections
 from bot.storage.models import Alert, Candidate, Correction, Offer, TimelineEvent
 from bot.understanding.corpus import load_split
+from bot.understanding.model import SHIPPED_PATH, IntentModel
 from bot.understanding.training import served_model, train
 from tests.helpers import drain
 from tests.hr_data import ask
@@ -195,3 +196,15 @@ async def test_the_gate_refuses_a_worse_model(rt, tmp_path):
     assert served_model(data_dir).name == before
     assert not (data_dir / "models").exists() or not list((data_dir / "models").iterdir())
     assert report(outcome)[-1].startswith("kept: no")
+
+
+async def test_readyz_names_the_served_model(make_runtime, settings, data_dir):
+    kept = IntentModel.load(SHIPPED_PATH)
+    kept.threshold = 0.9  # another model than the shipped one: another name
+    kept.name = "intents-" + kept._digest()[:10]
+    kept.save(data_dir / "models" / "intents-0001-0123ab.npz")
+    rt = await make_runtime(settings)
+    async with api(rt) as client:
+        body = await (await client.get("/readyz")).json()
+    assert body["intents"] == {"provider": "rules", "model": served_model(data_dir).name}
+    assert body["intents"]["model"] != IntentModel.load(SHIPPED_PATH).name
