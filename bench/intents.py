@@ -1,10 +1,16 @@
-"""Benchmark the rule-based reply classifier against a labelled JSONL file.
+"""Benchmark reply understanding.
 
-    python bench/intents.py [--data tests/intent_sets/intents_labelled.jsonl] [--errors]
+    python bench/intents.py [--write]          # the learned model on the corpus' test split
+    python bench/intents.py --rules [--data tests/intent_sets/intents_labelled.jsonl] [--errors]
 
-Each line of the data file: {"text": ..., "intent": ..., "concerns": [...]}.
-Prints per-intent precision/recall/F1, macro-F1, hesitate recall, concern micro-F1 and a
-confusion matrix. `evaluate(path)` returns the same numbers as a dict.
+Default: the model shipped in the package (or `--model FILE`) and, for comparison, the
+rules, on the test split of bot/understanding/data (never tuned on): per-intent P/R/F1,
+macro-F1, hesitate recall, concerns micro-F1, decision recall, false decisions acted on,
+the ask rate and the time per reply. `--write` puts the figures into bench/RESULTS.md,
+section "Reply understanding" (see docs/understanding.md for what each figure means).
+
+`--rules`: the rule tables alone on a labelled JSONL file ({"text", "intent",
+"concerns"} per line); `evaluate(path)` returns those numbers as a dict.
 """
 
 from __future__ import annotations
@@ -138,12 +144,126 @@ def report(res: dict) -> str:
     return "\n".join(out)
 
 
+# -- the learned model on the test split ---------------------------------------------------
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+SECTION = "## Reply understanding"
+TARGETS = (  # (key, label, target, higher is better)
+    ("macro_f1", "macro-F1 over the five intents", 0.90, True),
+    ("hesitate_recall", "hesitate recall", 0.90, True),
+    ("concerns_micro_f1", "concerns micro-F1", 0.85, True),
+    ("decision_recall", "decision recall (sure or confirmed)", 0.95, True),
+    ("false_decisions_acted", "false decisions acted on (share of replies)", 1 / 200, False),
+    ("ask_rate", "decisions the bot asks to confirm", 0.15, False),
+)
+
+
+class _RulesReader:
+    """The rules as a reader with the model's interface (always sure)."""
+
+    name = "rules"
+
+    def read(self, text: str):
+        from bot.understanding.model import Reading
+
+        c = classify_rules(text)
+        return Reading(c.intent, c.concerns, 1.0, True, "rules")
+
+
+def understanding(model_path: str | None = None) -> dict:
+    """Score the model (and the rules) on the corpus' test split; time per reply."""
+    from bot.understanding.corpus import load_split
+    from bot.understanding.model import IntentModel, shipped_model
+    from bot.understanding.training import evaluate as score
+
+    model = IntentModel.load(model_path) if model_path else shipped_model()
+    test = load_split("test")
+    sizes = {name: len(load_split(name)) for name in ("train", "dev", "test")}
+    model.read("warm up")  # jieba's dictionary loads on first use
+    reps = max(1, 2000 // max(len(test), 1))
+    start = time.perf_counter()
+    for _ in range(reps):
+        for e in test:
+            model.read(e.text)
+    per_reply_us = (time.perf_counter() - start) / (reps * max(len(test), 1)) * 1e6
+    return {
+        "model": model.name,
+        "threshold": model.threshold,
+        "mix": model.mix,
+        "splits": sizes,
+        "scores": dict(score(model, test)),
+        "rules": dict(score(_RulesReader(), test)),
+        "us_per_reply": per_reply_us,
+    }
+
+
+def section(res: dict) -> list[str]:
+    """The "Reply understanding" section of bench/RESULTS.md."""
+    s, r = res["scores"], res["rules"]
+    sp = res["splits"]
+    out = [
+        SECTION,
+        "",
+        f"Written by `python bench/intents.py --write`: model `{res['model']}` (decision "
+        f"threshold {res['threshold']:.2f}, hesitate cap {res['mix']:.2f}, both chosen on dev) "
+        f"on the test split ({sp['test']} replies; train {sp['train']}, dev {sp['dev']}; split "
+        "by source, never tuned on). See docs/understanding.md.",
+        "",
+        "| figure | model | rules | target |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for key, label, target, higher in TARGETS:
+        ok = s[key] >= target if higher else s[key] <= target
+        tgt = f"{'≥' if higher else '≤'} {target:.3g}"
+        out.append(f"| {label} | {s[key]:.3f} | {r[key]:.3f} | {tgt} {'✓' if ok else '✗ missed'} |")
+    out += [
+        f"| false decisions acted on (count) | {s['false_decisions_count']} | "
+        f"{r['false_decisions_count']} | |",
+        f"| time per reply (one core, shared machine) | {res['us_per_reply']:.0f} µs | | < 1 ms |",
+        "",
+        "| intent | precision | recall | F1 | n |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for intent, v in s["per_intent"].items():
+        out.append(
+            f"| {intent} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} "
+            f"| {v['support']} |"
+        )
+    return out
+
+
+def write_section(lines: list[str], path: Path = RESULTS) -> None:
+    """Replace (or add, before "## Findings") the section in bench/RESULTS.md."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = "\n".join(lines) + "\n\n"
+    start = text.find(SECTION + "\n")
+    if start >= 0:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + block + (text[end + 1 :] if end >= 0 else "")
+    else:
+        at = text.find("## Findings")
+        text = text[:at] + block + text[at:] if at >= 0 else text.rstrip() + "\n\n" + block
+    path.write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DEFAULT_DATA), help="labelled JSONL file")
+    ap.add_argument("--rules", action="store_true", help="the rules alone on --data")
+    ap.add_argument("--data", default=str(DEFAULT_DATA), help="labelled JSONL file (--rules)")
+    ap.add_argument("--model", help="a model file instead of the shipped one")
+    ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     ap.add_argument("--errors", action="store_true", help="also list misclassified rows")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = ap.parse_args(argv)
+    if not args.rules:
+        res = understanding(args.model)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        else:
+            print("\n".join(section(res)))
+        if args.write:
+            write_section(section(res))
+        return 0
     res = evaluate(args.data)
     if args.json:
         print(json.dumps({k: v for k, v in res.items() if k != "errors"}, indent=2))

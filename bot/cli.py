@@ -79,6 +79,8 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    """One JSON object per reply: text, intent, concerns, sure, model (and with --explain,
+    why: the top weighted features or the rule that fired). See docs/understanding.md."""
     from bot.flows.intents import make_provider
 
     settings = _settings(args)
@@ -87,15 +89,33 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         provider = make_provider(
-            i.provider, i.llm_base_url, i.llm_model, i.llm_api_key, i.llm_timeout.total_seconds()
+            i.provider,
+            i.llm_base_url,
+            i.llm_model,
+            i.llm_api_key,
+            i.llm_timeout.total_seconds(),
+            data_dir=settings.data_dir,
         )
-        for text in texts:
-            result = await provider.classify(text)
-            out = {"text": text, "intent": result.intent, "concerns": list(result.concerns)}
-            print(json.dumps(out, ensure_ascii=False))
-        close = getattr(provider, "close", None)
-        if close:
-            await close()
+        try:
+            for text in texts:
+                result = await provider.classify(text)
+                out = {
+                    "text": text,
+                    "intent": result.intent,
+                    "concerns": list(result.concerns),
+                    "sure": result.sure,
+                    "model": result.model,
+                }
+                if args.explain:
+                    local, why = provider.read(text, explain=True)
+                    out["explain"] = list(why)
+                    if result.source == "llm":
+                        out["explain"].insert(
+                            0, f"asked {result.model}: the local model was unsure ({local.intent})"
+                        )
+                print(json.dumps(out, ensure_ascii=False), flush=True)
+        finally:
+            await provider.close()
 
     asyncio.run(run())
     return 0
@@ -135,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("check-config", cmd_check_config, "validate the config and print what is enabled")
     p = add("classify", cmd_classify, "classify candidate replies (args or stdin lines)")
     p.add_argument("text", nargs="*")
+    p.add_argument("--explain", action="store_true", help="add why: top features or the rule")
     add(
         "train-intents",
         cmd_train_intents,

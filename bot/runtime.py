@@ -49,7 +49,7 @@ class Runtime:
 
     @property
     def intents(self) -> Any:
-        """The reply classifier (rules or an LLM endpoint), built on first use."""
+        """The reply reader (learned model + rules, LLM if configured), built on first use."""
         if self._intents is None:
             from bot.flows.intents import make_provider
 
@@ -60,7 +60,7 @@ class Runtime:
                 i.llm_model,
                 i.llm_api_key,
                 i.llm_timeout.total_seconds(),
-                data_dir=self.settings.data_dir,  # models kept by `offerbot train-intents`
+                data_dir=self.settings.data_dir,
             )
         return self._intents
 

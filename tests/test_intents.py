@@ -18,11 +18,13 @@ from bot.flows.intents import (
     REASON_CATEGORIES,
     Classification,
     LLMProvider,
+    LocalProvider,
     RulesProvider,
     classify_reason,
     classify_rules,
     make_provider,
 )
+from bot.understanding.model import shipped_model
 
 DATA = Path(__file__).parent / "intent_sets"
 
@@ -180,9 +182,24 @@ def test_reason_free_text(text: str, category: str) -> None:
 
 
 async def test_rules_provider_wraps_rules() -> None:
-    p = make_provider("rules", "", "", "", 5.0)
-    assert isinstance(p, RulesProvider)
-    assert await p.classify("我再考虑一下") == classify_rules("我再考虑一下")
+    assert await RulesProvider().classify("我再考虑一下") == classify_rules("我再考虑一下")
+
+
+async def test_default_provider_is_the_local_model(tmp_path: Path) -> None:
+    """ "rules" = the learned model plus the rules for what is certain; no LLM."""
+    p = make_provider("rules", "", "", "", 5.0, data_dir=tmp_path)
+    assert isinstance(p, LocalProvider) and p.llm is None
+    got = await p.classify("好的，我接受这个offer")
+    assert (got.intent, got.source, got.model) == ("accept", "model", shipped_model().name)
+    assert p.model_name == shipped_model().name
+    assert 0.0 < got.confidence <= 1.0
+    for text, intent in (
+        ("1", "accept"),
+        ("２", "decline"),
+        ("", "other"),
+        ("接受 offer", "accept"),
+    ):
+        assert await p.classify(text) == Classification(intent, (), "rules"), text
 
 
 def test_make_provider_rejects_unknown_and_incomplete() -> None:
@@ -190,7 +207,8 @@ def test_make_provider_rejects_unknown_and_incomplete() -> None:
         make_provider("magic", "", "", "", 5.0)
     with pytest.raises(ValueError):
         make_provider("llm", "", "some-model", "", 5.0)
-    assert isinstance(make_provider("llm", "http://127.0.0.1:9", "m", "k", 1.0), LLMProvider)
+    p = make_provider("llm", "http://127.0.0.1:9", "m", "k", 1.0)
+    assert isinstance(p, LocalProvider) and isinstance(p.llm, LLMProvider)
 
 
 class FakeLLM:
@@ -292,6 +310,47 @@ async def test_llm_uses_a_given_session(llm) -> None:
         assert (await provider.classify("hello")).source == "llm"
         await provider.close()  # must not close a session it does not own
         assert not session.closed
+
+
+def _served(tmp_path: Path, threshold: float) -> Path:
+    """A data dir serving the shipped model with another decision threshold."""
+    m = shipped_model().retuned(threshold=threshold)
+    m.save(tmp_path / "models" / f"intents-0001-{m.name[8:]}.npz")
+    return tmp_path
+
+
+async def test_llm_asked_only_when_the_model_is_unsure(llm, tmp_path: Path) -> None:
+    sure = LocalProvider(_served(tmp_path / "a", 0.0), llm.provider)
+    got = await sure.classify("好的，我接受这个offer")
+    assert (got.intent, got.sure, got.source) == ("accept", True, "model")
+    assert await sure.classify("1") == Classification("accept", (), "rules")
+    assert llm.requests == []
+
+    unsure = LocalProvider(_served(tmp_path / "b", 1.01), llm.provider)
+    local, _ = unsure.read("好的，我接受这个offer")
+    assert (local.intent, local.sure) == ("accept", False)
+    llm.answer = {"intent": "accept", "concerns": []}
+    got = await unsure.classify("好的，我接受这个offer")
+    assert got == Classification("accept", (), "llm", True, local.confidence, "llm:test-model")
+    assert len(llm.requests) == 1
+    # the LLM names a decision the model did not read: still unsure (the bot confirms)
+    llm.answer = {"intent": "decline", "concerns": []}
+    assert (await unsure.classify("好的，我接受这个offer")).sure is False
+
+
+async def test_llm_failure_keeps_the_local_reading(llm, tmp_path: Path) -> None:
+    llm.mode = "500"
+    p = LocalProvider(_served(tmp_path, 1.01), llm.provider)
+    got = await p.classify("好的，我接受这个offer")
+    assert (got.intent, got.sure, got.source) == ("accept", False, "model")
+    assert len(llm.requests) == 1
+
+
+async def test_a_broken_model_file_falls_back_to_the_next_or_shipped(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "intents-0001-abcdef.npz").write_bytes(b"torn")
+    p = LocalProvider(tmp_path)
+    assert p.model_name == shipped_model().name
 
 
 def test_benchmark_targets_on_labelled_set() -> None:

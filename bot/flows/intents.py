@@ -1,8 +1,13 @@
 """Understanding candidate replies to an offer (SPEC §2.1 step 3): intent + concerns.
 
-`classify_rules(text)` is the deterministic classifier: pure, fast, no I/O. `LLMProvider`
-asks an OpenAI-compatible endpoint instead and falls back to the rules on any failure.
-`classify_reason(text)` files the answer to "why did you decline?" under a reason category.
+The provider the bot uses is `LocalProvider` (`make_provider`): the learned model of
+bot/understanding (see docs/understanding.md) reads the reply; `certain_rule` answers what
+is certain (empty text, menu digits, the buttons' labels), and the rules below are the
+fallback when no model file loads. With `[intents] provider = "llm"` the LLM is asked only
+when the model is unsure. `classify_rules(text)` is the deterministic rule classifier:
+pure, no I/O. `LLMProvider` asks an OpenAI-compatible endpoint and falls back to the rules
+on any failure. `classify_reason(text)` files the answer to "why did you decline?" under a
+reason category.
 
 How the rules work
 ------------------

@@ -4,9 +4,9 @@ Three blocks of sparse features, each a name -> value map:
 - characters: n-grams of 1..4 characters of the normalised text (NFKC, lower case), with
   "^" / "$" marking the ends, so "^好的$" differs from "好的，但是…";
 - words: jieba words and word pairs (Chinese has no spaces; English words fall out too);
-- rules: cues from bot/flows/intents.py: the intent the rules would pick, the concerns
-  their keyword tables find, a hedge ("可能", "如果", "maybe"), a contrast ("但是", "but"),
-  a question mark, a length bucket.
+- cues: the cheap cues of bot/flows/intents.py: a hedge ("可能", "如果", "maybe"), a
+  contrast ("但是", "but"), a question mark, a length bucket. (The full rule tables are
+  not run: they cost ~0.5 ms a reply, and their reading did not carry over to new text.)
 
 Counts are weighted sublinearly (1 + log tf) times the inverse document frequency learnt
 at training, and each block is scaled to unit length; rule cues are 0/1.
@@ -37,7 +37,7 @@ def _words(t: str) -> list[str]:
                 jieba.setLogLevel(logging.WARNING)
                 jieba.initialize()
                 _jieba_done = True
-    return [w for w in jieba.lcut(t) if w.strip()]
+    return [w for w in jieba.lcut(t, HMM=False) if w.strip()]
 
 
 def blocks(text: str) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
@@ -57,10 +57,6 @@ def blocks(text: str) -> tuple[dict[str, int], dict[str, int], dict[str, float]]
             pair = "w:" + ws[i - 1] + "_" + w
             words[pair] = words.get(pair, 0) + 1
     cues: dict[str, float] = {}
-    read = rules.classify_rules(text)
-    cues["r:intent=" + read.intent] = 1.0
-    for c in read.concerns:
-        cues["r:concern=" + c] = 1.0
     if rules.HEDGE_RX.search(t):
         cues["r:hedge"] = 1.0
     if rules.CONTRAST_RX.search(t):
@@ -80,7 +76,12 @@ def weigh(counts: dict[str, int], idf: dict[str, float]) -> dict[str, float]:
 
 def featurize(text: str, idf: dict[str, float]) -> dict[str, float]:
     """The model's feature vector of one reply: name -> value (unknown names dropped)."""
-    chars, words, cues = blocks(text)
+    return vector(blocks(text), idf)
+
+
+def vector(bl: tuple[dict, dict, dict], idf: dict[str, float]) -> dict[str, float]:
+    """The feature vector from `blocks(text)`."""
+    chars, words, cues = bl
     out = weigh(chars, idf)
     out.update(weigh(words, idf))
     out.update({k: v for k, v in cues.items() if k in idf})

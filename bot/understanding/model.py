@@ -69,7 +69,7 @@ class IntentModel:
         concern_threshold: float = 0.5,
     ) -> None:
         self.names = list(names)
-        self.idf = np.asarray(idf, dtype=np.float64)
+        self.idf = np.asarray(idf, dtype=np.float32).astype(np.float64)  # as saved
         self.w_intent = np.asarray(w_intent, dtype=np.float32)  # (features, intents)
         self.b_intent = np.asarray(b_intent, dtype=np.float64)
         self.temperature = float(temperature)
@@ -79,6 +79,9 @@ class IntentModel:
         self.threshold = float(threshold)
         self.mix = float(mix)
         self.concern_threshold = float(concern_threshold)
+        # one matrix for both layers: one lookup per reply
+        self._w = np.hstack([self.w_intent, self.w_concern]).astype(np.float64)
+        self._b = np.concatenate([self.b_intent, self.b_concern])
         self._index = {n: i for i, n in enumerate(self.names)}
         self._idf = dict(zip(self.names, self.idf.tolist(), strict=True))
         self.name = "intents-" + self._digest()[:10]
@@ -90,12 +93,12 @@ class IntentModel:
         feats = features.featurize(text, self._idf)
         idx = [self._index[k] for k in feats]
         vals = np.fromiter(feats.values(), dtype=np.float64, count=len(feats))
-        z = vals @ self.w_intent[idx] + self.b_intent if idx else self.b_intent.copy()
-        z = z / self.temperature
+        zz = vals @ self._w[idx] + self._b if idx else self._b.copy()
+        k = len(INTENTS)
+        z = zz[:k] / self.temperature
         p = np.exp(z - z.max())
         p /= p.sum()
-        zc = vals @ self.w_concern[idx] + self.b_concern if idx else self.b_concern.copy()
-        pc = 1.0 / (1.0 + np.exp(-(self.platt[:, 0] * zc + self.platt[:, 1])))
+        pc = 1.0 / (1.0 + np.exp(-(self.platt[:, 0] * zz[k:] + self.platt[:, 1])))
         return p, pc, idx, vals
 
     def read(self, text: str, explain: bool = False) -> Reading:
@@ -127,8 +130,25 @@ class IntentModel:
         for j in order:
             if contrib[j] <= 0:
                 break
-            out.append(f"{self.names[idx[j]]} {contrib[j]:+.2f}")
+            out.append(f"{_describe(self.names[idx[j]])} {contrib[j]:+.2f}")
         return tuple(out)
+
+    def retuned(self, threshold: float | None = None, mix: float | None = None) -> IntentModel:
+        """A copy with another decision threshold / hesitate cap (and so another name)."""
+        a = self._arrays()
+        return IntentModel(
+            self.names,
+            self.idf,
+            self.w_intent,
+            self.b_intent,
+            self.temperature,
+            self.w_concern,
+            self.b_concern,
+            self.platt,
+            threshold=self.threshold if threshold is None else threshold,
+            mix=self.mix if mix is None else mix,
+            concern_threshold=float(a["knobs"][2]),
+        )
 
     # -- files ---------------------------------------------------------------------------
 
@@ -187,6 +207,13 @@ class IntentModel:
                 mix=knobs[1],
                 concern_threshold=knobs[2],
             )
+
+
+def _describe(name: str) -> str:
+    """'c:定了' -> 'chars "定了"', 'w:接受' -> 'word "接受"', 'r:hedge' -> 'cue hedge'."""
+    kind, _, value = name.partition(":")
+    label = {"c": "chars", "w": "word", "r": "cue"}.get(kind, kind)
+    return f"{label} {value}" if kind == "r" else f'{label} "{value}"'
 
 
 _shipped: IntentModel | None = None

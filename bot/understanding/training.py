@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -45,10 +46,15 @@ MODEL_FILE_RX = re.compile(r"^intents-(\d{4,})-[0-9a-f]+\.npz$")
 # -- fitting ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=20_000)
+def _blocks(text: str) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
+    return features.blocks(text)  # training reads every text several times; never mutated
+
+
 def _vocabulary(examples: Sequence[Example]) -> tuple[list[str], np.ndarray]:
     df: dict[str, int] = {}
     for ex in examples:
-        chars, words, cues = features.blocks(ex.text)
+        chars, words, cues = _blocks(ex.text)
         for k in (*chars, *words, *cues):
             df[k] = df.get(k, 0) + 1
     n = len(examples)
@@ -62,14 +68,14 @@ def _vocabulary(examples: Sequence[Example]) -> tuple[list[str], np.ndarray]:
 def _matrix(texts: Iterable[str], names: list[str], idf: np.ndarray) -> sparse.csr_matrix:
     index = {k: i for i, k in enumerate(names)}
     idf_map = dict(zip(names, idf.tolist(), strict=True))
+    texts = list(texts)
     rows, cols, vals = [], [], []
     for r, text in enumerate(texts):
-        for k, v in features.featurize(text, idf_map).items():
+        for k, v in features.vector(_blocks(text), idf_map).items():
             rows.append(r)
             cols.append(index[k])
             vals.append(v)
-    n = r + 1 if rows or texts else 0
-    return sparse.csr_matrix((vals, (rows, cols)), shape=(max(n, 0), len(names)))
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(names)))
 
 
 def _fit_intent(x, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,8 +86,9 @@ def _fit_intent(x, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(present) == 1:
         b[present[0]] = 20.0
         return w, b
-    clf = LogisticRegression(C=C_INTENT, max_iter=3000, class_weight="balanced",
-                             random_state=SEED)
+    clf = LogisticRegression(
+        C=C_INTENT, solver="newton-cg", max_iter=3000, class_weight="balanced", random_state=SEED
+    )
     clf.fit(x, y)
     for j, k in enumerate(clf.classes_):
         w[:, k] = clf.coef_[j]
@@ -98,7 +105,7 @@ def _fit_concerns(x, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if col.min() == col.max():
             b[c] = 20.0 if col[0] else -20.0
             continue
-        clf = LogisticRegression(C=C_CONCERN, max_iter=3000, random_state=SEED)
+        clf = LogisticRegression(C=C_CONCERN, solver="newton-cg", max_iter=3000, random_state=SEED)
         clf.fit(x, col)
         w[:, c] = clf.coef_[0]
         b[c] = clf.intercept_[0]
@@ -129,7 +136,7 @@ def _platt(z: np.ndarray, col: np.ndarray) -> tuple[float, float]:
     return float(clf.coef_[0, 0]), float(clf.intercept_[0])
 
 
-def _fit(examples: Sequence[Example]) -> IntentModel:
+def _fit(examples: Sequence[Example], concern_threshold: float = 0.5) -> IntentModel:
     """Fit on `examples`; calibrate on out-of-fold scores (fixed folds)."""
     names, idf = _vocabulary(examples)
     x = _matrix((e.text for e in examples), names, idf)
@@ -152,7 +159,9 @@ def _fit(examples: Sequence[Example]) -> IntentModel:
         platt = np.array([_platt(zc[:, c], yc[:, c]) for c in range(len(CONCERNS))])
     else:
         temperature, platt = 1.0, np.tile([1.0, 0.0], (len(CONCERNS), 1))
-    return IntentModel(names, idf, w, b, temperature, wc, bc, platt)
+    return IntentModel(
+        names, idf, w, b, temperature, wc, bc, platt, concern_threshold=concern_threshold
+    )
 
 
 def _choose_threshold(model: IntentModel, dev: Sequence[Example]) -> tuple[float, float]:
@@ -181,6 +190,22 @@ def _choose_threshold(model: IntentModel, dev: Sequence[Example]) -> tuple[float
     return (best[1], best[2]) if best else (0.99, 0.25)
 
 
+def _choose_concern_cut(model: IntentModel, dev: Sequence[Example]) -> float:
+    """The concern probability cut with the best micro-F1 on `dev` (0.5 on ties)."""
+    probs = [model.probabilities(e.text)[1] for e in dev]
+    gold = [set(e.concerns) for e in dev]
+    best = (-1.0, 0.5)
+    for cut in (0.5, 0.45, 0.55, 0.4, 0.6, 0.35, 0.65, 0.3, 0.7):
+        tp = fp = fn = 0
+        for pc, g in zip(probs, gold, strict=True):
+            got = {c for c, q in zip(CONCERNS, pc, strict=True) if q >= cut}
+            tp, fp, fn = tp + len(got & g), fp + len(got - g), fn + len(g - got)
+        f1 = _prf(tp, fp, fn)[2]
+        if f1 > best[0] + 1e-9:
+            best = (f1, cut)
+    return best[1]
+
+
 def train(examples: Sequence[Example], dev: Sequence[Example] | None = None) -> IntentModel:
     """Fit a model on `examples` (deterministic). With `dev`: threshold chosen on dev by a
     model that has not seen it, then refit on examples + dev with that threshold."""
@@ -189,10 +214,8 @@ def train(examples: Sequence[Example], dev: Sequence[Example] | None = None) -> 
         return _fit(examples)
     first = _fit(examples)
     threshold, mix = _choose_threshold(first, dev)
-    final = _fit(examples + list(dev))
-    final.threshold, final.mix = threshold, mix
-    final.name = "intents-" + final._digest()[:10]
-    return final
+    cut = _choose_concern_cut(first, dev)
+    return _fit(examples + list(dev), concern_threshold=cut).retuned(threshold, mix)
 
 
 # -- scoring ---------------------------------------------------------------------------
@@ -243,13 +266,15 @@ def evaluate(model: IntentModel, examples: Sequence[Example]) -> Scores:
         concerns_micro_f1=_prf(ctp, cfp, cfn)[2],
         decision_recall=(
             sum(r.intent == e.intent for r, e in gold_decisions) / len(gold_decisions)
-            if gold_decisions else 1.0
+            if gold_decisions
+            else 1.0
         ),
         false_decisions_acted=false_acted / n if n else 0.0,
         false_decisions_count=false_acted,
         ask_rate=(
             sum(not r.sure for r, _ in read_decisions) / len(read_decisions)
-            if read_decisions else 0.0
+            if read_decisions
+            else 0.0
         ),
     )
 
