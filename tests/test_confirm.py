@@ -1,10 +1,10 @@
 """Confirmation when unsure, on every channel: a decision the classifier is not sure of
 does not move the offer; the bot asks for one tap or digit, and only that moves it.
 
-Nothing is patched: MIXED is an acceptance that still names a doubt, which the bot
-always confirms; for an unsure decline, the `cautious` fixture serves a model file the
-way `offerbot train-intents` does (under the data dir), one whose bar for a sure decision
-cannot be reached. Buttons and the digits 1/2/3 are always sure."""
+Nothing is patched: the `cautious` fixture serves a model file the way `offerbot
+train-intents` does (under the data dir), one whose bar for a sure decision cannot be
+reached, so every decision in words is confirmed first. Buttons and the digits 1/2/3 are
+always sure; the default model is sure of a plain "我接受这个offer"."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import build_app
 from bot.channels.base import HR_GROUP
 from bot.channels.wecom_render import decode_button_key
+from bot.flows.confirm import question_for
 from bot.storage.models import Alert, Conversation, Offer, TimelineEvent
 from bot.understanding.model import SHIPPED_PATH, IntentModel
 from bot.understanding.training import served_model
@@ -26,9 +27,7 @@ from tests.test_feishu_offer import to, words
 from tests.test_feishu_webhook import EKEY, VTOKEN, buttons, feishu_config, post
 from tests.test_wecom_conversation import make_offer as make_wecom_offer
 
-UNSURE: dict = {}
-MIXED = "我接受，就是有点担心加班"  # accept + overtime: a decision mixed with a doubt
-ACCEPT = MIXED
+ACCEPT = "行，那就这么定了"
 DECLINE = "我还是不来了"
 
 
@@ -43,8 +42,8 @@ def cautious(data_dir):
 
 
 @pytest.fixture
-async def unsure(make_runtime, settings_factory):
-    return await make_runtime(settings_factory(**UNSURE))
+async def unsure(cautious, rt):
+    return rt
 
 
 async def offered(rt) -> Offer:
@@ -200,8 +199,8 @@ async def test_feishu_unsure_decline_then_the_digit_2(
 
 
 @pytest.fixture
-async def wecom_unsure(settings_factory, make_runtime):
-    async with wecom_env(settings_factory, make_runtime, **UNSURE) as e:
+async def wecom_unsure(cautious, settings_factory, make_runtime):
+    async with wecom_env(settings_factory, make_runtime) as e:
         yield e
 
 
@@ -280,9 +279,9 @@ async def feishu_client(fs, settings_factory, make_runtime, **sections):
 
 
 async def test_feishu_unsure_accept_asks_with_a_card_then_its_button_moves_it(
-    fs, fsender, settings_factory, make_runtime
+    cautious, fs, fsender, settings_factory, make_runtime
 ):
-    rt, client = await feishu_client(fs, settings_factory, make_runtime, **UNSURE)
+    rt, client = await feishu_client(fs, settings_factory, make_runtime)
     async with client:
         offer = await make_feishu_offer(client, feishu_open_id="ou_zhang")
         await drain(rt)
@@ -311,3 +310,13 @@ async def test_feishu_a_sure_accept_moves_at_once(fs, fsender, settings_factory,
         await post(client, fsender, fsender.message(open_id="ou_zhang", text="我接受这个offer"))
         await drain(rt)
         assert (await Offer.get(id=offer["id"])).status == "accepted"
+
+
+def test_an_acceptance_that_names_a_doubt_is_asked_about_but_not_a_practical_question():
+    offer = Offer(status="sent", stage="awaiting_reply")
+    assert question_for(offer, "accept", True, ("overtime",)) == "accept"
+    assert question_for(offer, "accept", True, ("process",)) is None
+    assert question_for(offer, "decline", True, ("salary",)) is None  # a reason, not a doubt
+    assert question_for(offer, "hesitate", False) is None  # nothing would move
+    assert question_for(Offer(status="accepted"), "decline", False) == "renege"
+    assert question_for(Offer(status="declined"), "accept", False) is None
