@@ -126,7 +126,11 @@ def cmd_train_intents(args: argparse.Namespace) -> int:
     from bot.services.retrain import report, retrain
 
     settings = _settings(args)
-    outcome = asyncio.run(retrain(settings))
+    try:
+        outcome = asyncio.run(retrain(settings))
+    except FileNotFoundError as exc:  # an install without the labelled corpus
+        print(f"train-intents: the labelled corpus is missing ({exc.filename})", file=sys.stderr)
+        return 2
     print("\n".join(report(outcome)))
     return 0
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import build_parser, cmd_train_intents
 from bot.services.erase import erase_candidate
 from bot.services.retrain import correction_examples, report, train_with_corrections
 from bot.storage.models import Alert, Candidate, Correction, Offer, TimelineEvent
@@ -208,3 +209,8 @@ async def test_readyz_names_the_served_model(make_runtime, settings, data_dir):
         body = await (await client.get("/readyz")).json()
     assert body["intents"] == {"provider": "rules", "model": served_model(data_dir).name}
     assert body["intents"]["model"] != IntentModel.load(SHIPPED_PATH).name
+
+
+def test_train_intents_is_a_command_of_the_cli():
+    args = build_parser().parse_args(["train-intents", "--config", "x.toml"])
+    assert (args.func, args.config) == (cmd_train_intents, "x.toml")
