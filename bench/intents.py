@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.flows.intents import CONCERNS, INTENTS, classify_rules  # noqa: E402
+from bot.understanding.rules import CONCERNS, INTENTS, classify_rules  # noqa: E402
 
 DEFAULT_DATA = ROOT / "tests" / "intent_sets" / "intents_labelled.jsonl"
 HOLDOUT_DATA = DEFAULT_DATA.with_name("intents_holdout.jsonl")  # never tuned on

@@ -1,4 +1,5 @@
-"""offerbot serve | worker | migrate | import-csv | check-config | doctor | classify"""
+"""offerbot serve | worker | migrate | import-csv | check-config | doctor | classify |
+train-intents"""
 
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     """One JSON object per reply: text, intent, concerns, sure, model (and with --explain,
     why: the top weighted features or the rule that fired). See docs/understanding.md."""
-    from bot.flows.intents import make_provider
+    from bot.understanding.providers import make_provider
 
     settings = _settings(args)
     texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -172,6 +173,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(c.ok is False for c in checks) else 0
 
 
+def cmd_train_intents(args: argparse.Namespace) -> int:
+    """Retrain the reply model with HR's corrections; keep it only if it is no worse."""
+    from bot.services.retrain import report, retrain
+
+    settings = _settings(args)
+    try:
+        outcome = asyncio.run(retrain(settings))
+    except FileNotFoundError as exc:  # an install without the labelled corpus
+        print(f"train-intents: the labelled corpus is missing ({exc.filename})", file=sys.stderr)
+        return 2
+    print("\n".join(report(outcome)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offerbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("classify", cmd_classify, "classify candidate replies (args or stdin lines)")
     p.add_argument("text", nargs="*")
     p.add_argument("--explain", action="store_true", help="add why: top features or the rule")
+    add(
+        "train-intents",
+        cmd_train_intents,
+        "retrain the reply classifier with HR's corrections (kept only if no worse)",
+    )
     return parser
 
 

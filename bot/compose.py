@@ -22,7 +22,9 @@ __all__ = ["classifier", "compose", "start_runtime"]
 def classifier(settings: Settings) -> Any:
     """The reply reader: the learned model (the newest kept under data_dir/models, else the
     shipped one) with the rules, and an LLM endpoint when [intents] names one."""
-    from bot.flows.intents import make_provider  # loaded with the first reply, not at start
+    from bot.understanding.providers import (
+        make_provider,  # loaded with the first reply, not at start
+    )
 
     i = settings.intents
     return make_provider(

@@ -12,19 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.flows.intents import (
-    CONCERNS,
-    INTENTS,
-    REASON_CATEGORIES,
-    Classification,
-    LLMProvider,
-    LocalProvider,
-    RulesProvider,
-    classify_reason,
-    classify_rules,
-    make_provider,
-)
 from bot.understanding.model import shipped_model
+from bot.understanding.providers import LLMProvider, LocalProvider, RulesProvider, make_provider
+from bot.understanding.rules import Classification, classify_reason, classify_rules
+from bot.vocab import CONCERNS, INTENTS, REASON_CATEGORIES
 
 DATA = Path(__file__).parent / "intent_sets"
 
@@ -285,7 +276,7 @@ async def test_llm_failures_fall_back_to_rules(llm, mode: str, caplog) -> None:
     if mode == "unknown-intent":
         llm.answer = {"intent": "maybe_later", "concerns": []}
     text = "13800001111 的候选人：薪资能否再谈"
-    with caplog.at_level(logging.DEBUG, logger="bot.flows.intents"):
+    with caplog.at_level(logging.DEBUG, logger="bot.understanding.providers"):
         got = await llm.provider.classify(text)
     assert len(llm.requests) == 1
     assert got == classify_rules(text)

@@ -48,6 +48,7 @@ LAYERS = {
     "bot.history": 3,
     "bot.history_text": 3,
     "bot.analytics": 3,
+    "bot.understanding": 3,  # reading replies: the learned model, its corpus and training
     # the process's shared container: services and above use it; channels see it only
     # as a type (under TYPE_CHECKING). What is built into it lives in bot.compose.
     "bot.runtime": 3,
@@ -227,7 +228,7 @@ def test_the_graph_is_read_as_python_reads_it():
     graph = module_graph()
     # a lazy import inside a function counts, TYPE_CHECKING ones do not
     assert "bot.app" in graph["bot.cli"]
-    assert "bot.flows.intents" in graph["bot.compose"]
+    assert "bot.understanding.providers" in graph["bot.compose"]
     assert "bot.runtime" not in graph["bot.services.fx"]
     # `from bot.flows import alerts` is an import of the submodule
     assert "bot.flows.alerts" in graph["bot.flows.offer"]

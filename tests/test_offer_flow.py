@@ -9,7 +9,6 @@ from pathlib import Path
 
 from bot.channels.base import HR_GROUP, Outgoing
 from bot.flows import offer as offer_flow
-from bot.flows.intents import REASON_CATEGORIES
 from bot.storage.models import (
     Alert,
     Candidate,
@@ -21,6 +20,7 @@ from bot.storage.models import (
     TimelineEvent,
     Timer,
 )
+from bot.vocab import REASON_CATEGORIES
 from tests.helpers import auth, drain, sent_messages
 from tests.offer_steps import (
     CANDIDATE,
@@ -211,6 +211,7 @@ async def test_hesitation_alerts_hr_and_repeats_update_the_same_alert(rt):
     assert [(a["key"], a["command"], a["value"]) for a in card["actions"]] == [
         ("claim", f"/claim {alert.id}", {"alert_id": alert.id}),
         ("resolve", f"/resolve {alert.id}", {"alert_id": alert.id}),
+        ("correct", f"/correct {alert.id}", {"alert_id": alert.id}),  # born from words
     ]
     assert "HR 尽快联系您" in (await candidate_texts())[-1]
     # HR is on it: no reminder and no "silent" alert; the deadline still stands.

@@ -21,8 +21,11 @@ UI_KEY = "_ui"
 MAX_CARD_BYTES = 28 * 1024  # Feishu refuses cards over 30 KB (230025); keep a margin
 
 # Buttons that remain usable after a click on the key (everything else is a decision).
+# "Wrong label" only asks HR for the label, so it changes nothing on the card.
 FOLLOW_UPS: dict[str, tuple[str, ...]] = {
-    "claim": ("resolve",),
+    "claim": ("resolve", "correct"),
+    "resolve": ("correct",),
+    "correct": ("claim", "resolve", "correct"),
     "question": ("accept", "decline"),
 }
 

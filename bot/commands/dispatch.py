@@ -1,4 +1,4 @@
-"""The command route: slash commands and claim/resolve clicks, and the table of commands.
+"""The command route: slash commands and claim/resolve/correct clicks, and the table of commands.
 
 Everything starting with `/` (or the full-width `／` a Chinese keyboard types) is a command,
 from anyone: non-admins get a polite refusal rather than falling through to the candidate
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.commands import (
     claim_resolve,
+    correct,
     docs,
     forget,
     help,
@@ -27,6 +28,7 @@ from bot.history_text import clip
 COMMANDS = table(
     claim_resolve.claim,
     claim_resolve.resolve,
+    correct.correct,
     docs.show_docs,
     forget.forget,
     help.show_help,
@@ -38,7 +40,7 @@ COMMANDS = table(
 )
 
 SLASHES = ("/", "／")
-BUTTON_COMMANDS = ("claim", "resolve")
+BUTTON_COMMANDS = ("claim", "resolve", "correct")
 MAX_NAME = 32
 
 

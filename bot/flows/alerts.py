@@ -6,7 +6,9 @@ job and offer, the candidate's words verbatim (passed through `scrub`: ID number
 phone numbers masked), the concerns with talking points per concern (catalog defaults in
 `[alerts.talking_points]`, replaced per concern by `settings.talking_points`), and
 claim/resolve buttons whose text twins are `/claim <id>` and `/resolve <id>`
-(bot/commands/ handles both).
+(bot/commands/ handles both). An alert born from the candidate's own words keeps how the
+bot read them (`reading`) and gets a 误判 / "wrong label" button too: `/correct <id>`,
+which answers with the command to send, label filled in by HR (bot/commands/correct.py).
 
 Not flooding the group: with `merge=True` a new event updates the offer's open alert of
 the same family and posts a short update (only what is new) instead of a second card:
@@ -107,6 +109,25 @@ def claim_resolve_actions(fx: Fx, alert_id: int) -> tuple[Action, ...]:
     )
 
 
+def wrong_label_action(fx: Fx, alert: Alert) -> tuple[Action, ...]:
+    """The 误判 button, on alerts whose latest reply the bot read from free text."""
+    replies = alert.data.get("replies") or [{}]
+    if "intent" not in replies[-1]:
+        return ()
+    return (
+        Action(
+            key="correct",
+            label=fx.t("alerts.wrong_label.button"),
+            command=f"/correct {alert.id}",
+            value={"alert_id": alert.id},
+        ),
+    )
+
+
+def alert_actions(fx: Fx, alert: Alert) -> tuple[Action, ...]:
+    return claim_resolve_actions(fx, alert.id) + wrong_label_action(fx, alert)
+
+
 def phone_suffix(fx: Fx, candidate: Candidate) -> str:
     return fx.t("alerts.phone", phone=mask_phone(candidate.phone)) if candidate.phone else ""
 
@@ -124,11 +145,14 @@ async def raise_alert(
     concerns: tuple[str, ...] | list[str] = (),
     details: dict[str, Any] | None = None,
     merge: bool = False,
+    reading: dict[str, Any] | None = None,
 ) -> Alert:
     """Open an alert (or with `merge`, update the offer's open one) and post it to HR.
 
     `reply` is the candidate's message verbatim; `details` are kind-specific facts stored
-    on the alert (`reason_category`, `reason_text`, `mismatches`, `messages`, ...)."""
+    on the alert (`reason_category`, `reason_text`, `mismatches`, `messages`, ...);
+    `reading` is how the bot read a free-text `reply` (`intent`, `concerns`, `model`), kept
+    with it so HR can correct it."""
     assert kind in KINDS, kind
     details = dict(details or {})
     # With `merge`, the open alert is read, modified and written: callers hold the offer's
@@ -141,7 +165,8 @@ async def raise_alert(
         data = await _subject(fx, candidate, offer)
     before = set(data.get("concerns", []))
     if reply:
-        replies = data.get("replies", []) + [{"text": scrub(reply), "at": fx.now().isoformat()}]
+        entry = {"text": scrub(reply), "at": fx.now().isoformat(), **(reading or {})}
+        replies = data.get("replies", []) + [entry]
         data["replies"] = replies[-REPLIES_KEPT:]
     data["concerns"] = _ordered({*before, *concerns})
     if "messages" in details:  # undelivered texts accumulate
@@ -238,7 +263,7 @@ def render_alert(fx: Fx, alert: Alert) -> Outgoing:
         kind="card",
         title=title,
         text="\n".join(lines),
-        actions=claim_resolve_actions(fx, alert.id),
+        actions=alert_actions(fx, alert),
     )
 
 
@@ -279,7 +304,7 @@ def render_update(
         kind="card",
         title=title,
         text="\n".join(lines),
-        actions=claim_resolve_actions(fx, alert.id),
+        actions=alert_actions(fx, alert),
     )
 
 

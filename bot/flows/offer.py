@@ -22,7 +22,7 @@ recorded on the timeline with who caused it (the candidate's `platform:id`, `api
     declined / reneged /
     expired / withdrawn  closed        replies get a polite answer, nothing changes
 
-What a reply does (intent from bot/flows/intents.py; the buttons and the digits 1/2/3 are
+What a reply does (intent from bot/understanding/; the buttons and the digits 1/2/3 are
 accept / decline / question):
 
     offer is       accept        decline              hesitate, question     other
@@ -55,9 +55,8 @@ from typing import Any
 from tortoise.expressions import F
 
 from bot.channels.base import Action, Inbound, Outgoing
-from bot.flows import alerts, documents
+from bot.flows import alerts, confirm, documents
 from bot.flows.filters import known_candidate, private
-from bot.flows.intents import classify_reason, normalise
 from bot.flows.router import Filter, Router, Turn
 from bot.services import identity
 from bot.services.fx import Fx
@@ -72,6 +71,7 @@ from bot.storage.models import (
     TimelineEvent,
     Timer,
 )
+from bot.understanding.rules import classify_reason, normalise
 from bot.vocab import REASON_CATEGORIES
 
 
@@ -119,6 +119,7 @@ REASON_STAGES = ("awaiting_decline_reason", "awaiting_renege_reason")
 CLOSED_STATUSES = ("declined", "reneged", "expired", "withdrawn")
 # The alert HR works on after an offer closed: late words from the candidate join it.
 CLOSING_ALERT = {"declined": "decline", "reneged": "renege", "expired": "expiry"}
+ASKED = "ask_to_confirm"  # a reply read as a decision the bot must confirm first
 MENU_ONLY = re.compile(r"^(?:我?选|第)?\s*\d{1,2}\s*(?:号|个|项)?\s*$")
 
 # The offer's routes (replies, timers, delivery news); composed in bot/flows/routes.py.
@@ -394,6 +395,9 @@ class Reply:
     concerns: tuple[str, ...] = ()
     text: str | None = None  # the candidate's words; None for a button
     click: str | None = None  # accept / decline / question / reason:<category>
+    sure: bool = True  # buttons and digits always are; else the classifier says
+    via: str | None = None  # "confirmed": a decision confirmed after the bot asked
+    reading: dict[str, Any] | None = None  # how the bot read `text` (HR may correct it)
 
 
 def _offer_input(turn: Turn) -> bool:
@@ -453,6 +457,19 @@ async def on_reason(turn: Turn) -> None:
 async def on_reason_again(turn: Turn) -> None:
     """A reason button once the reason is in already."""
     await _say(turn, turn.data["offer"], "offer.duplicate")
+
+
+@router.turn(*REPLY, intent(ASKED), name="offer_confirm")
+async def on_unsure(turn: Turn) -> None:
+    """A decision the bot is not sure of: ask the candidate to confirm (bot/flows/confirm.py);
+    nothing moves until they do."""
+    offer, (kind, reply) = turn.data["offer"], turn.data["ask"]
+    await _note_reply(turn.fx, offer, reply)
+    assert reply.text is not None
+    message = await confirm.ask(
+        turn, offer, kind, concerns=reply.concerns, text=reply.text, reading=reply.reading or {}
+    )
+    await _send(turn, offer, message, "confirm")
 
 
 @router.turn(*REPLY, status("sent"), intent("accept"), name="offer_accept")
@@ -547,17 +564,59 @@ async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | Non
 
 
 async def _reply(turn: Turn) -> Reply:
-    """The turn's reply: the click, else the classifier's verdict on the words (once)."""
+    """The turn's reply, worked out once: the click, else the classifier's verdict on the
+    words, settled against a confirmation the bot asked for (or `ASKED` when unsure)."""
     if "reply" not in turn.data:
-        click = _click(turn.inbound)
-        if click is not None:
-            turn.data["reply"] = Reply(intent=click, click=click)
-        else:
-            result = await turn.fx.rt.intents.classify(turn.text)
-            turn.data["reply"] = Reply(
-                intent=result.intent, concerns=tuple(result.concerns), text=turn.text
-            )
+        raw = await _understand(turn, _click(turn.inbound))
+        turn.data["reply"] = await _settle(turn, turn.data["offer"], raw)
     return turn.data["reply"]
+
+
+async def _understand(turn: Turn, click: str | None) -> Reply:
+    if click is not None:
+        return Reply(intent=click, click=click)
+    result = await turn.fx.rt.intents.classify(turn.text)
+    concerns = tuple(result.concerns)
+    model = str(getattr(result, "model", "") or result.source)
+    return Reply(
+        intent=result.intent,
+        concerns=concerns,
+        text=turn.text,
+        sure=bool(getattr(result, "sure", True)),
+        reading={"intent": result.intent, "concerns": list(concerns), "model": model},
+    )
+
+
+async def _settle(turn: Turn, offer: Offer, reply: Reply) -> Reply:
+    """Confirmation when unsure (bot/flows/confirm.py): the reply that answers the bot's
+    question becomes the decision it confirms; an unsure decision reads as `ASKED`."""
+    asked = await confirm.take(turn, offer)
+    said_yes = reply.text is not None and confirm.YES_RX.match(normalise(reply.text))
+    if asked is not None and (said_yes or (reply.sure and reply.intent == asked.intent)):
+        return Reply(
+            intent=asked.intent,
+            concerns=asked.concerns,
+            text=asked.text,
+            click=reply.click,
+            via="confirmed",
+            reading=asked.reading,
+        )
+    tapped = reply.click == "question" or MENU_ONLY.match(normalise(reply.text or ""))
+    if asked is not None and reply.intent == "question" and tapped:
+        return Reply(
+            intent="question",
+            concerns=asked.concerns,
+            text=asked.text,
+            click="question",
+            reading=asked.reading,
+        )
+    if reply.click is not None:  # buttons are always sure
+        return reply
+    kind = confirm.question_for(offer, reply.intent, reply.sure, reply.concerns)
+    if kind is None:
+        return reply
+    turn.data["ask"] = (kind, reply)  # the `offer_confirm` route asks
+    return Reply(intent=ASKED, concerns=reply.concerns, text=reply.text, reading=reply.reading)
 
 
 async def _on_closed_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
@@ -687,16 +746,19 @@ async def _note_reply(fx: Fx, offer: Offer, reply: Reply) -> None:
 
 
 def _reply_data(reply: Reply) -> dict[str, Any]:
-    return {
+    data = {
         "intent": reply.intent,
         "concerns": list(reply.concerns),
         "text": reply.text,
         "button": reply.click,
     }
+    if not reply.sure or reply.via:
+        data.update(sure=reply.sure, via=reply.via)
+    return data
 
 
 def _via(reply: Reply) -> str:
-    return "button" if reply.click else "text"
+    return reply.via or ("button" if reply.click else "text")
 
 
 async def _tell_hr(
@@ -711,6 +773,7 @@ async def _tell_hr(
         reply=_words(turn.fx, reply),
         concerns=reply.concerns,
         merge=merge,
+        reading=reply.reading if reply.text is not None else None,
     )
 
 

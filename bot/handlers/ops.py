@@ -34,6 +34,11 @@ async def readyz(request: web.Request) -> web.Response:
         checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ok else "not ready", "checks": checks}
+    # Which reply model serves (a model kept by `offerbot train-intents`, else the shipped one).
+    body["intents"] = {
+        "provider": rt.settings.intents.provider,
+        "model": str(getattr(rt.intents, "model_name", "rules")),
+    }
     problems = await rt.problems.everywhere(list(rt.channels))
     if problems:
         body["problems"] = problems

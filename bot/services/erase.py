@@ -3,7 +3,7 @@
 What goes: everything that identifies the person or repeats their words — name, phone,
 e-mail, platform ids, expectations, the ATS id, documents (files and rows), the text of
 messages to and from them, decline reasons in their words, interview and HR notes,
-alert details, conversation state.
+alert details, conversation state, HR's corrections of their replies (rows deleted).
 What stays: anonymous facts the statistics count — the rows of applications, interviews
 (score, dates), offers (status, salary, timestamps, reason category) and timeline kinds.
 
@@ -26,6 +26,7 @@ from bot.storage.models import (
     Application,
     Candidate,
     Conversation,
+    Correction,
     Document,
     InboundEvent,
     Interview,
@@ -179,6 +180,7 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
         ).delete(),
         "documents": await Document.filter(candidate_id=cid).delete(),
         "notes": await Note.filter(candidate_id=cid).update(text=""),
+        "corrections": await Correction.filter(candidate_id=cid).delete(),
         "interview_notes": await Interview.filter(
             application_id__in=list(application_ids), notes__isnull=False
         ).update(notes=None),

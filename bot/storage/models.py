@@ -345,3 +345,26 @@ class KeyValue(Model):
 
     class Meta:
         table = "key_value"
+
+
+class Correction(Model):
+    """HR's label for a reply the bot read wrong: a training example, erased with the person.
+
+    `offerbot train-intents` learns from these (see docs/understanding.md)."""
+
+    id = fields.IntField(primary_key=True)
+    candidate: fields.ForeignKeyRelation[Candidate] = fields.ForeignKeyField(
+        "models.Candidate", related_name="corrections", on_delete=fields.CASCADE
+    )
+    alert_id = fields.IntField(null=True, db_index=True)
+    text = fields.TextField()  # the reply as the alert kept it (ID numbers out, phones masked)
+    bot_intent = fields.CharField(max_length=16)
+    bot_concerns = fields.JSONField(default=list)
+    hr_intent = fields.CharField(max_length=16)
+    hr_concerns = fields.JSONField(default=list)
+    model = fields.CharField(max_length=64, default="")  # what read it
+    by = fields.CharField(max_length=160)  # `platform:user id`, as [hr].admins names people
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "correction"

@@ -6,6 +6,6 @@
   model file shipped inside the package (`shipped_model()`).
 - `training`: `train`, `evaluate`, the no-worse gate `train_and_gate` and `served_model`.
 
-The rules in bot/flows/intents.py stay for what is certain (menu digits, button values,
+The rules in bot/understanding/rules.py stay for what is certain (menu digits, button values,
 empty text) and as the fallback.
 """

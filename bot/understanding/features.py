@@ -4,7 +4,7 @@ Three blocks of sparse features, each a name -> value map:
 - characters: n-grams of 1..4 characters of the normalised text (NFKC, lower case), with
   "^" / "$" marking the ends, so "^好的$" differs from "好的，但是…";
 - words: jieba words and word pairs (Chinese has no spaces; English words fall out too);
-- cues: from bot/flows/intents.py, the intent the rules pick, the concerns their keyword
+- cues: from bot/understanding/rules.py, the intent the rules pick, the concerns their keyword
   tables find, a hedge ("可能", "如果", "maybe"), a contrast ("但是", "but"), a question
   mark, a length bucket. (The rules' intent costs about half of the time per reply; on
   the dev split it lifts macro-F1 from 0.49 to 0.63, so it stays.)
@@ -22,7 +22,7 @@ import threading
 
 import jieba
 
-from bot.flows import intents as rules
+from bot.understanding import rules
 
 CHAR_N = (1, 2, 3, 4)
 _SPACE = re.compile(r"\s+")

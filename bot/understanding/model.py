@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.flows import intents as rules
-from bot.understanding import features
+from bot.understanding import features, rules
 from bot.vocab import CONCERNS, INTENTS
 
 SHIPPED_PATH = Path(__file__).resolve().parent / "intents_model.npz"
