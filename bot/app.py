@@ -9,7 +9,7 @@ import time
 
 from aiohttp import web
 
-from bot import door, metrics
+from bot import door, logs, metrics
 from bot.compose import start_runtime
 from bot.config import Settings
 from bot.handlers import api, feishu, ops, playground, wecom
@@ -21,19 +21,26 @@ log = logging.getLogger(__name__)
 
 @web.middleware
 async def observe(request: web.Request, handler):
-    """Count and time every request by route (not by raw path: ids stay out of labels)."""
+    """Count and time every request by route (not by raw path: ids stay out of labels),
+    and give it a request id that its log lines and its answer carry (bot/logs.py)."""
     started = time.perf_counter()
+    rid = logs.request_id_from(request.headers.get(logs.HEADER))
+    token = logs.REQUEST_ID.set(rid)
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
     status = 500
     try:
         response = await handler(request)
         status = response.status
+        if not response.prepared:  # a stream (SSE, WebSocket) has sent its headers already
+            response.headers[logs.HEADER] = rid
         return response
     except web.HTTPException as exc:
         status = exc.status
+        exc.headers[logs.HEADER] = rid
         raise
     finally:
+        logs.REQUEST_ID.reset(token)
         metrics.REQUESTS.labels(name, str(status)).inc()
         metrics.LATENCY.labels(name).observe(time.perf_counter() - started)
 

@@ -23,14 +23,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise SystemExit(2) from None
 
 
-def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Third-party loggers that print request bodies or tokens stay at WARNING.
-    for noisy in ("tortoise", "aiosqlite", "asyncpg", "Lark", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _logging(settings: Settings, verbose: bool = False) -> None:
+    from bot import logs
+
+    logs.setup(settings.server.log_format, verbose)
 
 
 class _StoppedDuringStartUp(SystemExit):
@@ -75,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import serve
 
     settings = _settings(args)
-    _logging(args.verbose)
+    _logging(settings, args.verbose)
     return _run_service(serve(settings, with_worker=not args.no_worker))
 
 
@@ -83,7 +79,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from bot.worker import run_worker
 
     settings = _settings(args)
-    _logging(args.verbose)
+    _logging(settings, args.verbose)
     return _run_service(run_worker(settings))
 
 

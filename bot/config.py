@@ -65,6 +65,8 @@ class ServerSettings(_Section):
     # Off by default: a line per callback costs ~9 % of the server's CPU at full speed
     # (bench/FINDINGS.md); /metrics counts requests by route and status instead.
     access_log: bool = False
+    # "text" for people, "json" (one object a line) for log collectors (docs/operations.md).
+    log_format: Literal["text", "json"] = "text"
     # Pending connections the kernel queues while the loop is busy; aiohttp's 128
     # overflowed at 1 000 callbacks/s and clients retried after 1 s (bench/FINDINGS.md).
     backlog: int = Field(1024, ge=16)

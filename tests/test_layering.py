@@ -62,6 +62,7 @@ LAYERS = {
     "bot.vocab": 1,
     "bot.problems": 1,
     "bot.metrics": 1,
+    "bot.logs": 1,  # log format and the request id
     "bot.privacy": 1,
     "bot.queue": 1,
     "bot.embedded_redis": 1,  # the embedded server the queue may run on
