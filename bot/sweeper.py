@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from arq.constants import in_progress_key_prefix
@@ -22,7 +23,9 @@ SWEEP_BATCH = 500
 UNCLAIMED_AFTER = 10.0  # seconds; see unclaimed_after()
 
 
-async def sweep_once(rt: Runtime, *, grace: float = 2.0) -> dict[str, int]:
+async def sweep_once(
+    rt: Runtime, *, grace: float = 2.0, running: Callable[[], set[str]] | None = None
+) -> dict[str, int]:
     """Enqueue everything the database says is due and nobody holds. Idempotent.
     `grace`: inbound rows younger than this are left to the webhook, which enqueues fresh
     events itself (0 right after a Redis outage: those enqueues were lost)."""
@@ -61,6 +64,7 @@ async def sweep_once(rt: Runtime, *, grace: float = 2.0) -> dict[str, int]:
     )
     await _forget_dead_jobs(
         rt,
+        running() if running else set(),
         [job for job, held in jobs if held is not None],
         [job for job, held in jobs if held is None],
     )
@@ -82,14 +86,20 @@ def unclaimed_after(rt: Runtime) -> float:
     return min(rt.settings.worker.stale_after.total_seconds(), UNCLAIMED_AFTER)
 
 
-async def _forget_dead_jobs(rt: Runtime, expired: list[str], unclaimed: list[str]) -> None:
+async def _forget_dead_jobs(
+    rt: Runtime, mine: set[str], expired: list[str], unclaimed: list[str]
+) -> None:
     """A worker killed after taking a job leaves arq's in-progress marker behind for
     job_timeout + 10 s (130 s by default): until then no worker runs that job and the
     sweeper cannot queue it again. Drop the marker when the holder is surely gone:
     - `expired`: the row's lease (`stale_after`) ran out;
     - `unclaimed`: nobody holds the row, and the marker is older than `unclaimed_after`
       (its age is what arq set minus what is left).
-    A live worker whose marker goes is harmless: the claim lets one run do the work."""
+    `mine`: jobs this process is running now; their holder is alive, whatever their age (a
+    first reply may wait seconds for the reply model to load before it claims its row, and
+    arq cannot run a job id twice in one worker)."""
+    expired = [job for job in expired if job not in mine]
+    unclaimed = [job for job in unclaimed if job not in mine]
     if rt.redis is None or not (expired or unclaimed):
         return
     try:
@@ -110,7 +120,7 @@ async def _forget_dead_jobs(rt: Runtime, expired: list[str], unclaimed: list[str
         log.warning("could not release stale jobs: %s", type(exc).__name__)
 
 
-async def _sweep_forever(rt: Runtime) -> None:
+async def _sweep_forever(rt: Runtime, running: Callable[[], set[str]] | None = None) -> None:
     """Sweep every `sweep_interval`; at once (no grace) when Redis is back from an outage,
     and again a few seconds later for what was acknowledged while clients reconnected."""
     wait = 0.0
@@ -123,7 +133,7 @@ async def _sweep_forever(rt: Runtime) -> None:
         except TimeoutError:
             pass
         try:
-            await sweep_once(rt, grace=grace)
+            await sweep_once(rt, grace=grace, running=running)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - DB or Redis hiccup: try again next round

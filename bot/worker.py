@@ -363,6 +363,10 @@ class Workers:
     def jobs_failed(self) -> int:
         return sum(w.jobs_failed for w in self._started)
 
+    def running(self) -> set[str]:
+        """Job ids this process's workers run now (their markers are not a dead worker's)."""
+        return {job for w in self._started for job in w.job_tasks}
+
     @property
     def jobs_retried(self) -> int:
         return sum(w.jobs_retried for w in self._started)
@@ -399,7 +403,7 @@ class Workers:
             self.current = {q: self._arq(q) for q in QUEUES}
             await asyncio.gather(*(w.async_run() for w in self.current.values()))
             return
-        sweeper = asyncio.create_task(_sweep_forever(self.rt))
+        sweeper = asyncio.create_task(_sweep_forever(self.rt, self.running))
         try:
             await asyncio.gather(*(self._keep(q) for q in QUEUES))
         finally:
