@@ -117,21 +117,13 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     """One JSON object per reply: text, intent, concerns, sure, model (and with --explain,
     why: the top weighted features or the rule that fired). See docs/understanding.md."""
-    from bot.understanding.providers import make_provider
+    from bot.compose import classifier
 
     settings = _settings(args)
     texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    i = settings.intents
 
     async def run() -> None:
-        provider = make_provider(
-            i.provider,
-            i.llm_base_url,
-            i.llm_model,
-            i.llm_api_key,
-            i.llm_timeout.total_seconds(),
-            data_dir=settings.data_dir,
-        )
+        provider = classifier(settings)  # the reader `serve` uses, the same config
         try:
             for text in texts:
                 result = await provider.classify(text)

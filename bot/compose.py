@@ -22,9 +22,8 @@ __all__ = ["classifier", "compose", "start_runtime"]
 def classifier(settings: Settings) -> Any:
     """The reply reader: the learned model (the newest kept under data_dir/models, else the
     shipped one) with the rules, and an LLM endpoint when [intents] names one."""
-    from bot.understanding.providers import (
-        make_provider,  # loaded with the first reply, not at start
-    )
+    # Imported with the first reply, not at start (the model and jieba take seconds).
+    from bot.understanding.providers import make_provider
 
     i = settings.intents
     return make_provider(
