@@ -4,7 +4,7 @@
     python bench/intents.py --rules [--data tests/intent_sets/intents_labelled.jsonl] [--errors]
 
 Default: the model shipped in the package (or `--model FILE`) and, for comparison, the
-rules, on the test split of bot/understanding/data (never tuned on): per-intent P/R/F1,
+rules, on the test split of bot/understanding/labelled (never tuned on): per-intent P/R/F1,
 macro-F1, hesitate recall, concerns micro-F1, decision recall, false decisions acted on,
 the ask rate and the time per reply. `--write` puts the figures into bench/RESULTS.md,
 section "Reply understanding" (see docs/understanding.md for what each figure means).

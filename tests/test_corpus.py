@@ -1,4 +1,4 @@
-"""The labelled reply corpus (bot/understanding/data, see docs/understanding.md) is well formed."""
+"""The labelled reply corpus (bot/understanding/labelled, see docs/understanding.md) is well formed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from bot.vocab import CONCERNS, INTENTS
 
-DATA = Path(__file__).resolve().parent.parent / "bot" / "understanding" / "data"
+DATA = Path(__file__).resolve().parent.parent / "bot" / "understanding" / "labelled"
 SOURCES = sorted((DATA / "sources").glob("*.jsonl"))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.vocab import CONCERNS, INTENTS
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "labelled"
 SPLITS = ("train", "dev", "test")
 
 

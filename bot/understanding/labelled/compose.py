@@ -7,7 +7,7 @@ digits, one-word replies). Otherwise each reply gets one or two composed variant
 emoji, greetings, voice-to-text fillers) that keep its labels; variants stay in the source
 file of their original. Output: `sources/<source_id>.jsonl`. Deterministic (seeded per line).
 
-Run: python bot/understanding/data/compose.py [--stats]
+Run: python bot/understanding/labelled/compose.py [--stats]
 """
 
 from __future__ import annotations

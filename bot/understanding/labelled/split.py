@@ -8,8 +8,8 @@ Nobody picks sources by hand. The draw ran once (`--draw`); since then splits.js
 sources already in it keep their split and sources written after the draw go to train, so
 the test split never changes.
 
-Run: python bot/understanding/data/split.py          (add new sources to train)
-     python bot/understanding/data/split.py --draw   (the one-time draw; do not rerun)
+Run: python bot/understanding/labelled/split.py          (add new sources to train)
+     python bot/understanding/labelled/split.py --draw   (the one-time draw; do not rerun)
 """
 
 from __future__ import annotations
