@@ -1,4 +1,4 @@
-"""The labelled reply corpus (bot/understanding/labelled, see docs/understanding.md) is well formed."""
+"""The labelled reply corpus (bot/understanding/labelled; docs/understanding.md) is sound."""
 
 from __future__ import annotations
 
