@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.channels.base import HR_GROUP, Outgoing
-from bot.flows import offer as offer_flow
+from bot.flows import offer_state as offer_flow
 from bot.storage.models import (
     Alert,
     Candidate,

@@ -19,6 +19,7 @@ def test_the_flows_are_included_in_the_visible_order():
         "binding",
         "documents",
         "offer",
+        "offer_send",
         "fallback",
     ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tortoise.expressions import F
 
-import bot.flows.offer as offer_flow
+import bot.flows.offer_send as offer_flow
 from bot.commands.registry import Ctx, command, required_text
 from bot.history_text import candidate_title
 from bot.storage.models import Offer

@@ -156,7 +156,7 @@ async def raise_alert(
     assert kind in KINDS, kind
     details = dict(details or {})
     # With `merge`, the open alert is read, modified and written: callers hold the offer's
-    # row lock (flows/offer.py: locked_offer), so two events of one offer take turns.
+    # row lock (flows/offer_state.py: locked_offer), so two events of one offer take turns.
     current = await open_alert_for(offer, kind) if merge else None
     if current is not None:
         kind = await _merged_kind(current, kind)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from bot.channels.base import Outgoing
 from bot.flows.filters import private
-from bot.flows.offer import send_offer
+from bot.flows.offer_send import send_offer
 from bot.flows.router import Filter, Router, SkipHandler, Turn
 from bot.services.identity import identity_for
 from bot.storage.models import Candidate, Conversation, Offer

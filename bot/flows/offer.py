@@ -1,26 +1,7 @@
-"""The offer conversation (docs/offer-flow.md): `POST /api/v1/offers` to the candidate's decision.
+"""The offer conversation (docs/offer-flow.md): the candidate's replies to an offer.
 
-`Offer.status` is what the ATS sees (docs/api.md); `Offer.stage` is where the conversation
-stands inside that status. Every change goes through `TRANSITIONS` (applied by `_move`
-with a conditional UPDATE, so a duplicate click or a late timer changes nothing) and is
-recorded on the timeline with who caused it (the candidate's `platform:id`, `api`, `timer`).
-
-    status    stage                    meaning
-    --------  -----------------------  ------------------------------------------------
-    sent      new                      just stored (inside create_offer only)
-    sent      awaiting_binding         no platform identity: invite code/link handed out
-    sent      awaiting_delivery        offer message queued (quiet hours may hold it)
-    sent      awaiting_reply           delivered: remind / escalate / expire timers armed
-    sent      hesitating               hesitated or asked: HR alert open, reminder and
-                                       "silent" escalation cancelled (HR is on it); the
-                                       expiry stays armed
-    sent      undeliverable            the offer message could not go out: HR has its
-                                       text to send by hand; only the expiry is armed
-    accepted  confirmed                the documents flow runs (bot/flows/documents.py)
-    declined  awaiting_decline_reason  the next reply is the reason
-    reneged   awaiting_renege_reason   the next reply is the reason
-    declined / reneged /
-    expired / withdrawn  closed        replies get a polite answer, nothing changes
+States and transitions: bot/flows/offer_state.py; sending the offer, reminders and timers:
+bot/flows/offer_send.py.
 
 What a reply does (intent from bot/understanding/; the buttons and the digits 1/2/3 are
 accept / decline / question):
@@ -35,13 +16,6 @@ accept / decline / question):
     reason         stored as `Reason`, HR's alert updated
     closed         polite answer; words that matter go to the open decline/renege/expiry
                    alert (HR may still win the candidate back)
-
-Timers (keys `offer:<id>:remind|escalate|expire`) start when the offer message is
-delivered: one reminder after `offer_unconfirmed_after` if there is no reply yet, a
-"silent" HR alert after `offer_escalate_after` unless HR already has the candidate's
-doubts, expiry at `expires_at`. A default `expires_at` counts from delivery; an explicit
-one is a fixed date (armed at creation). Any reply cancels the reminder (and a reminder
-held by quiet hours); a decision cancels everything still waiting.
 """
 
 from __future__ import annotations
@@ -49,341 +23,42 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
-
-from tortoise.expressions import F
 
 from bot.channels.base import Action, Inbound, Outgoing
 from bot.flows import alerts, confirm, documents
 from bot.flows.filters import known_candidate, private
+from bot.flows.offer_send import (
+    reminder_key,
+)
+from bot.flows.offer_state import (
+    CLOSED_STATUSES,
+    ESCALATE,
+    REMIND,
+    move,
+    stop_waiting,
+)
 from bot.flows.router import Filter, Router, Turn
-from bot.services import identity
 from bot.services.fx import Fx
-from bot.services.quiet import next_allowed
 from bot.storage.models import (
-    Application,
     Candidate,
     Offer,
     Outbox,
     Reason,
-    Requisition,
-    TimelineEvent,
-    Timer,
 )
 from bot.understanding.rules import classify_reason, normalise
 from bot.vocab import REASON_CATEGORIES
 
-
-def _edges(table: str) -> dict[str, dict[str, tuple[str, str]]]:
-    """event -> {"status/stage" or "status/*": (status, stage)}, one table row per edge."""
-    edges: dict[str, dict[str, tuple[str, str]]] = {}
-    for row in table.strip().splitlines()[1:]:
-        event, source, target = row.split()
-        status, stage = target.split("/")
-        edges.setdefault(event, {})[source] = (status, stage)
-    return edges
-
-
-# Every transition, one edge per row; the event is what the timeline records.
-TRANSITIONS = _edges("""
-    event                from                              to
-    offer_invited        sent/new                          sent/awaiting_binding
-    offer_queued         sent/new                          sent/awaiting_delivery
-    offer_queued         sent/awaiting_binding             sent/awaiting_delivery
-    offer_delivered      sent/awaiting_delivery            sent/awaiting_reply
-    offer_delivered      sent/undeliverable                sent/awaiting_reply
-    offer_undeliverable  sent/awaiting_delivery            sent/undeliverable
-    offer_hesitating     sent/*                            sent/hesitating
-    offer_accepted       sent/*                            accepted/confirmed
-    offer_declined       sent/*                            declined/awaiting_decline_reason
-    offer_reneged        accepted/*                        reneged/awaiting_renege_reason
-    reason_recorded      declined/awaiting_decline_reason  declined/closed
-    reason_recorded      reneged/awaiting_renege_reason    reneged/closed
-    offer_expired        sent/*                            expired/closed
-    offer_withdrawn      sent/*                            withdrawn/closed
-    offer_withdrawn      accepted/*                        withdrawn/closed
-""")
-STAMPS = {
-    "offer_accepted": ("accepted_at",),
-    "offer_declined": ("declined_at", "closed_at"),
-    "offer_reneged": ("reneged_at", "closed_at"),
-    "offer_expired": ("expired_at", "closed_at"),
-    "offer_withdrawn": ("withdrawn_at", "closed_at"),
-}
-
-REMIND, ESCALATE, EXPIRE = "offer_remind", "offer_escalate", "offer_expire"
 OFFER_CLICKS = ("accept", "decline", "question")
 REASON_CLICK = "reason:"
 REASON_STAGES = ("awaiting_decline_reason", "awaiting_renege_reason")
-CLOSED_STATUSES = ("declined", "reneged", "expired", "withdrawn")
 # The alert HR works on after an offer closed: late words from the candidate join it.
 CLOSING_ALERT = {"declined": "decline", "reneged": "renege", "expired": "expiry"}
 ASKED = "ask_to_confirm"  # a reply read as a decision the bot must confirm first
 MENU_ONLY = re.compile(r"^(?:我?选|第)?\s*\d{1,2}\s*(?:号|个|项)?\s*$")
 
-# The offer's routes (replies, timers, delivery news); composed in bot/flows/routes.py.
+# The offer's reply routes; composed in bot/flows/routes.py.
 router = Router("offer")
-
-
-# -- the API's entry points -------------------------------------------------------------
-
-
-async def create_offer(
-    fx: Fx,
-    *,
-    application: Application,
-    fields: dict[str, Any],
-    lookup: identity.Lookup | None = None,
-) -> tuple[Offer, dict[str, Any]]:
-    """POST /api/v1/offers after validation: store the offer and start the conversation.
-
-    `fields` are the validated body fields except the application. Returns the offer and
-    extra answer fields (`invite_code`, `invite_url` when the candidate must be invited).
-    Runs inside the API's transaction; `lookup` is what the platforms answered before it
-    (bot/services/identity.py), so no platform is called while rows are locked."""
-    await application.fetch_related("candidate", "requisition")
-    candidate, requisition = application.candidate, application.requisition
-    values = dict(fields)
-    fixed_deadline = values.get("expires_at") is not None
-    if not fixed_deadline:  # re-based when the message is actually delivered
-        values["expires_at"] = fx.now() + fx.settings.timers.offer_expires_after
-    offer = await Offer.create(
-        application=application,
-        candidate=candidate,
-        requisition=requisition,
-        stage="new",
-        data={"expires_defaulted": not fixed_deadline},
-        **values,
-    )
-    await fx.record(
-        candidate.id,
-        "offer_created",
-        {
-            "salary_monthly": str(offer.salary_monthly),
-            "currency": offer.currency,
-            "start_date": offer.start_date.isoformat(),
-            "expires_at": offer.expires_at.isoformat() if fixed_deadline else None,
-        },
-        offer_id=offer.id,
-        application_id=application.id,
-    )
-    await _advise_hr(fx, offer, candidate, requisition)  # queued before the candidate's
-    if fixed_deadline:
-        await _arm(fx, offer, EXPIRE, offer.expires_at)
-    target = await identity.reach(fx, candidate, offer.channel, lookup)
-    if target is None:
-        code, url = await identity.new_invite(fx, offer, lookup)
-        await _move(fx, offer, "offer_invited", invite_url=url)
-        extra = {"invite_code": code, "invite_url": url}
-        if url is None:  # no link to give: HR sends the code with this text
-            extra["invite_text"] = fx.t("offer.invite_text", code=code)
-        return offer, extra
-    await send_offer(fx, offer, candidate, *target)
-    return offer, {}
-
-
-async def withdraw_offer(fx: Fx, offer: Offer) -> Offer:
-    """POST /api/v1/offers/{id}/withdraw: close the offer; tell the candidate if they saw it."""
-    if not await _move(fx, offer, "offer_withdrawn"):
-        return offer
-    await _stop_waiting(fx, offer)
-    candidate = await _live_candidate(offer)
-    if candidate is not None and offer.delivered_at is not None:
-        facts = await alerts.offer_facts(fx, offer)
-        text = fx.t("offer.withdrawn", name=candidate.name, job=facts["job"])
-        await _to_offer_address(fx, offer, candidate, Outgoing(text=text), "withdrawn")
-    return offer
-
-
-# -- creating: advisory and the offer message ---------------------------------------------
-
-
-def expectation_mismatches(
-    fx: Fx, expectations: dict[str, Any], requisition: Requisition, offer: Offer
-) -> list[str]:
-    """Each way the candidate's stated expectations differ from the job or the offer."""
-    found = []
-    salary_min = _number(expectations.get("salary_min"))
-    if salary_min is not None and Decimal(str(offer.salary_monthly)) < salary_min:
-        found.append(
-            fx.t(
-                "alerts.mismatch.salary",
-                expected=alerts.money(fx, salary_min, offer.currency),
-                offered=alerts.money(fx, offer.salary_monthly, offer.currency),
-            )
-        )
-    remote = _number(expectations.get("remote_days_per_week"))
-    allowed = requisition.remote_days_per_week
-    if remote and (allowed is None or allowed < remote):
-        offered = (
-            fx.t("alerts.not_stated")
-            if allowed is None
-            else fx.t("alerts.mismatch.remote_days", days=allowed)
-        )
-        found.append(fx.t("alerts.mismatch.remote", expected=f"{remote:g}", offered=offered))
-    wanted = str(expectations.get("location") or "").strip()
-    place = (requisition.location or "").strip()
-    if wanted and not _same_place(wanted, place):
-        found.append(
-            fx.t(
-                "alerts.mismatch.location",
-                expected=wanted,
-                offered=place or fx.t("alerts.not_stated"),
-            )
-        )
-    return found
-
-
-async def _advise_hr(fx: Fx, offer: Offer, candidate: Candidate, requisition: Requisition) -> None:
-    expectations = candidate.expectations if isinstance(candidate.expectations, dict) else {}
-    found = expectation_mismatches(fx, expectations, requisition, offer)
-    if found:
-        details = {"mismatches": found, "notes": str(expectations.get("notes") or "")}
-        await alerts.raise_alert(fx, "advisory", candidate=candidate, offer=offer, details=details)
-
-
-async def send_offer(
-    fx: Fx, offer: Offer, candidate: Candidate, platform: str, address: str
-) -> None:
-    """Queue the offer message to where the candidate is (also right after binding)."""
-    if offer.data.get("expires_defaulted"):
-        # The deadline shown counts from when the message can go out (quiet hours).
-        send_at = next_allowed(fx.now(), fx.settings.company)
-        offer.expires_at = send_at + fx.settings.timers.offer_expires_after
-    offer.data = {**offer.data, "address": [platform, address]}
-    await offer.save(update_fields=["expires_at", "data", "updated_at"])
-    await fx.to_candidate(
-        candidate,
-        await offer_message(fx, offer, candidate),
-        f"offer:{offer.id}:message:{platform}:{address}",
-        offer=offer,
-        platform=platform,
-        address=address,
-    )
-    await _move(fx, offer, "offer_queued", platform=platform)
-
-
-async def offer_message(fx: Fx, offer: Offer, candidate: Candidate) -> Outgoing:
-    facts = await alerts.offer_facts(fx, offer)
-    company = fx.settings.company.name
-    lines = [
-        fx.t("offer.greeting", name=candidate.name, company=company, job=facts["job"]),
-        fx.t("offer.line_salary", salary=facts["salary"]),
-        fx.t("offer.line_start", start_date=facts["start_date"]),
-        fx.t("offer.line_deadline", deadline=facts["deadline"]),
-    ]
-    if offer.contract_url:
-        lines.append(fx.t("offer.line_contract", url=offer.contract_url))
-    lines.append(fx.t("offer.choices"))
-    return Outgoing(
-        kind="card",
-        title=fx.t("offer.title", company=company),
-        text="\n".join(lines),
-        actions=offer_actions(fx, offer),
-    )
-
-
-def reminder_key(offer: Offer) -> str:
-    """The outbox key of the timer's reminder, and the prefix of every HR /remind."""
-    return f"offer:{offer.id}:reminder"
-
-
-async def reminder_message(fx: Fx, offer: Offer, candidate: Candidate) -> Outgoing:
-    """The reminder (also what HR's /remind may send)."""
-    facts = await alerts.offer_facts(fx, offer)
-    text = fx.t("offer.reminder", name=candidate.name, job=facts["job"], deadline=facts["deadline"])
-    return Outgoing(
-        kind="card",
-        title=fx.t("offer.reminder_title"),
-        text=text,
-        actions=offer_actions(fx, offer),
-    )
-
-
-def offer_actions(fx: Fx, offer: Offer) -> tuple[Action, ...]:
-    value = {"offer_id": offer.id}
-    return (
-        Action(
-            key="accept",
-            label=fx.t("offer.button_accept"),
-            command="1",
-            value=value,
-            style="primary",
-        ),
-        Action(
-            key="decline",
-            label=fx.t("offer.button_decline"),
-            command="2",
-            value=value,
-            style="danger",
-            confirm=fx.t("offer.decline_confirm"),
-        ),
-        Action(key="question", label=fx.t("offer.button_question"), command="3", value=value),
-    )
-
-
-# -- delivery news ----------------------------------------------------------------------
-
-
-def _is_offer_message(row: Outbox) -> bool:
-    return row.offer_id is not None and row.idempotency_key.startswith(
-        f"offer:{row.offer_id}:message:"
-    )
-
-
-@router.delivered
-async def offer_delivered(fx: Fx, row: Outbox) -> None:
-    """The offer message reached the candidate: now the clock starts."""
-    if not _is_offer_message(row):
-        return
-    offer = await locked_offer(row.offer_id)
-    if offer is None or offer.delivered_at is not None:
-        return
-    offer.delivered_at = fx.now()
-    if offer.data.get("expires_defaulted"):
-        offer.expires_at = offer.delivered_at + fx.settings.timers.offer_expires_after
-    await offer.save(update_fields=["delivered_at", "expires_at", "updated_at"])
-    if offer.status != "sent":
-        return
-    await _move(fx, offer, "offer_delivered", platform=row.platform)
-    timers = fx.settings.timers
-    await _arm(fx, offer, EXPIRE, offer.expires_at)
-    if offer.last_reply_at is None:
-        await _arm(fx, offer, REMIND, offer.delivered_at + timers.offer_unconfirmed_after)
-        await _arm(fx, offer, ESCALATE, offer.delivered_at + timers.offer_escalate_after)
-
-
-@router.undeliverable
-async def message_undeliverable(fx: Fx, row: Outbox, reason: str) -> None:
-    """A candidate message could not go out: HR gets its text to pass on by hand."""
-    message = Outgoing.model_validate(row.payload)
-    if row.candidate_id is None or message.replaces:  # a card refresh is no news
-        return
-    candidate = await Candidate.get_or_none(id=row.candidate_id, erased_at__isnull=True)
-    if candidate is None:
-        return
-    offer = await locked_offer(row.offer_id)
-    await fx.record(
-        candidate.id,
-        "message_undeliverable",
-        {"outbox_id": row.id, "status": row.status, "reason": reason},
-        offer_id=row.offer_id,
-    )
-    details = {"delivery_error": _delivery_error(fx, reason), "messages": [message.text]}
-    await alerts.raise_alert(
-        fx, "undeliverable", candidate=candidate, offer=offer, details=details, merge=True
-    )
-    is_offer = offer is not None and _is_offer_message(row)
-    if is_offer and await _move(fx, offer, "offer_undeliverable", reason=reason):
-        await _arm(fx, offer, EXPIRE, offer.expires_at)
-
-
-def _delivery_error(fx: Fx, reason: str) -> str:
-    try:
-        return fx.t(f"alerts.delivery_errors.{reason}")
-    except KeyError:
-        return reason
 
 
 # -- replies ------------------------------------------------------------------------------
@@ -490,7 +165,7 @@ async def on_decline(turn: Turn) -> None:
 async def on_doubt(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
     await _note_reply(turn.fx, offer, reply)
-    await _move(turn.fx, offer, "offer_hesitating")
+    await move(turn.fx, offer, "offer_hesitating")
     # HR takes it from here: no reminder, no "silent" alert while they talk.
     await turn.fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, ESCALATE])
     await _doubt(turn, offer, reply)
@@ -640,9 +315,9 @@ async def _on_closed_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
 async def _accept(turn: Turn, offer: Offer, reply: Reply) -> None:
     fx, candidate = turn.fx, turn.candidate
     assert candidate is not None
-    if not await _move(fx, offer, "offer_accepted", via=_via(reply)):
+    if not await move(fx, offer, "offer_accepted", via=_via(reply)):
         return
-    await _stop_waiting(fx, offer)
+    await stop_waiting(fx, offer)
     await _replace_card(turn, offer, "accept")
     await _say(turn, offer, "offer.accepted", company=fx.settings.company.name)
     facts = await alerts.offer_facts(fx, offer)
@@ -670,9 +345,9 @@ async def _close_by_candidate(
 ) -> None:
     """Decline (or renege): closed at once, HR alerted, the reason asked for next."""
     fx = turn.fx
-    if not await _move(fx, offer, event, via=_via(reply)):
+    if not await move(fx, offer, event, via=_via(reply)):
         return
-    await _stop_waiting(fx, offer)
+    await stop_waiting(fx, offer)
     await _replace_card(turn, offer, "decline")
     await _tell_hr(turn, offer, reply, alert_kind, merge=False)
     ask = "offer.ask_decline_reason" if alert_kind == "decline" else "offer.ask_renege_reason"
@@ -698,7 +373,7 @@ async def _record_reason(turn: Turn, offer: Offer, click: str | None) -> None:
         category, text = classify_reason(turn.text), turn.text
         if MENU_ONLY.match(normalise(text)):
             text = None  # "3" is a menu choice, not words worth quoting
-    if not await _move(fx, offer, "reason_recorded", category=category, text=text):
+    if not await move(fx, offer, "reason_recorded", category=category, text=text):
         return
     kind = "decline" if offer.status == "declined" else "renege"
     await Reason.create(offer=offer, kind=kind, category=category, text=text)
@@ -815,157 +490,3 @@ async def _replace_card(turn: Turn, offer: Offer, outcome: str) -> None:
 
 async def _start_documents(fx: Fx, offer: Offer) -> None:
     await documents.start_documents(fx, offer)
-
-
-# -- timers -------------------------------------------------------------------------------
-
-
-async def _arm(fx: Fx, offer: Offer, kind: str, due: Any) -> None:
-    name = kind.removeprefix("offer_")
-    await fx.schedule(
-        f"offer:{offer.id}:{name}", kind, due, offer_id=offer.id, candidate_id=offer.candidate_id
-    )
-
-
-@router.timer(REMIND)
-async def remind(fx: Fx, timer: Timer) -> None:
-    offer = await locked_offer(timer.offer_id)
-    if offer is None or offer.status != "sent" or offer.last_reply_at is not None:
-        return
-    candidate = await _live_candidate(offer)
-    if candidate is None:
-        return
-    message = await reminder_message(fx, offer, candidate)
-    if await _to_offer_address(fx, offer, candidate, message, "reminder") is None:
-        return
-    await Offer.filter(id=offer.id).update(reminders_sent=F("reminders_sent") + 1)
-    await fx.record(candidate.id, "reminder_sent", {}, offer_id=offer.id, actor="timer")
-
-
-@router.timer(ESCALATE)
-async def escalate(fx: Fx, timer: Timer) -> None:
-    offer = await locked_offer(timer.offer_id)
-    if offer is None or offer.status != "sent" or offer.stage == "hesitating":
-        return
-    candidate = await _live_candidate(offer)
-    if candidate is None:
-        return
-    waited = fx.now() - (offer.delivered_at or offer.created_at)
-    last = (
-        await TimelineEvent.filter(offer_id=offer.id, kind="candidate_reply")
-        .order_by("-id")
-        .first()
-    )
-    details = {
-        "waited": _duration(fx, waited.total_seconds()),
-        "reminders": offer.reminders_sent,
-        "last_message": (last.data.get("text") or "") if last else "",
-    }
-    await alerts.raise_alert(
-        fx, "silent", candidate=candidate, offer=offer, details=details, merge=True
-    )
-    await fx.record(candidate.id, "silent_escalated", details, offer_id=offer.id, actor="timer")
-
-
-@router.timer(EXPIRE)
-async def expire(fx: Fx, timer: Timer) -> None:
-    offer = await locked_offer(timer.offer_id)
-    if offer is None or not await _move(fx, offer, "offer_expired", actor="timer"):
-        return
-    await _stop_waiting(fx, offer)
-    candidate = await _live_candidate(offer)
-    if candidate is None:
-        return
-    if offer.data.get("address"):  # the candidate had the offer: close it kindly
-        facts = await alerts.offer_facts(fx, offer)
-        text = fx.t("offer.expired", name=candidate.name, job=facts["job"])
-        await _to_offer_address(fx, offer, candidate, Outgoing(text=text), "expired")
-    await alerts.raise_alert(fx, "expiry", candidate=candidate, offer=offer)
-
-
-# -- small pieces -------------------------------------------------------------------------
-
-
-async def _move(fx: Fx, offer: Offer, event: str, *, actor: str | None = None, **data: Any) -> bool:
-    """Apply the transition `event` if the offer is still where the table allows it."""
-    edges = TRANSITIONS[event]
-    target = edges.get(f"{offer.status}/{offer.stage}") or edges.get(f"{offer.status}/*")
-    if target is None:
-        return False
-    status, stage = target
-    before, after = f"{offer.status}/{offer.stage}", f"{status}/{stage}"
-    changes: dict[str, Any] = {"status": status, "stage": stage}
-    for stamp in STAMPS.get(event, ()):
-        changes[stamp] = fx.now()
-    updated = await Offer.filter(id=offer.id, status=offer.status, stage=offer.stage).update(
-        **changes
-    )
-    if not updated:  # someone else moved it first
-        return False
-    for name, value in changes.items():
-        setattr(offer, name, value)
-    if before != after:
-        await fx.record(
-            offer.candidate_id,
-            event,
-            {"from": before, "to": after, **data},
-            offer_id=offer.id,
-            application_id=offer.application_id,
-            actor=actor,
-        )
-    return True
-
-
-async def locked_offer(offer_id: int | None) -> Offer | None:
-    """The offer, row-locked until the transaction ends: replies, timers and delivery news
-    for one offer take turns (PostgreSQL; SQLite serialises writers anyway)."""
-    if offer_id is None:
-        return None
-    return await Offer.filter(id=offer_id).select_for_update().first()
-
-
-async def _stop_waiting(fx: Fx, offer: Offer) -> None:
-    """A decision was made: no timer of this offer and no held candidate message matter."""
-    await fx.cancel_timers(offer_id=offer.id)
-    await Outbox.filter(offer_id=offer.id, recipient_kind="user", status="pending").update(
-        status="cancelled", last_error=f"offer {offer.status}"
-    )
-
-
-async def _live_candidate(offer: Offer) -> Candidate | None:
-    return await Candidate.get_or_none(id=offer.candidate_id, erased_at__isnull=True)
-
-
-async def _to_offer_address(
-    fx: Fx, offer: Offer, candidate: Candidate, message: Outgoing, purpose: str
-) -> Outbox | None:
-    """Where the offer went (the platform the candidate was bound on), else any address."""
-    key = f"offer:{offer.id}:{purpose}"
-    target = offer.data.get("address")
-    if target:
-        platform, address = target
-        return await fx.to_candidate(
-            candidate, message, key, offer=offer, platform=platform, address=address
-        )
-    return await fx.to_candidate(candidate, message, key, offer=offer)
-
-
-def _duration(fx: Fx, seconds: float) -> str:
-    if seconds >= 3600:
-        return fx.t("alerts.waited_hours", n=int(seconds // 3600))
-    return fx.t("alerts.waited_minutes", n=max(1, int(seconds // 60)))
-
-
-def _number(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def _same_place(wanted: str, place: str) -> bool:
-    """One place names the other ("上海" / "上海市浦东新区"), ignoring case and width."""
-    a, b = (re.sub(r"\s+", "", normalise(x)) for x in (wanted, place))
-    return bool(a and b) and (a in b or b in a)

@@ -115,7 +115,7 @@ class Offer(TimestampedModel):
     contract_url = fields.CharField(max_length=1000, null=True)
     # sent / accepted / declined / expired / withdrawn / reneged / onboarded (docs/api.md)
     status = fields.CharField(max_length=16, default="sent", db_index=True)
-    # Conversation sub-state inside a status (flows/offer.py has the table).
+    # Conversation sub-state inside a status (flows/offer_state.py has the table).
     stage = fields.CharField(max_length=32, default="new")
     invite_code = fields.CharField(max_length=16, null=True, unique=True)
     invite_url = fields.CharField(max_length=1000, null=True)

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 from tortoise.transactions import in_transaction
 
-import bot.flows.offer as offer_flow
+import bot.flows.offer_send as offer_flow
 import bot.flows.reapply as reapply
 from bot.api_schemas import (
     ApplicationIn,
