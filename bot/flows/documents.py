@@ -26,15 +26,27 @@ import logging
 from datetime import UTC, datetime, time
 from typing import Any
 
-from bot.channels.base import Action, Outgoing
-from bot.documents.checklist import ItemState, Progress, keys_for, load_progress
+from bot.channels.base import Outgoing
+from bot.documents.checklist import Progress, keys_for, load_progress
 from bot.documents.intake import Intake, receive
 from bot.documents.words import Said, understand
 from bot.flows.alerts import claim_resolve_actions
+from bot.flows.documents_text import (
+    buttons,
+    intro_message,
+    item_keys,
+    item_name,
+    item_names,
+    item_status,
+    next_line,
+    numbered,
+    progress_text,
+    start_date_text,
+    who,
+)
 from bot.flows.filters import action, known_candidate, private
 from bot.flows.filters import kind as inbound_kind
 from bot.flows.router import Filter, Router, SkipHandler, Turn
-from bot.privacy import mask_phone
 from bot.services.fx import Fx
 from bot.storage.models import (
     Candidate,
@@ -80,7 +92,10 @@ async def start_documents(fx: Fx, offer: Offer) -> None:
         await _finish(fx, offer, candidate, checklist, progress)
     else:
         await fx.to_candidate(
-            candidate, _intro(fx, offer, progress, first), f"docs:{offer.id}:start", offer=offer
+            candidate,
+            intro_message(fx, offer, progress, first),
+            f"docs:{offer.id}:start",
+            offer=offer,
         )
 
 
@@ -147,7 +162,7 @@ async def on_words(turn: Turn) -> None:
     if said is None:
         raise SkipHandler
     if said.kind == "progress":
-        await _answer(turn, offer, _progress_text(turn.fx, progress), "progress")
+        await _answer(turn, offer, progress_text(turn.fx, progress), "progress")
     elif said.kind == "skip":
         await _on_skip(turn, offer, progress)
     else:
@@ -217,7 +232,7 @@ async def _on_files(turn: Turn, offer: Offer, progress: Progress) -> None:
             target = nxt.item.key if nxt else None
             asked_next = True
     checklist.asking = target
-    checklist.skipped = [k for k in checklist.skipped if _status(progress, k) != "done"]
+    checklist.skipped = [k for k in checklist.skipped if item_status(progress, k) != "done"]
     await checklist.save()
     if progress.complete and not was_complete and checklist.completed_at is None:
         lines.append(fx.t("documents.all_done"))
@@ -226,14 +241,14 @@ async def _on_files(turn: Turn, offer: Offer, progress: Progress) -> None:
         await _finish(fx, offer, candidate, checklist, progress)
         return
     if asked_next and target is not None and not progress.complete:
-        lines.append(_next_line(fx, progress, target))
+        lines.append(next_line(fx, progress, target))
     await _answer(turn, offer, "\n".join(lines), "files")
 
 
 def _intake_line(fx: Fx, progress: Progress, intake: Intake) -> str:
     state = progress.state(intake.item)
     assert state is not None
-    name = _name(fx, state)
+    name = item_name(fx, state)
     if intake.outcome in ("stored", "replaced"):
         key = "documents.received" if intake.outcome == "stored" else "documents.replaced"
         return fx.t(key, name=name, done=progress.done, total=progress.total)
@@ -242,7 +257,7 @@ def _intake_line(fx: Fx, progress: Progress, intake: Intake) -> str:
         if intake.document.item == intake.item:
             return fx.t("documents.duplicate_same", name=name)
         other = progress.state(intake.document.item)
-        other_name = _name(fx, other) if other else intake.document.item
+        other_name = item_name(fx, other) if other else intake.document.item
         return fx.t("documents.duplicate_other", other=other_name, name=name)
     problem = fx.t(f"documents.problem.{intake.problem}", **intake.details)
     return fx.t("documents.rejected", name=name, problem=problem)
@@ -267,9 +282,9 @@ async def _on_skip(turn: Turn, offer: Offer, progress: Progress) -> None:
     current = progress.state(checklist.asking or "") or progress.next_to_ask()
     assert current is not None
     if current.status == "done":  # they had named a done item, then changed their mind
-        lines = [fx.t("documents.skip_keep", name=_name(fx, current))]
+        lines = [fx.t("documents.skip_keep", name=item_name(fx, current))]
     else:
-        lines = [fx.t("documents.skipped", name=_name(fx, current))]
+        lines = [fx.t("documents.skipped", name=item_name(fx, current))]
         if current.item.key not in checklist.skipped:
             checklist.skipped = [*checklist.skipped, current.item.key]
             await checklist.save()
@@ -278,9 +293,9 @@ async def _on_skip(turn: Turn, offer: Offer, progress: Progress) -> None:
     checklist.asking = nxt.item.key if nxt else None
     await checklist.save()
     if nxt is not None and nxt.status == "missing":
-        lines.append(_next_line(fx, progress, nxt.item.key))
+        lines.append(next_line(fx, progress, nxt.item.key))
     elif nxt is not None:
-        lines.append(fx.t("documents.only_skipped_left", list=_names(fx, progress.missing)))
+        lines.append(fx.t("documents.only_skipped_left", list=item_names(fx, progress.missing)))
     await _answer(turn, offer, "\n".join(lines), "skip")
 
 
@@ -294,7 +309,7 @@ async def _on_naming(turn: Turn, offer: Offer, progress: Progress, keys: tuple[s
     checklist.skipped = [k for k in checklist.skipped if k != chosen.item.key]
     await checklist.save()
     key = "documents.ask_replace" if chosen.status == "done" else "documents.ask"
-    text = fx.t(key, name=_name(fx, chosen), hint=chosen.item.hint(fx.catalog))
+    text = fx.t(key, name=item_name(fx, chosen), hint=chosen.item.hint(fx.catalog))
     await _answer(turn, offer, text, "ask")
 
 
@@ -315,10 +330,10 @@ async def _finish(
     requisition = await Requisition.get_or_none(id=offer.requisition_id)
     hr_text = fx.t(
         "documents.hr_complete",
-        who=_who(fx, candidate),
+        who=who(fx, candidate),
         total=progress.total,
         job=requisition.title if requisition else "",
-        start_date=_date(fx, offer),
+        start_date=start_date_text(fx, offer),
         candidate_id=candidate.id,
     )
     await fx.to_hr(
@@ -339,7 +354,7 @@ def _guide(fx: Fx, offer: Offer, candidate: Candidate, requisition: Requisition 
         "name": candidate.name,
         "company": fx.settings.company.name,
         "job": requisition.title if requisition else "",
-        "start_date": _date(fx, offer),
+        "start_date": start_date_text(fx, offer),
         "address": (requisition.location if requisition else None)
         or fx.t("documents.guide_address_unknown"),
         "contact": fx.t("documents.guide_contact"),
@@ -377,17 +392,20 @@ async def remind(fx: Fx, timer: Timer) -> None:
         return
     text = fx.t(
         "documents.reminder",
-        start_date=_date(fx, offer),
-        list=_numbered(fx, progress, progress.missing),
+        start_date=start_date_text(fx, offer),
+        list=numbered(fx, progress, progress.missing),
     )
     message = Outgoing(
-        kind="card", title=fx.t("documents.reminder_title"), text=text, actions=_buttons(fx, offer)
+        kind="card", title=fx.t("documents.reminder_title"), text=text, actions=buttons(fx, offer)
     )
     if await fx.to_candidate(candidate, message, f"docs:{offer.id}:remind", offer=offer) is None:
         log.warning("offer %s: documents reminder has no address to go to", offer.id)
         return
     await fx.record(
-        candidate.id, "documents_reminded", {"missing": _keys(progress.missing)}, offer_id=offer.id
+        candidate.id,
+        "documents_reminded",
+        {"missing": item_keys(progress.missing)},
+        offer_id=offer.id,
     )
 
 
@@ -405,11 +423,11 @@ async def alert_hr(fx: Fx, timer: Timer) -> None:
     text = fx.t(
         "documents.hr_missing",
         alert_id=alert.id,
-        who=_who(fx, candidate),
+        who=who(fx, candidate),
         job=requisition.title if requisition else "",
-        start_date=_date(fx, offer),
+        start_date=start_date_text(fx, offer),
         count=len(progress.missing),
-        missing=_names(fx, progress.missing),
+        missing=item_names(fx, progress.missing),
     )
     message = Outgoing(
         kind="card",
@@ -446,7 +464,7 @@ async def onboard(fx: Fx, timer: Timer) -> None:
     key = f"docs:{offer.id}:onboarded"
     title = fx.t("documents.hr_onboarded_title")
     if progress.complete:
-        text = fx.t("documents.hr_onboarded_complete", who=_who(fx, candidate), job=job)
+        text = fx.t("documents.hr_onboarded_complete", who=who(fx, candidate), job=job)
         await fx.to_hr(
             Outgoing(title=title, text=text), key, candidate_id=candidate.id, offer_id=offer.id
         )
@@ -454,11 +472,11 @@ async def onboard(fx: Fx, timer: Timer) -> None:
     alert = await _open_alert(fx, offer, progress)
     text = fx.t(
         "documents.hr_onboarded_missing",
-        who=_who(fx, candidate),
+        who=who(fx, candidate),
         job=job,
         alert_id=alert.id,
         count=len(progress.missing),
-        missing=_names(fx, progress.missing),
+        missing=item_names(fx, progress.missing),
     )
     message = Outgoing(
         kind="card", title=title, text=text, actions=claim_resolve_actions(fx, alert.id)
@@ -471,109 +489,7 @@ async def _open_alert(fx: Fx, offer: Offer, progress: Progress):
         ALERT_KIND,
         candidate_id=offer.candidate_id,
         offer_id=offer.id,
-        data={"missing": _keys(progress.missing), "start_date": offer.start_date.isoformat()},
+        data={"missing": item_keys(progress.missing), "start_date": offer.start_date.isoformat()},
         merge_open=True,
     )
     return alert
-
-
-# -- wording -------------------------------------------------------------------------------
-
-
-def _status(progress: Progress, key: str) -> str | None:
-    state = progress.state(key)
-    return state.status if state else None
-
-
-def _name(fx: Fx, state: ItemState) -> str:
-    return state.item.name(fx.catalog.language)
-
-
-def _names(fx: Fx, states: list[ItemState]) -> str:
-    return fx.t("documents.list_sep").join(_name(fx, s) for s in states)
-
-
-def _keys(states: list[ItemState]) -> list[str]:
-    return [s.item.key for s in states]
-
-
-def _numbered(fx: Fx, progress: Progress, states: list[ItemState] | None = None) -> str:
-    """Numbered lines, numbered by place in the whole checklist (what candidates type)."""
-    shown = progress.items if states is None else states
-    return "\n".join(
-        fx.t(
-            "documents.progress_line",
-            number=progress.number(s.item.key),
-            name=_name(fx, s),
-            status=fx.t(f"documents.status.{s.status}"),
-        ).rstrip()
-        for s in shown
-    )
-
-
-def _progress_text(fx: Fx, progress: Progress) -> str:
-    lines = [
-        fx.t("documents.progress_title", done=progress.done, total=progress.total),
-        _numbered(fx, progress),
-    ]
-    asking = progress.state(progress.checklist.asking or "") if progress.checklist else None
-    example = asking or progress.next_to_ask()
-    if example is not None:
-        lines.append(
-            fx.t(
-                "documents.progress_tip",
-                number=progress.number(example.item.key),
-                name=_name(fx, example),
-            )
-        )
-    return "\n".join(lines)
-
-
-def _next_line(fx: Fx, progress: Progress, key: str) -> str:
-    state = progress.state(key)
-    assert state is not None
-    return fx.t("documents.next", name=_name(fx, state), hint=state.item.hint(fx.catalog))
-
-
-def _intro(fx: Fx, offer: Offer, progress: Progress, first: ItemState) -> Outgoing:
-    listing = "\n".join(f"{i}. {_name(fx, s)}" for i, s in enumerate(progress.items, 1))
-    text = fx.t(
-        "documents.intro",
-        total=progress.total,
-        list=listing,
-        tip=fx.t("documents.tip"),
-        name=_name(fx, first),
-        hint=first.item.hint(fx.catalog),
-    )
-    return Outgoing(
-        kind="card", title=fx.t("documents.intro_title"), text=text, actions=_buttons(fx, offer)
-    )
-
-
-def _buttons(fx: Fx, offer: Offer) -> tuple[Action, ...]:
-    return (
-        Action(
-            key="docs_skip",
-            label=fx.t("documents.button_skip"),
-            command=fx.t("documents.word_skip"),
-            value={"action": "docs_skip", "offer_id": offer.id},
-        ),
-        Action(
-            key="docs_progress",
-            label=fx.t("documents.button_progress"),
-            command=fx.t("documents.word_progress"),
-            value={"action": "docs_progress", "offer_id": offer.id},
-        ),
-    )
-
-
-def _who(fx: Fx, candidate: Candidate) -> str:
-    """The candidate as HR groups may see them: name and masked phone, nothing more."""
-    if not candidate.phone:
-        return candidate.name
-    return fx.t("documents.who", name=candidate.name, phone=mask_phone(candidate.phone))
-
-
-def _date(fx: Fx, offer: Offer) -> str:
-    d = offer.start_date
-    return fx.t("documents.date", year=d.year, month=d.month, day=d.day)
