@@ -56,3 +56,47 @@ async def test_an_offer_looks_the_candidate_up_and_drafts_the_invite_first(env):
     offer = await Offer.get(id=answer["id"])
     assert (offer.stage, offer.invite_code) == ("awaiting_binding", answer["invite_code"])
     assert offer.invite_url == answer["invite_url"] and answer["invite_code"] in offer.invite_url
+
+
+async def test_a_reply_is_read_before_the_conversation_is_locked(settings_factory, make_runtime):
+    """With `[intents] provider = "llm"`, the LLM is asked about an unsure reply before the
+    worker's transaction: it answers while no transaction is open."""
+    import json
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from tests.helpers import drain
+    from tests.standins.wecom import text_xml
+    from tests.test_wecom_conversation import make_offer
+
+    seen: list[bool] = []
+    holder: dict = {}
+
+    async def completions(request: web.Request) -> web.Response:
+        rt = holder["rt"]
+        seen.append(await _in_transaction(rt.settings.database.url, rt.db_clients))
+        content = json.dumps({"intent": "accept", "concerns": []})
+        return web.json_response({"choices": [{"message": {"content": content}}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    llm = TestServer(app, host="127.0.0.1", port=0)
+    await llm.start_server()
+    intents = {
+        "provider": "llm",
+        "llm_base_url": str(llm.make_url("")).rstrip("/"),
+        "llm_model": "test",
+        "llm_timeout": "5s",
+    }
+    try:
+        async with wecom_env(settings_factory, make_runtime, intents=intents) as e:
+            holder["rt"] = e.rt
+            await make_offer(e, wecom_user_id="lisi")
+            for text in ("行吧那就这样", "好像可以接受"):  # the local model is unsure of both
+                assert (await e.callback(text_xml("lisi", text))).status == 200
+                await drain(e.rt)
+    finally:
+        await llm.close()
+    assert seen, "the LLM was consulted"
+    assert not any(seen), "the LLM was asked inside a transaction"

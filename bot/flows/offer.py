@@ -250,7 +250,7 @@ async def _reply(turn: Turn) -> Reply:
 async def _understand(turn: Turn, click: str | None) -> Reply:
     if click is not None:
         return Reply(intent=click, click=click)
-    result = await turn.fx.rt.intents.classify(turn.text)
+    result = turn.reading or await turn.fx.rt.intents.classify(turn.text)
     concerns = tuple(result.concerns)
     model = str(getattr(result, "model", "") or result.source)
     return Reply(

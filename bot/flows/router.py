@@ -53,6 +53,8 @@ class Turn:
     # None where a download failed.
     files: list[DownloadedFile | None] = field(default_factory=list)
     download_errors: list[str] = field(default_factory=list)
+    # The classifier's reading of the words, taken before the transaction (routes.read_ahead).
+    reading: Any = None
     # What filters found out on the way (e.g. the offer in question), for the handler.
     data: dict[str, Any] = field(default_factory=dict)
 

@@ -9,11 +9,17 @@ order. See docs/architecture.md.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
+from typing import Any
 
+from bot.channels.base import Inbound
 from bot.flows.router import Router, Turn
+from bot.runtime import Runtime
 from bot.services.fx import Fx
 from bot.storage.models import Outbox, Timer
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Turn", "delivered", "fire", "route", "table", "undeliverable"]
 
@@ -51,3 +57,17 @@ async def delivered(fx: Fx, row: Outbox) -> None:
 
 async def undeliverable(fx: Fx, row: Outbox, reason: str) -> None:
     await table().undeliverable_news(fx, row, reason)
+
+
+async def read_ahead(rt: Runtime, inbound: Inbound) -> Any:
+    """Read a private text message before the worker's transaction: the reader may ask an
+    LLM, and no network call runs while the sender's conversation row is locked
+    (docs/architecture.md). None for what is not words (a command, a file, a group)."""
+    text = inbound.text.strip()
+    if inbound.kind != "text" or inbound.chat_type != "p2p" or not text or text[0] in "/／":
+        return None
+    try:
+        return await rt.intents.classify(text)
+    except Exception as exc:  # noqa: BLE001 - the offer flow reads it again if needed
+        log.warning("reading ahead failed: %s", type(exc).__name__)
+        return None
