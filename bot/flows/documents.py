@@ -46,6 +46,7 @@ from bot.flows.documents_text import (
 )
 from bot.flows.filters import action, known_candidate, private
 from bot.flows.filters import kind as inbound_kind
+from bot.flows.offer_state import move
 from bot.flows.router import Filter, Router, SkipHandler, Turn
 from bot.services.fx import Fx
 from bot.storage.models import (
@@ -451,13 +452,9 @@ async def onboard(fx: Fx, timer: Timer) -> None:
     if context is None:
         return
     offer, candidate = context
-    now = fx.now()
-    if not await Offer.filter(id=offer.id, status="accepted").update(
-        status="onboarded", onboarded_at=now
-    ):
+    if not await move(fx, offer, "offer_onboarded", actor="timer", by="start_date"):
         return
     await fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, HR_ALERT])
-    await fx.record(candidate.id, "offer_onboarded", {"by": "start_date"}, offer_id=offer.id)
     progress = await load_progress(offer, fx.settings)
     requisition = await Requisition.get_or_none(id=offer.requisition_id)
     job = requisition.title if requisition else ""

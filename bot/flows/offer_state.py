@@ -67,6 +67,7 @@ TRANSITIONS = _edges("""
     offer_expired        sent/*                            expired/closed
     offer_withdrawn      sent/*                            withdrawn/closed
     offer_withdrawn      accepted/*                        withdrawn/closed
+    offer_onboarded      accepted/*                        onboarded/confirmed
 """)
 STAMPS = {
     "offer_accepted": ("accepted_at",),
@@ -74,6 +75,7 @@ STAMPS = {
     "offer_reneged": ("reneged_at", "closed_at"),
     "offer_expired": ("expired_at", "closed_at"),
     "offer_withdrawn": ("withdrawn_at", "closed_at"),
+    "offer_onboarded": ("onboarded_at", "closed_at"),
 }
 
 REMIND, ESCALATE, EXPIRE = "offer_remind", "offer_escalate", "offer_expire"

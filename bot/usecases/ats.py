@@ -32,6 +32,7 @@ from bot.api_schemas import (
     OfferIn,
     RequisitionIn,
 )
+from bot.flows.offer_state import move
 from bot.privacy import normalize_phone
 from bot.services import identity
 from bot.services.fx import Fx
@@ -323,18 +324,10 @@ async def mark_onboarded(fx: Fx, offer: Offer) -> Offer:
     offer = await _locked(offer)
     if offer.status != "accepted":
         raise Conflict(f"only an accepted offer can be marked onboarded (it is {offer.status})")
-    offer.status = "onboarded"
-    offer.onboarded_at = offer.closed_at = fx.now()
-    await offer.save(update_fields=["status", "onboarded_at", "closed_at", "updated_at"])
+    if not await move(fx, offer, "offer_onboarded", actor="api"):
+        raise Conflict("the offer changed meanwhile; look at it again")
     # Document reminders and the start-date check have nothing left to do.
     await fx.cancel_timers(offer_id=offer.id)
-    await fx.record(
-        offer.candidate_id,
-        "offer_onboarded",
-        {"status": "onboarded"},
-        offer_id=offer.id,
-        application_id=offer.application_id,
-    )
     return offer
 
 
