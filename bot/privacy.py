@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 _NON_DIGITS = re.compile(r"\D+")
@@ -43,8 +44,14 @@ def private_data_dir(root: Path) -> None:
     umask becomes 077, so every file created from now on (SQLite file, -wal, -shm, documents,
     the embedded Redis, which inherits it) is 0600 and every directory 0700; what is already
     there is brought to the same modes."""
-    os.umask(0o077)
     root = Path(root)
+    if root.exists() and (root.resolve() == Path(root.resolve().anchor) or _shared(root)):
+        # /tmp, / and the like hold other people's files: never re-mode them.
+        raise ValueError(
+            f"storage.data_dir = {str(root)!r} is a shared directory; give offerbot a "
+            "directory of its own (e.g. ./data)"
+        )
+    os.umask(0o077)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(root, 0o700)
     for path in root.rglob("*"):
@@ -54,3 +61,9 @@ def private_data_dir(root: Path) -> None:
             os.chmod(path, 0o700)
         elif path.is_file():
             os.chmod(path, 0o600)
+
+
+def _shared(path: Path) -> bool:
+    """A sticky, world-writable directory (/tmp, /var/tmp): many users' files live there."""
+    mode = path.stat().st_mode
+    return bool(mode & stat.S_ISVTX and mode & stat.S_IWOTH)

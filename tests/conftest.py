@@ -129,10 +129,11 @@ def sqlite_template(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_migrated(pg_database) -> Any:
+def pg_migrated(pg_database, session_dir) -> Any:
     if pg_database is None:
         return None
-    settings = base_settings(Path("/tmp"), pg_database["url"])
+    # A data dir of its own: migrating makes the data dir private (0700, files 0600).
+    settings = base_settings(session_dir / "pg-template", pg_database["url"])
     asyncio.run(_create_schema(settings))
     return pg_database
 

@@ -57,3 +57,27 @@ async def test_every_file_in_the_data_dir_is_the_services_alone(
         assert loose_modes(root) == []
     finally:
         os.umask(old)
+
+
+def test_a_shared_directory_is_refused_and_left_as_it_was(tmp_path):
+    """A data dir like /tmp holds other people's files: the bot refuses it instead of
+    re-moding everything in it (a test once pointed the data dir at /tmp and did)."""
+    import os
+    import stat
+
+    import pytest
+
+    from bot.privacy import private_data_dir
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    other = shared / "someone-elses.bin"
+    other.write_bytes(b"x")
+    os.chmod(other, 0o755)
+    with pytest.raises(ValueError, match="shared directory"):
+        private_data_dir(shared)
+    assert stat.S_IMODE(other.stat().st_mode) == 0o755
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    private_data_dir(tmp_path / "own")  # a directory of its own is fine
+    assert stat.S_IMODE((tmp_path / "own").stat().st_mode) == 0o700
