@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -64,7 +65,8 @@ def faults_database(tmp_path_factory) -> Any:
 
         asyncio.run(run(f'CREATE DATABASE "{name}"'))
         url = f"{top.PG_URL.rsplit('/', 1)[0]}/{name}"
-        asyncio.run(db.migrate(top.base_settings(Path("/tmp"), url)))
+        scratch = Path(tempfile.mkdtemp(prefix="offerbot-faults-"))  # a data dir of its own
+        asyncio.run(db.migrate(top.base_settings(scratch, url)))
         yield {"url": url}
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         return
