@@ -94,15 +94,12 @@ async def _database(settings: Settings) -> Check:
             await Tortoise.close_connections()
         return Check("database", True, _where(settings.database.url))
 
-    try:
-        return await probe()
-    except Exception as exc:  # noqa: BLE001 - any driver error is the answer here
-        return Check(
-            "database",
-            False,
-            f"{_where(settings.database.url)}: {type(exc).__name__}: {exc}"[:300],
-            "check database.url (host, port, user, password, database name)",
-        )
+    return await _service(
+        "database",
+        settings.database.url,
+        probe,
+        "check database.url (host, port, user, password, database name)",
+    )
 
 
 async def _redis(settings: Settings) -> Check:
@@ -118,15 +115,18 @@ async def _redis(settings: Settings) -> Check:
             await redis.aclose()
         return Check("redis", True, _where(settings.redis.url))
 
+    return await _service(
+        "redis", settings.redis.url, probe, "check redis.url and that the server runs"
+    )
+
+
+async def _service(name: str, url: str, probe: Callable[[], Awaitable[Check]], fix: str) -> Check:
+    """A database or Redis check: any client error is the answer (the URL without its
+    password, the error's type; never the secret)."""
     try:
         return await probe()
-    except Exception as exc:  # noqa: BLE001 - any client error is the answer here
-        return Check(
-            "redis",
-            False,
-            f"{_where(settings.redis.url)}: {type(exc).__name__}"[:300],
-            "check redis.url and that the server runs",
-        )
+    except Exception as exc:  # noqa: BLE001 - any driver error is the answer here
+        return Check(name, False, f"{_where(url)}: {type(exc).__name__}"[:300], fix)
 
 
 async def _wecom(settings: Settings, http: aiohttp.ClientSession) -> list[Check]:
