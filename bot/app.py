@@ -88,6 +88,11 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from bot.transports.registry import build_transports
+
+    rt.transports = build_transports(rt)
+    for transport in rt.transports:
+        await transport.start()
     workers = None  # supervised: it waits Redis outages out (bot/worker.py)
     if with_worker and rt.redis is not None:
         workers = build_worker(rt)
@@ -97,6 +102,8 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     finally:
         log.info("shutting down: finishing in-flight requests and jobs")
         await site.stop()  # stop accepting, let in-flight requests finish
+        for transport in rt.transports:
+            await transport.stop()  # close, after the frames being stored are acked
         if workers is not None:
             await workers.shutdown(settings.worker.job_timeout.total_seconds())
         await runner.cleanup()

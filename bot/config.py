@@ -78,6 +78,18 @@ class ServerSettings(_Section):
     keepalive_timeout: float = Field(75, gt=0, le=3600)
     # Sockets at once (capped below the open-file limit); more are answered 503.
     max_connections: int = Field(1000, ge=1)
+    # How candidates reach this server (links in SMS / e-mail): "https://hr.example.com".
+    public_url: str = ""
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed (IPs or CIDRs); from any
+    # other peer those headers are ignored (docs/candidate-page.md).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", v):
+            raise ValueError("must be empty or an http(s) URL such as https://hr.example.com")
+        return v.rstrip("/")
 
 
 class DatabaseSettings(_Section):
@@ -222,10 +234,59 @@ class FeishuSettings(_Section):
     encrypt_key: str = ""
     api_base_url: str = "https://open.feishu.cn"
     hr_chat_id: str = ""
+    # "websocket": Feishu's long connection, no public URL needed (docs/long-connections.md).
+    connection: Literal["webhook", "websocket"] = "webhook"
 
     def missing(self) -> list[str]:
-        need = ("app_id", "app_secret", "verification_token")
+        # Over the long connection Feishu signs nothing: the token is a webhook's.
+        need = ("app_id", "app_secret")
+        if self.connection == "webhook":
+            need += ("verification_token",)
         return [f"feishu.{k}" for k in need if not getattr(self, k)]
+
+
+class WecomBotSettings(_Section):
+    """WeCom 智能机器人 over its long connection: the HR side (docs/long-connections.md)."""
+
+    enabled: bool = False
+    bot_id: str = ""
+    secret: str = ""
+    ws_url: str = "wss://openws.work.weixin.qq.com"
+    hr_chat_id: str = ""
+
+    def missing(self) -> list[str]:
+        return [f"wecom_bot.{k}" for k in ("bot_id", "secret") if not getattr(self, k)]
+
+
+class SmsSettings(_Section):
+    """Aliyun 短信服务 SendSms (docs/sms-email.md)."""
+
+    enabled: bool = False
+    access_key_id: str = ""
+    access_key_secret: str = ""
+    sign_name: str = ""
+    template_invite: str = ""
+    template_reminder: str = ""
+    api_base_url: str = "https://dysmsapi.aliyuncs.com"
+
+    def missing(self) -> list[str]:
+        need = ("access_key_id", "access_key_secret", "sign_name", "template_invite")
+        return [f"sms.{k}" for k in need if not getattr(self, k)]
+
+
+class EmailSettings(_Section):
+    """SMTP for e-mail to candidates (docs/sms-email.md)."""
+
+    enabled: bool = False
+    smtp_host: str = ""
+    smtp_port: int = Field(465, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str = ""
+    password: str = ""
+    sender: str = "HR <hr@example.com>"
+
+    def missing(self) -> list[str]:
+        return [f"email.{k}" for k in ("smtp_host", "sender") if not getattr(self, k)]
 
 
 class IntentSettings(_Section):
@@ -269,6 +330,9 @@ class Settings(_Section):
     api: ApiSettings = ApiSettings()
     wecom: WecomSettings = WecomSettings()
     feishu: FeishuSettings = FeishuSettings()
+    wecom_bot: WecomBotSettings = WecomBotSettings()
+    sms: SmsSettings = SmsSettings()
+    email: EmailSettings = EmailSettings()
     intents: IntentSettings = IntentSettings()
     playground: PlaygroundSettings = PlaygroundSettings()
     documents: DocumentSettings = DocumentSettings()
@@ -334,6 +398,10 @@ def _cross_checks(s: Settings) -> list[str]:
     for platform in s.enabled_platforms:
         for key in getattr(s, platform).missing():
             problems.append(f"{key}: required when {platform}.enabled = true")
+    for section in ("wecom_bot", "sms", "email"):
+        if getattr(s, section).enabled:
+            for key in getattr(s, section).missing():
+                problems.append(f"{key}: required when {section}.enabled = true")
     if s.intents.provider == "llm":
         for k in ("llm_base_url", "llm_model"):
             if not getattr(s.intents, k):

@@ -55,6 +55,8 @@ class Runtime:
     # stored meanwhile (docs/redis.md).
     redis_back: asyncio.Event = field(default_factory=asyncio.Event)
     redis_supervisor: asyncio.Task | None = None  # restarts the embedded Redis
+    # Long connections this process runs (bot/transports); /readyz shows their state.
+    transports: list[Any] = field(default_factory=list)
 
     @property
     def intents(self) -> Any:

@@ -35,6 +35,7 @@ LAYERS = {
     "bot.handlers": 6,
     "bot.playground": 6,
     "bot.door": 6,  # the HTTP server's own limits (timeouts, connection cap)
+    "bot.transports": 6,  # long connections: the webhooks' twins (verify, store, ack)
     # use cases that drive the flows: the ATS API's storage work and the CSV importer
     # (which calls the same use cases row by row)
     "bot.usecases": 5,

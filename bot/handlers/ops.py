@@ -39,6 +39,8 @@ async def readyz(request: web.Request) -> web.Response:
         "provider": rt.settings.intents.provider,
         "model": str(getattr(rt.intents, "model_name", "rules")),
     }
+    if rt.transports:
+        body["connections"] = {t.name: t.status.as_json() for t in rt.transports}
     problems = await rt.problems.everywhere(list(rt.channels))
     if problems:
         body["problems"] = problems

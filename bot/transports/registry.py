@@ -1,0 +1,18 @@
+"""The configured long connections (lazy imports: lark-oapi takes seconds to import)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.transports.base import Transport
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+def build_transports(rt: Runtime) -> list[Transport]:
+    s = rt.settings
+    out: list[Transport] = []
+    # Each platform's package adds itself here (bot/transports/feishu_ws, bot/transports/wecom_bot).
+    del s
+    return out
