@@ -41,6 +41,37 @@ def _words(t: str) -> list[str]:
     return [w for w in jieba.lcut(t, HMM=False) if w.strip()]
 
 
+# Shapes of a sentence that decide an intent whatever the topic (docs/understanding.md,
+# "How the model reads"): a condition put on a yes, a yes that follows from something
+# settled, an apology, a refusal verb, something already done elsewhere, a worry told as
+# resolved. The model learns their weights; these only say where they are.
+SHAPES = {
+    "cond": re.compile(
+        r"如果|要是|假如|只要|的话|得话|前提|除非|条件是|能不能.{0,12}(?:就|才)|(?:能|可以).{0,12}我就"
+        r"|\bif\b|as long as|provided|unless|on condition|only if"
+    ),
+    "then_yes": re.compile(
+        r"(?:就|才)(?:签|来|去|接|定|入职|接受|答应|过来|成交|确认|同意)|i'?m in\b"
+        r"|i'?ll (?:accept|sign|join|take)|happy to (?:join|accept)|ready to accept"
+    ),
+    "settled": re.compile(r"那(?:我)?就|既然|想明白|想清楚了|谈妥|搞定|解决了|没问题了|放心了"),
+    "sorry": re.compile(r"抱歉|对不起|不好意思|对不住|见谅|sorry|apolog|afraid"),
+    "refuse": re.compile(
+        r"不(?:去|来|走|接|签|要|考虑|入职|换|过去|加入)|去不了|来不了|没法(?:入职|去|来)|放弃|婉拒"
+        r"|算了|作罢|取消|拒|撤回|反悔|不能(?:接受|入职|加入)"
+        r"|won'?t|decline|withdraw|not (?:be )?join"
+    ),
+    "done_elsewhere": re.compile(
+        r"(?:已经|已|刚|前两天|昨天).{0,10}(?:签|入职|报到|答应|接受|去了|选了)"
+        r"|already|accepted another"
+    ),
+    "was_worried": re.compile(r"(?:本来|之前|原来|起初).{0,12}(?:担心|顾虑|纠结|犹豫|worr)"),
+    "ask_time": re.compile(
+        r"(?:等|给|多|再|延).{0,6}(?:几天|两天|一周|时间)|more time|few (?:more )?days"
+    ),
+}
+
+
 def blocks(text: str) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
     """(character n-gram counts, word counts, rule cues) of one raw reply."""
     t = rules.normalise(text)
@@ -66,6 +97,9 @@ def blocks(text: str) -> tuple[dict[str, int], dict[str, int], dict[str, float]]
         cues["r:contrast"] = 1.0
     if "?" in t:
         cues["r:?"] = 1.0
+    for name, rx in SHAPES.items():
+        if rx.search(t):
+            cues["r:shape=" + name] = 1.0
     cues["r:len=" + ("short" if len(t) <= 6 else "medium" if len(t) <= 40 else "long")] = 1.0
     return chars, words, cues
 

@@ -243,6 +243,9 @@ CONCERN_CUES: dict[str, tuple[str, ...]] = {
         r"(?:其他|其它|别的)公司", r"(?:其他|其它|别的|另一个)机会",
         r"更(?:好|合适)的(?:选择|机会|offer)", r"挽留", r"留任", r"counter ?offer",
         r"留在(?:现在|原来|目前)的?公司", r"stay (?:at|with) my current",
+        r"另外一?个?(?:机会|选择)", r"别的单位", r"其他单位", r"(?:签|去|选)了(?:别|另|国企|央企)",
+        r"入职(?:了)?别", r"(?:领导|老板|公司)(?:给我)?(?:升职|加薪)",
+        r"another (?:offer|company|role)",
         r"another (?:offer|company|opportunit|position|firm|one)",
         r"other (?:offer|compan|opportunit|firm)", r"better offer", r"competing", r"elsewhere",
         r"(?:two|multiple|several) offers", r"offer from", r"offered me",
@@ -268,6 +271,9 @@ CONCERN_CUES: dict[str, tuple[str, ...]] = {
         r"\bsons?\b", r"daughter", r"parent", r"\bmom\b", r"\bdad\b", r"mother", r"father",
         r"\bbaby", r"pregnan", r"wedding", r"girlfriend", r"boyfriend", r"spouse", r"paternity",
         r"maternity", r"\bdue in\b",
+        # health is a family-and-person matter in the guideline
+        r"身体", r"手术", r"生病", r"住院", r"病了", r"照顾", r"陪护", r"我[妈爸]", r"老[妈爸]",
+        r"\bhealth\b", r"hospital", r"illness", r"\bsick\b",
     ),
     "timing": (
         r"入职时间", r"到岗时间", r"报到时间", r"入职日期", r"日期", r"什么时候入职", r"几号入职",
