@@ -25,6 +25,7 @@
     pollTimer: 0,
     refreshTimer: 0,
     ended: false,
+    offer: null,
   };
 
   // -- words --------------------------------------------------------------------------
@@ -131,6 +132,17 @@
     for (const action of offer.actions) {
       row.append(actionButton(action, () => click(action, row)));
     }
+    state.offer = offer;
+    settleOfferCards();
+  }
+
+  // Once the offer is answered, its cards in the conversation take no more clicks.
+  function settleOfferCards() {
+    const offer = state.offer;
+    if (!offer || offer.actions.length) return;
+    for (const button of document.querySelectorAll("#messages button[data-offer]")) {
+      if (button.dataset.offer === String(offer.id)) button.disabled = true;
+    }
   }
 
   function showDocuments(documents) {
@@ -143,12 +155,13 @@
     $("#progress").value = done;
     const list = $("#document-items");
     list.replaceChildren();
-    for (const item of documents.items) {
+    documents.items.forEach((item, index) => {
       const li = element("li", `doc ${item.status}`);
-      li.append(element("span", "doc-name", item.name));
+      // The number is what the candidate may type to say which item a file is.
+      li.append(element("span", "doc-name", `${index + 1}. ${item.name}`));
       li.append(element("span", "doc-status", word(`doc_${item.status}`)));
       list.append(li);
-    }
+    });
     if (documents.guide) {
       $("#guide-title").textContent = documents.guide.title;
       $("#guide-text").textContent = documents.guide.text;
@@ -212,6 +225,9 @@
           click({ ...action, value }, row);
         });
         button.disabled = state.clicked.has(item.id);
+        if (["accept", "decline", "question"].includes(action.key) && value.offer_id) {
+          button.dataset.offer = String(value.offer_id);
+        }
         row.append(button);
       }
       bubble.append(row);
@@ -235,6 +251,7 @@
     }
     fillMessage(li, item);
     state.items.set(item.id, li);
+    settleOfferCards();
     $("#empty").hidden = true;
     if (item.dir === "out") refreshSoon();
     li.scrollIntoView({ block: "end" });
@@ -308,8 +325,12 @@
       setStatus("");
       return;
     }
-    li.classList.add("failed");
-    if (response.status === 404 || response.status === 429) return;
+    if (response.status === 404 || response.status === 429) {
+      li.classList.add("failed");
+      return;
+    }
+    li.remove(); // refused: it was not sent, the status line says why
+    state.pendingEcho.delete(clientId);
     let message = word("send_failed");
     try {
       const body = await response.json();
