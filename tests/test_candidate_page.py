@@ -474,3 +474,31 @@ async def test_erasure_revokes_the_link_and_deletes_the_page_uploads_and_message
         assert marker not in data, path
         assert secret.encode() not in data, path
         assert env.token.encode() not in data, path
+
+
+# -- the event stream, the config -------------------------------------------------------------
+
+
+async def test_the_event_stream_checks_the_token_and_carries_the_conversation(env):
+    await _bound(env)
+    bad = await env.client.get(f"/c/{'A' * 43}/api/events")
+    assert bad.status == 404
+    resp = await env.get("/api/events?since=2000-01-01T00:00:00%2B00:00")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+    assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+    seen = b""
+    while b"event: cursor" not in seen:
+        seen += await resp.content.readany()
+    resp.close()
+    assert "后端工程师".encode() in seen and b"enter_session" not in seen
+    assert (await env.get("/api/events?since=yesterday")).status == 400
+
+
+def test_a_bad_trusted_proxy_stops_start_up_naming_the_key(tmp_path):
+    from bot.config import ConfigError, load_settings
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\ntrusted_proxies = ["10.0.0.0/8", "not-an-ip"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg, environ={})
+    assert "trusted_proxies" in str(caught.value) and "not-an-ip" in str(caught.value)
