@@ -502,3 +502,16 @@ def test_a_bad_trusted_proxy_stops_start_up_naming_the_key(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(cfg, environ={})
     assert "trusted_proxies" in str(caught.value) and "not-an-ip" in str(caught.value)
+
+
+async def test_in_english_the_page_and_its_buttons_speak_english(make_runtime, settings_factory):
+    env = await _env(make_runtime, settings_factory, company={"language": "en", "quiet_hours": []})
+    try:
+        state = await _bound(env)
+        assert state["language"] == "en" and state["words"]["send"] == "Send"
+        labels = " | ".join(a["label"] for a in state["offer"]["actions"])
+        for word in ("accept", "decline", "question"):
+            assert word in labels.lower(), labels
+        assert state["offer"]["status_text"] == "Waiting for your answer"
+    finally:
+        await env.client.close()

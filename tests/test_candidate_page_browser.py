@@ -55,6 +55,8 @@ async def _invite(client) -> dict:
 async def no_sideways_scroll(page) -> None:
     width = await page.evaluate("document.documentElement.scrollWidth")
     inner = await page.evaluate("window.innerWidth")
+    # On a phone a too-wide page also widens the layout viewport (the browser zooms out).
+    assert inner == PHONE["width"], f"innerWidth {inner}: the page is wider than the phone"
     assert width <= inner, f"scrollWidth {width} > innerWidth {inner}"
 
 
@@ -117,6 +119,12 @@ async def test_a_candidate_answers_and_uploads_on_a_phone(make_runtime, settings
         await page.locator("#messages .msg.in", has_text=HOSTILE).first.wait_for()
         assert await page.evaluate("window.__pwned") is None
         assert await page.locator("#messages img[src='x']").count() == 0
+        # One long unbroken word (a pasted link) must wrap, not widen the page.
+        long_word = "https://example.com/" + "x" * 160
+        await page.fill("#input", long_word)
+        await page.click("#send")
+        await page.locator("#messages .msg.in", has_text=long_word).first.wait_for()
+        await no_sideways_scroll(page)
 
         # Accept: the offer moves, the documents section appears with 0/3.
         await page.locator('#offer-actions button[data-action="accept"]').click()
