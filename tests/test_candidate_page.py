@@ -523,3 +523,52 @@ async def test_in_english_the_page_and_its_buttons_speak_english(make_runtime, s
         assert state["offer"]["status_text"] == "Waiting for your answer"
     finally:
         await env.client.close()
+
+
+async def test_a_wecom_member_whose_offer_went_to_wecom_can_answer_on_the_page(
+    make_runtime, settings_factory
+):
+    """The page link reached them by SMS (say their chat went quiet): the buttons on the
+    page act on the offer they got in WeCom, and the conversation continues on the page."""
+    from bot.services import candidate_links
+    from tests.standins.wecom import wecom_env
+
+    async with wecom_env(
+        settings_factory, make_runtime, server={"public_url": PUBLIC}, api={"token": "tok"}
+    ) as e:
+        h = auth("tok")
+
+        async def post(path, body):
+            resp = await e.client.post(f"/api/v1/{path}", json=body, headers=h)
+            assert resp.status in (200, 201), await resp.text()
+            return await resp.json()
+
+        await post("requisitions", {"external_id": "r1", "title": "测试工程师"})
+        person = await post("candidates", {"name": "赵六", "wecom_user_id": "zhaoliu"})
+        app = await post(
+            "applications", {"candidate_id": person["id"], "requisition_external_id": "r1"}
+        )
+        start = (e.rt.clock().date() + timedelta(days=20)).isoformat()
+        answer = await post(
+            "offers",
+            {"application_id": app["id"], "salary_monthly": "18000", "start_date": start},
+        )
+        assert answer.get("invite_url") is None  # reachable in WeCom: no invite
+        await drain(e.rt)
+        assert await Outbox.filter(platform="wecom", recipient_id="zhaoliu", status="sent").exists()
+        url = await candidate_links.link_for(e.rt, person["id"])
+        base = "/c/" + url.rsplit("/c/", 1)[1]
+        state = await (await e.client.get(f"{base}/api/state")).json()
+        assert state["offer"]["id"] == answer["id"] and state["offer"]["actions"]
+        resp = await e.client.post(
+            f"{base}/api/send",
+            json={"action": {"action": "accept", "offer_id": answer["id"]}, "client_id": "a" * 16},
+        )
+        assert resp.status == 202
+        await drain(e.rt)
+        assert (await Offer.get(id=answer["id"])).status == "accepted"
+        web_id = (await Candidate.get(id=person["id"])).web_id
+        assert web_id.startswith(f"page-{person['id']}-")
+        assert await sent_messages("web", web_id)  # the thank-you, on the page
+        state = await (await e.client.get(f"{base}/api/state")).json()
+        assert state["offer"]["status"] == "accepted" and state["documents"]["total"] == 8

@@ -12,6 +12,7 @@ processes behind one proxy each allow the numbers below.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
@@ -49,12 +50,12 @@ IP = IPv4Address | IPv6Address
 class Limiter:
     """Fixed-window counters: `hit(key, limit)` is False once `key` used up its window."""
 
-    clock: object = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     _windows: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def hit(self, key: str, limit: tuple[int, int]) -> bool:
         allowed, seconds = limit
-        now = self.clock()  # type: ignore[operator]
+        now = self.clock()
         start, count = self._windows.get(key, (now, 0))
         if now - start >= seconds:
             start, count = now, 0
@@ -67,7 +68,7 @@ class Limiter:
         """True when `key` has used up its window (without counting this look)."""
         allowed, seconds = limit
         start, count = self._windows.get(key, (0.0, 0))
-        return count >= allowed and self.clock() - start < seconds  # type: ignore[operator]
+        return count >= allowed and self.clock() - start < seconds
 
     def _prune(self, now: float) -> None:
         longest = max(IP_LIMIT[1], IP_MISSES[1], TOKEN_LIMIT[1], TOKEN_WRITES[1])
