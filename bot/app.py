@@ -12,7 +12,7 @@ from aiohttp import web
 from bot import door, logs, metrics
 from bot.compose import start_runtime
 from bot.config import Settings
-from bot.handlers import api, feishu, ops, playground, wecom
+from bot.handlers import api, candidate_page, feishu, ops, playground, wecom
 from bot.handlers.common import RUNTIME_KEY
 from bot.runtime import Runtime
 
@@ -46,7 +46,8 @@ async def observe(request: web.Request, handler):
 
 
 def build_app(rt: Runtime) -> web.Application:
-    # Webhooks enforce their own 1 MB limit; the larger cap is for playground uploads.
+    # Webhooks enforce their own 1 MB limit; the larger cap is for document uploads
+    # (the playground's and the candidate page's).
     max_size = int(rt.settings.storage.max_document_mb * 1024 * 1024) + 64 * 1024
     app = web.Application(
         middlewares=[observe, door.refuse_encoded, door.body_deadline],
@@ -60,6 +61,7 @@ def build_app(rt: Runtime) -> web.Application:
     wecom.setup(app)
     feishu.setup(app)
     playground.setup(app)
+    candidate_page.setup(app)
     return app
 
 

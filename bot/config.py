@@ -7,6 +7,7 @@ every problem is reported as one line naming the key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -90,6 +91,16 @@ class ServerSettings(_Section):
         if v and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", v):
             raise ValueError("must be empty or an http(s) URL such as https://hr.example.com")
         return v.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        return v
 
 
 class DatabaseSettings(_Section):

@@ -34,6 +34,7 @@ LAYERS = {
     # transports into the bot: HTTP handlers and the playground page
     "bot.handlers": 6,
     "bot.playground": 6,
+    "bot.candidate_page": 6,  # the candidate page's guard, view and static files
     "bot.door": 6,  # the HTTP server's own limits (timeouts, connection cap)
     "bot.transports": 6,  # long connections: the webhooks' twins (verify, store, ack)
     # use cases that drive the flows: the ATS API's storage work and the CSV importer

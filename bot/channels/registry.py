@@ -20,6 +20,13 @@ def playground_enabled(settings) -> bool:
     return bool(settings.api.token) or settings.server.host in ("127.0.0.1", "localhost", "::1")
 
 
+def candidate_page_enabled(settings) -> bool:
+    """The candidate page /c/{token} (docs/candidate-page.md) runs on the `web` channel:
+    with a public URL to link to, or wherever the playground runs (no platform, or a
+    protected one)."""
+    return bool(settings.server.public_url) or playground_enabled(settings)
+
+
 def build_channels(rt: Runtime) -> dict[str, Channel]:
     s = rt.settings
     channels: dict[str, Channel] = {}
@@ -31,8 +38,9 @@ def build_channels(rt: Runtime) -> dict[str, Channel]:
         from bot.channels.feishu import FeishuChannel
 
         channels["feishu"] = FeishuChannel(rt)
-    if playground_enabled(s):
+    if candidate_page_enabled(s):
         from bot.channels.web import WebChannel
 
-        channels["web"] = WebChannel(rt)
+        # HR's side of the web channel (the HR group pane) only with the playground.
+        channels["web"] = WebChannel(rt, hr=playground_enabled(s))
     return channels

@@ -1,4 +1,5 @@
-"""The `web` channel: the playground's chat panes (and a channel the tests can read).
+"""The `web` channel: the candidate page's conversation (docs/candidate-page.md), the
+playground's chat panes, and a channel the tests can read.
 
 Sent messages are the outbox rows themselves (platform `web`, status `sent`); sending only
 tells the page's live listeners in this process, which read the rows from the database
@@ -103,8 +104,9 @@ class WebDelivery:
 class WebChannel(Channel):
     name = "web"
 
-    def __init__(self, rt: Runtime):
+    def __init__(self, rt: Runtime, *, hr: bool = True):
         self.rt = rt
+        self.hr = hr  # False: candidates only (the candidate page without the playground)
         self._listeners: set[asyncio.Queue] = set()
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
@@ -122,7 +124,7 @@ class WebChannel(Channel):
         )
 
     def can_reach_hr(self) -> bool:
-        return True
+        return self.hr
 
     # -- live listeners (the playground's event streams) ----------------------------
 

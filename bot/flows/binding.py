@@ -2,11 +2,12 @@
 
 A candidate the bot cannot reach (no platform id from the ATS, none found by phone or
 e-mail) gets an invite: a six-digit `invite_code` and, where a platform has one, an
-`invite_url`. Three ways back in, one effect (`bind`):
+`invite_url`. Four ways back in, one effect (`bind`):
 
 - the code typed to the bot in a private chat ("123456", "邀请码：123456");
 - a WeCom 微信客服 `enter_session` event whose `scene_param` is the code (the entry link);
-- the playground link `/playground?code=<code>`: the page sends the same event.
+- the playground link `/playground?code=<code>`: the page sends the same event;
+- the candidate page `/c/<token>` (docs/candidate-page.md): opening it sends the same event.
 
 Binding stores the sender's platform id on the candidate, ties the conversation to them,
 and hands over to the offer flow, which sends the offer. (Finding a candidate's address and

@@ -344,12 +344,12 @@ async def _finish(
         offer_id=offer.id,
     )
     guide = Outgoing(
-        title=fx.t("documents.guide_title"), text=_guide(fx, offer, candidate, requisition)
+        title=fx.t("documents.guide_title"), text=guide_text(fx, offer, candidate, requisition)
     )
     await fx.to_candidate(candidate, guide, f"docs:{offer.id}:guide", offer=offer)
 
 
-def _guide(fx: Fx, offer: Offer, candidate: Candidate, requisition: Requisition | None) -> str:
+def guide_text(fx: Fx, offer: Offer, candidate: Candidate, requisition: Requisition | None) -> str:
     """The requisition's guide, else the config's, else the catalog default."""
     values = {
         "name": candidate.name,

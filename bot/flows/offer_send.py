@@ -98,7 +98,8 @@ async def create_offer(
     target = await identity.reach(fx, candidate, offer.channel, lookup)
     if target is None:
         code, url = await identity.new_invite(fx, offer, lookup)
-        await move(fx, offer, "offer_invited", invite_url=url)
+        # The timeline keeps the stored link only: a candidate page link's token is secret.
+        await move(fx, offer, "offer_invited", invite_url=offer.invite_url)
         extra = {"invite_code": code, "invite_url": url}
         if url is None:  # no link to give: HR sends the code with this text
             extra["invite_text"] = fx.t("offer.invite_text", code=code)

@@ -21,7 +21,6 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote
 
 import filetype
 from aiohttp import BodyPartReader, web
@@ -35,8 +34,8 @@ from bot.channels.web import (
     prune_uploads,
     store_upload,
 )
-from bot.documents.checks import ACCEPTED_TYPES
 from bot.handlers.common import RUNTIME_KEY, json_error, read_body, runtime
+from bot.handlers.uploads import UPLOAD_KINDS, clean_filename, read_part
 from bot.playground import access, feed, stream
 from bot.playground.inbound import (
     USER_ID,
@@ -57,11 +56,6 @@ STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript"}
 
 _USER_ID = re.compile(USER_ID)
 MAX_JSON_BYTES = 16 * 1024
-MAX_FILENAME = 120
-# Upload types: those the documents flow accepts (docs/documents.md); anything else is refused here.
-UPLOAD_KINDS = {
-    mime: ("image" if kind == "image" else "file") for mime, (kind, _) in ACCEPTED_TYPES.items()
-}
 
 STOPPING: web.AppKey[asyncio.Event] = web.AppKey("playground_stopping", asyncio.Event)
 
@@ -100,9 +94,7 @@ def guarded(handler: Handler) -> Handler:
         refused = _refused(request, settings)
         if refused is not None:
             return refused
-        if access.token_required(request, settings) and not _token_ok(
-            request, settings.api.token
-        ):
+        if access.token_required(request, settings) and not _token_ok(request, settings.api.token):
             response = json_error(401, "a valid API token is required")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
@@ -312,24 +304,6 @@ def _upload_limit(request: web.Request) -> int:
     return int(runtime(request).settings.storage.max_document_mb * 1024 * 1024)
 
 
-async def _read_part(part: BodyPartReader, limit: int) -> bytes:
-    chunks, size = [], 0
-    while chunk := await part.read_chunk(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _clean_filename(name: str | None) -> str:
-    """Just the file's own name, for showing (browsers send %22 for a quote, some clients
-    percent-encode all of it); it never becomes a path."""
-    name = unquote(name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable())
-    return name[-MAX_FILENAME:] or "upload"
-
-
 @guarded
 async def upload(request: web.Request) -> web.Response:
     """A photo or PDF from the candidate pane (multipart: `user`, `file`, `client_id`?)."""
@@ -346,10 +320,10 @@ async def upload(request: web.Request) -> web.Response:
             if not isinstance(part, BodyPartReader):
                 return json_error(400, "nested multipart is not supported")
             if part.name == "file" and data is None:
-                filename = _clean_filename(part.filename)
-                data = await _read_part(part, limit)
+                filename = clean_filename(part.filename)
+                data = await read_part(part, limit)
             elif part.name in ("user", "client_id") and part.name not in fields:
-                fields[part.name] = (await _read_part(part, 256)).decode("utf-8", "replace")
+                fields[part.name] = (await read_part(part, 256)).decode("utf-8", "replace")
             else:
                 return json_error(400, f"unexpected form field {str(part.name)[:40]!r}")
     except web.HTTPRequestEntityTooLarge:

@@ -3,7 +3,8 @@
 What goes: everything that identifies the person or repeats their words — name, phone,
 e-mail, platform ids, expectations, the ATS id, documents (files and rows), the text of
 messages to and from them, decline reasons in their words, interview and HR notes,
-alert details, conversation state, HR's corrections of their replies (rows deleted).
+alert details, conversation state, HR's corrections of their replies (rows deleted),
+the candidate page's links (tokens deleted) and the files sent through it.
 What stays: anonymous facts the statistics count — the rows of applications, interviews
 (score, dates), offers (status, salary, timestamps, reason category) and timeline kinds.
 
@@ -18,8 +19,9 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from bot.channels.base import Outgoing
-from bot.channels.web import PLAYGROUND_HR_ID
+from bot.channels.base import Outgoing, PermanentError
+from bot.channels.web import PLAYGROUND_HR_ID, upload_path
+from bot.services import candidate_links
 from bot.services.fx import Fx
 from bot.storage.models import (
     Alert,
@@ -65,9 +67,11 @@ def _addressed_to(where: dict[str, set[str]], platform_field: str, user_field: s
     return q
 
 
-async def _blank_inbound(where: dict[str, set[str]]) -> int:
+async def _blank_inbound(where: dict[str, set[str]], uploads: list[str]) -> int:
     """Inbound payloads carry the sender and the text. The rows stay (they de-duplicate
-    platform retries) with the payload replaced; a pending one is never processed."""
+    platform retries) with the payload replaced; a pending one is never processed. The
+    keys of files they sent to the web channel (the candidate page, the playground) are
+    added to `uploads`, to be deleted once the rows are."""
     if not where:
         return 0
     blanked, last_id = 0, 0
@@ -88,10 +92,34 @@ async def _blank_inbound(where: dict[str, set[str]]) -> int:
             and row["payload"].get("sender_id") in where[row["platform"]]
         ]
         if ids:
+            uploads.extend(_upload_keys(row for row in batch if row["id"] in set(ids)))
             await InboundEvent.filter(id__in=ids, status="pending").update(status="done")
             blanked += await InboundEvent.filter(id__in=ids).update(
                 payload={"erased": True}, last_error=None
             )
+
+
+def _upload_keys(rows) -> list[str]:
+    """The web channel's upload keys in these inbound rows' media."""
+    keys = []
+    for row in rows:
+        if row["platform"] != "web":
+            continue
+        for media in row["payload"].get("media") or ():
+            if isinstance(media, dict) and isinstance(media.get("key"), str):
+                keys.append(media["key"])
+    return keys
+
+
+def _delete_uploads(data_dir, keys: list[str]) -> int:
+    removed = 0
+    for key in keys:
+        try:
+            upload_path(data_dir, key).unlink()
+            removed += 1
+        except (FileNotFoundError, PermanentError):  # pruned already, or not our key
+            continue
+    return removed
 
 
 def identifiers(candidate: Candidate) -> list[str]:
@@ -171,10 +199,11 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
     await Outbox.filter(messages_q, status__in=("pending", "sending")).update(
         status="cancelled", last_error="candidate erased"
     )
+    uploads: list[str] = []
     counts: dict[str, Any] = {
         "candidate_id": cid,
         "messages": await Outbox.filter(messages_q).update(payload=_BLANK_MESSAGE),
-        "inbound_events": await _blank_inbound(where),
+        "inbound_events": await _blank_inbound(where, uploads),
         "conversations": await Conversation.filter(
             Q(candidate_id=cid) | _addressed_to(where, "platform", "user_id")
         ).delete(),
@@ -215,8 +244,10 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
         language=None,
         erased_at=fx.now(),
     )
+    await candidate_links.revoke_all(cid)  # the candidate page's links stop working
     await fx.record(cid, "candidate_erased", {"by": fx.actor})
     counts["files"] = fx.rt.documents.delete_candidate(cid) if fx.rt.documents else 0
+    counts["uploads"] = _delete_uploads(fx.settings.data_dir, uploads)
     fx.erased = True  # fx.flush() scrubs the database files once this commits
     await candidate.refresh_from_db()
     return counts

@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 
 from bot.privacy import normalize_phone
+from bot.services import candidate_links
 from bot.services.fx import ADDRESS_FIELDS, Fx, candidate_address
 from bot.storage.models import Candidate, Offer
 
@@ -102,18 +103,26 @@ async def draft_invite(fx: Fx) -> tuple[str, str | None]:
         if url:
             break
     # The playground page is a tester's tool, useless to a real candidate: it is the link
-    # only when no real platform is on. Otherwise no link, HR sends the code (docs/privacy.md).
-    if url is None and set(fx.rt.channels) == {"web"}:
+    # only when no real platform is on and there is no candidate page to link to (then
+    # new_invite links the candidate page). Otherwise no link, HR sends the code
+    # (docs/privacy.md).
+    if url is None and set(fx.rt.channels) == {"web"} and not fx.settings.server.public_url:
         url = PLAYGROUND_INVITE_PATH.format(code=code)
     return code, url
 
 
 async def new_invite(fx: Fx, offer: Offer, lookup: Lookup | None = None) -> tuple[str, str | None]:
     """Store an invite on the offer: the one drafted before the transaction, unless another
-    offer took its code meanwhile (then, rarely, a fresh one is drafted here)."""
+    offer took its code meanwhile (then, rarely, a fresh one is drafted here). The link
+    returned is the platform's, else the candidate page's when `server.public_url` is set."""
     drafted = lookup.invite if lookup is not None else None
     if drafted is None or await Offer.filter(invite_code=drafted[0]).exists():
         drafted = await draft_invite(fx)
-    offer.invite_code, offer.invite_url = drafted
+    code, url = drafted
+    offer.invite_code, offer.invite_url = code, url
     await offer.save(update_fields=["invite_code", "invite_url", "updated_at"])
-    return drafted
+    if url is None and fx.settings.server.public_url:
+        # No platform link: the candidate page, which binds the candidate when opened.
+        # Not stored on the offer: its token is kept only as a hash (docs/candidate-page.md).
+        url = await candidate_links.link_for(fx.rt, offer.candidate_id)
+    return code, url
