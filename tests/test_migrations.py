@@ -17,7 +17,7 @@ from tests.conftest import PG_URL, base_settings
 EXPECTED_TABLES = {
     "requisition", "candidate", "application", "interview", "offer", "reason",
     "timeline_event", "conversation", "inbound_event", "outbox", "timer", "document",
-    "alert", "note", "key_value", "correction",
+    "alert", "note", "key_value", "correction", "candidate_token",
 }  # fmt: skip
 
 

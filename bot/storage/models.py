@@ -368,3 +368,18 @@ class Correction(Model):
 
     class Meta:
         table = "correction"
+
+
+class CandidateToken(Model):
+    """A candidate page token, stored as its SHA-256 only (docs/candidate-page.md)."""
+
+    id = fields.IntField(primary_key=True)
+    candidate: fields.ForeignKeyRelation[Candidate] = fields.ForeignKeyField(
+        "models.Candidate", related_name="page_tokens", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "candidate_token"
