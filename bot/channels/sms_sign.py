@@ -35,9 +35,7 @@ def percent_encode(value: str) -> str:
 
 
 def canonical_query(params: dict[str, str]) -> str:
-    return "&".join(
-        f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items())
-    )
+    return "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items()))
 
 
 def string_to_sign(method: str, params: dict[str, str]) -> str:

@@ -20,7 +20,9 @@ from tortoise.expressions import Q
 
 from bot.channels.base import Outgoing
 from bot.channels.web import PLAYGROUND_HR_ID
+from bot.services import candidate_links
 from bot.services.fx import Fx
+from bot.services.reach import ROUTES
 from bot.storage.models import (
     Alert,
     Application,
@@ -39,6 +41,7 @@ from bot.storage.models import (
 )
 
 ERASED_NAME = "已删除#{id}"
+ERASED_ADDRESS = "erased"
 _BLANK_MESSAGE = Outgoing(text="").model_dump(mode="json")
 _SCAN_BATCH = 500
 
@@ -174,6 +177,10 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
     counts: dict[str, Any] = {
         "candidate_id": cid,
         "messages": await Outbox.filter(messages_q).update(payload=_BLANK_MESSAGE),
+        # SMS and e-mail rows are addressed to the phone number / e-mail address itself.
+        "outside_chat": await Outbox.filter(candidate_id=cid, platform__in=ROUTES).update(
+            recipient_id=ERASED_ADDRESS, last_error=None
+        ),
         "inbound_events": await _blank_inbound(where),
         "conversations": await Conversation.filter(
             Q(candidate_id=cid) | _addressed_to(where, "platform", "user_id")
@@ -216,6 +223,7 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
         erased_at=fx.now(),
     )
     await fx.record(cid, "candidate_erased", {"by": fx.actor})
+    await candidate_links.revoke_all(cid)  # links in SMS / e-mail sent earlier stop working
     counts["files"] = fx.rt.documents.delete_candidate(cid) if fx.rt.documents else 0
     fx.erased = True  # fx.flush() scrubs the database files once this commits
     await candidate.refresh_from_db()

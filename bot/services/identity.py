@@ -103,7 +103,8 @@ async def draft_invite(fx: Fx) -> tuple[str, str | None]:
             break
     # The playground page is a tester's tool, useless to a real candidate: it is the link
     # only when no real platform is on. Otherwise no link, HR sends the code (docs/privacy.md).
-    if url is None and set(fx.rt.channels) == {"web"}:
+    # (SMS and e-mail are no chat: they do not count as a real platform here.)
+    if url is None and set(fx.rt.channels) - {"sms", "email"} == {"web"}:
         url = PLAYGROUND_INVITE_PATH.format(code=code)
     return code, url
 
