@@ -80,9 +80,6 @@ class AliyunRefusal(PermanentError):
 
 # Codes that clear up by themselves: flow control and throttling (retry later).
 TRANSIENT_PREFIXES = ("isv.BUSINESS_LIMIT_CONTROL", "Throttling", "isp.", "ServiceUnavailable")
-# How long to wait before trying again after flow control: Aliyun's per-number limits
-# count per minute, hour and day (docs/sms-email.md).
-LIMIT_RETRY_AFTER = 60.0
 
 
 async def call(
@@ -110,6 +107,6 @@ async def call(
         return data
     message = scrub(str(data.get("Message") or ""))[:200]  # it may quote the number
     if code.startswith(TRANSIENT_PREFIXES) or (not code and status >= 500):
-        wait = LIMIT_RETRY_AFTER if code.startswith("isv.BUSINESS_LIMIT_CONTROL") else None
-        raise TransientError(f"Aliyun {code or status}: {message}", retry_after=wait)
+        # Retried with the worker's backoff, like a busy chat platform.
+        raise TransientError(f"Aliyun {code or status}: {message}")
     raise AliyunRefusal(f"Aliyun refused: {message}", code=code or f"HTTP{status}")
