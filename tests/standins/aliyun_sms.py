@@ -154,7 +154,11 @@ class AliyunSmsStandin:
         if abs(datetime.now(UTC) - stamp.replace(tzinfo=UTC)) > timedelta(minutes=15):
             return 400, "InvalidTimeStamp.Expired", {}
         if p.get("AccessKeyId") != self.access_key_id:
-            return 404, "InvalidAccessKeyId.NotFound", {"Message": "Specified access key is not found."}
+            return (
+                404,
+                "InvalidAccessKeyId.NotFound",
+                {"Message": "Specified access key is not found."},
+            )
         given = p.get("Signature", "")
         if not hmac.compare_digest(given, expected_signature(self.access_key_secret, p)):
             message = "Specified signature is not matched with our calculation."

@@ -144,7 +144,8 @@ class SmtpStandin:
             kwargs.update(
                 authenticator=self._authenticate,
                 auth_required=True,
-                auth_require_tls=self.mode != "none",
+                # Implicit TLS encrypts the whole connection, which aiosmtpd cannot see.
+                auth_require_tls=self.mode == "starttls",
             )
         return SMTP(self, **kwargs)
 
