@@ -127,7 +127,7 @@ class SmtpStandin:
             self.password
         )
         self.logins.append((auth_data.login.decode(), ok))
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 235 / 535
 
     # -- lifecycle ------------------------------------------------------------------------
 
