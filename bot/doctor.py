@@ -2,7 +2,8 @@
 
 `check-config` reads the file; the doctor uses the credentials: it opens the database,
 pings Redis, fetches the platforms' tokens and asks whether the HR group can be reached,
-logs in to the SMTP server and makes a signed SMS call (bot/doctor_reach.py), and for each failure prints the fix in words (see docs/deployment.md, "offerbot doctor").
+logs in to the SMTP server and makes a signed SMS call (bot/doctor_reach.py), and for
+each failure prints the fix in words (see docs/deployment.md, "offerbot doctor").
 It sends nothing to anyone: the WeCom group robot has no read-only call, so its key is
 only checked for shape.
 """

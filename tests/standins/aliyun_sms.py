@@ -80,6 +80,7 @@ class AliyunSmsStandin:
     def __post_init__(self) -> None:
         self._nonces: set[str] = set()
         self._failures: dict[str, deque[str]] = {}
+        self._http_failures: deque[tuple[int, str]] = deque()
         self._ids = itertools.count(1)
         self._server: TestServer | None = None
 
@@ -112,6 +113,10 @@ class AliyunSmsStandin:
             **overrides,
         }
 
+    def fail_http(self, status: int, body: str = "busy") -> None:
+        """The next request answers `status` with a plain-text body (a proxy, an outage)."""
+        self._http_failures.append((status, body))
+
     def fail(self, action: str, code: str, *, times: int = 1) -> None:
         self._failures.setdefault(action, deque()).extend([code] * times)
 
@@ -133,6 +138,10 @@ class AliyunSmsStandin:
     async def _dispatch(self, request: web.Request) -> web.Response:
         params = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
         action = params.get("Action", "")
+        if self._http_failures:
+            status, text = self._http_failures.popleft()
+            self.calls.append(Call(action, params, f"HTTP{status}"))
+            return web.Response(status=status, text=text)
         status, code, extra = self._check(params)
         if code == "OK":
             status, code, extra = self._act(action, params)
