@@ -388,3 +388,25 @@ async def test_erasure_removes_the_addresses_and_words_of_sms_and_email(
             assert PHONE not in str(row.payload) and EMAIL not in str(row.payload)
             assert "张三" not in str(row.payload) and "/c/" not in str(row.payload)
         assert await candidate_links.resolve(token_of(link)) is None
+
+
+async def test_a_document_reminder_without_chat_goes_by_sms_and_email(
+    settings_factory, make_runtime, tmp_path
+):
+    from tests.test_documents import accepted_offer
+
+    async with reach_env(settings_factory, make_runtime, tmp_path) as env:
+        offer = await accepted_offer(env.rt, web_id=None)  # accepted on the candidate page
+        await Candidate.filter(id=offer.candidate_id).update(email=EMAIL)
+        timer = await Timer.get(key=f"offer:{offer.id}:docs_remind")
+        await Timer.filter(id=timer.id).update(due_at=env.rt.clock() - timedelta(seconds=1))
+        await drain(env.rt)
+        (sms,) = env.sms.sent()
+        assert sms["template"] == aliyun_sms.TEMPLATE_REMINDER
+        assert sms["out_id"] == f"docs:{offer.id}:remind:sms"
+        (mail,) = env.smtp.received
+        assert "入职材料" in mail.message["Subject"]
+        assert sms["params"]["link"] in mail.part("plain")  # one link per message
+        assert await candidate_links.resolve(token_of(sms["params"]["link"])) is not None
+        events = await TimelineEvent.filter(kind="documents_reminded").count()
+        assert events == 1

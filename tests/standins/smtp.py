@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import ssl
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -147,7 +148,9 @@ class SmtpStandin:
                 # Implicit TLS encrypts the whole connection, which aiosmtpd cannot see.
                 auth_require_tls=self.mode == "starttls",
             )
-        return SMTP(self, **kwargs)
+        with warnings.catch_warnings():  # AUTH over implicit TLS, which aiosmtpd cannot see
+            warnings.simplefilter("ignore", UserWarning)
+            return SMTP(self, **kwargs)
 
     async def __aenter__(self) -> SmtpStandin:
         loop = asyncio.get_running_loop()
