@@ -16,13 +16,13 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.services import candidate_links
-from bot.storage.models import Alert, Candidate, Conversation, Offer, Outbox, TimelineEvent, Timer
+from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
 from tests.helpers import drain
 from tests.offer_steps import MASKED, PHONE, api, hire, hr_texts, said, send
 from tests.standins import aliyun_sms
 from tests.standins.aliyun_sms import AliyunSmsStandin
 from tests.standins.smtp import SmtpStandin
-from tests.standins.wecom import running_standin
+from tests.standins.wecom import kf_event_xml, kf_text, wecom_env
 
 EMAIL = "zhangsan@example.org"
 PUBLIC = "https://hr.example.com"
@@ -250,13 +250,13 @@ async def test_a_second_sms_within_24h_waits_unless_the_candidate_answered(
         assert len(env.sms.sent()) == 1
         # HR asks for a reminder: the invite SMS went out less than 24 h ago.
         answer = await remind(env)
-        assert "张三" in answer and len(env.sms.sent()) == 1
+        assert "24 小时" in answer and len(env.sms.sent()) == 1
         assert await TimelineEvent.filter(kind="sms_suppressed").count() == 1
         # The candidate answered (on the candidate page): the next SMS may go.
         await Offer.filter(id=offer["id"]).update(last_reply_at=env.rt.clock())
         later = env.rt.clock() + timedelta(minutes=1)
         env.rt.clock = lambda: later
-        await remind(env)
+        assert "短信" in await remind(env)  # "sent by SMS"
         sent = env.sms.sent()
         assert len(sent) == 2 and sent[1]["template"] == aliyun_sms.TEMPLATE_REMINDER
         # Without an answer, 24 h after the last one is soon enough again.
@@ -271,49 +271,39 @@ async def test_a_second_sms_within_24h_waits_unless_the_candidate_answered(
 async def test_a_reminder_the_closed_kf_window_holds_goes_by_sms(
     settings_factory, make_runtime, tmp_path
 ):
-    """微信客服: the candidate's last message is 49 h old, so the reminder cannot go in
-    chat; it goes by SMS instead, and HR is not bothered."""
-    async with AliyunSmsStandin() as sms, running_standin() as wecom:
-        s = settings_factory(
+    """微信客服: the invited candidate binds by sending the code on personal WeChat and gets
+    the offer there; no reply. When the reminder comes due, their last message is more
+    than 48 h old, so WeCom would refuse it: it goes by SMS instead, HR is not bothered."""
+    async with (
+        AliyunSmsStandin() as sms,
+        wecom_env(
+            settings_factory,
+            make_runtime,
             server={"public_url": PUBLIC},
             sms=sms.settings(),
-            wecom=wecom.settings(),
-            timers={"offer_unconfirmed_after": "1h"},
-        )
-        rt = await make_runtime(s)
-        async with api(rt) as client:
-            answer = await hire(client, web_id=None, email=None)
-            await Candidate.filter(phone=PHONE).update(wecom_external_userid="wmK")
-            await Conversation.create(
-                platform="wecom", user_id="kf:wmK", last_inbound_at=rt.clock()
-            )
-            # Bound on 微信客服 after the invite, as the binding flow leaves it.
-            await Offer.filter(id=answer["id"]).update(
-                data={"address": ["wecom", "kf:wmK"], "expires_defaulted": True}
-            )
+            timers={"offer_unconfirmed_after": "50h", "offer_escalate_after": "100h"},
+        ) as env,
+    ):
+        rt = env.rt
+        answer = await hire(env.client, web_id=None, email=None)
         await drain(rt)
-        sent_before = len(sms.sent())  # the invite's
-        # A day and more later the reminder comes due; the window closed meanwhile.
-        later = rt.clock() + timedelta(hours=25)
-        rt.clock = lambda: later
-        await Conversation.filter(user_id="kf:wmK").update(
-            last_inbound_at=later - timedelta(hours=49)
-        )
+        assert len(sms.sent()) == 1  # the invite, at once
+        env.standin.queue_kf(kf_text("wmK", answer["invite_code"], "k1"))
+        resp = await env.callback(kf_event_xml("ENC-reach-1"))
+        assert resp.status == 200
+        await drain(rt)
         offer = await Offer.get(id=answer["id"])
-        await Offer.filter(id=offer.id).update(stage="awaiting_reply", delivered_at=rt.clock())
-        timer = await Timer.create(
-            key=f"offer:{offer.id}:remind",
-            kind="offer_remind",
-            due_at=rt.clock(),
-            offer_id=offer.id,
-            candidate_id=offer.candidate_id,
-        )
+        assert (offer.stage, offer.data["address"]) == ("awaiting_reply", ["wecom", "kf:wmK"])
+        in_chat = len(env.standin.delivered("kf/send_msg"))
+        # 50 h later the reminder comes due; the 48 h window closed meanwhile.
+        later = rt.clock() + timedelta(hours=50, minutes=1)
+        rt.clock = lambda: later
         await drain(rt)
-        await timer.refresh_from_db()
-        assert timer.status == "done"
         held = await Outbox.get(idempotency_key=f"offer:{offer.id}:reminder")
-        assert (held.platform, held.status, held.last_error) == ("wecom", "held", "window_closed")
-        assert len(sms.sent()) == sent_before + 1
+        assert (held.platform, held.status) == ("wecom", "held")
+        assert held.last_error == "window_closed"
+        assert len(env.standin.delivered("kf/send_msg")) == in_chat  # nothing more in chat
+        assert len(sms.sent()) == 2
         assert sms.sent()[-1]["template"] == aliyun_sms.TEMPLATE_REMINDER
         row = await Outbox.get(idempotency_key=f"offer:{offer.id}:reminder:sms")
         assert row.status == "sent"

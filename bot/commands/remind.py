@@ -35,7 +35,9 @@ async def remind(ctx: Ctx, query: str) -> None:
         facts = await offer_facts(ctx.fx, offer)
         rows = await reach.instead_of_chat(ctx.fx, candidate, offer, "reminder", key, facts)
         if not rows:
-            await ctx.answer(ctx.t("commands.remind_unreachable", who=who))
+            recent = await reach.sms_waits(ctx.fx, candidate)
+            answer = "commands.remind_sms_recent" if recent else "commands.remind_unreachable"
+            await ctx.answer(ctx.t(answer, who=who))
             return
         row = rows[0]
         routes = ctx.t("reach.list_separator").join(

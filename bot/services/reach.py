@@ -105,6 +105,11 @@ async def every_route_failed(fx: Fx, row: Outbox) -> bool:
     return all(status in _GAVE_UP for status in statuses)
 
 
+async def sms_waits(fx: Fx, candidate: Candidate) -> bool:
+    """True when an SMS to the candidate would wait out the 24 h rule now (for HR's answer)."""
+    return "sms" in addresses(fx, candidate) and await _sms_too_soon(fx, candidate)
+
+
 async def failure_summary(fx: Fx, row: Outbox) -> str:
     """What went wrong on each route, for HR ("短信：… ；邮件：…"); no addresses."""
     base = row.idempotency_key.rsplit(":", 1)[0]
