@@ -202,6 +202,7 @@ async def test_an_invalid_number_alerts_hr_with_the_phone_masked(
         texts = [t for t in await hr_texts() if f"#{alert.id}" in t]
         assert texts and "isv.MOBILE_NUMBER_ILLEGAL" in texts[0] and "SMTP 550" in texts[0]
         assert MASKED in texts[0] and PHONE not in texts[0]
+        assert "/c/" not in texts[0] and "专属页面链接" in texts[0]  # no page link in a group
         assert all(EMAIL not in t for t in texts)
     # Nothing the bot (or its client libraries) logged names the person's number or
     # address. The stand-ins' own server logs (aiosmtpd's mail.log, the Aliyun stand-in's

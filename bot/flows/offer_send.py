@@ -311,7 +311,8 @@ async def message_undeliverable(fx: Fx, row: Outbox, reason: str) -> None:
         {"outbox_id": row.id, "status": row.status, "reason": reason},
         offer_id=row.offer_id,
     )
-    details = {"delivery_error": _delivery_error(fx, reason), "messages": [message.text]}
+    text = reach.text_for_hr(fx, message) if row.platform in reach.ROUTES else message.text
+    details = {"delivery_error": _delivery_error(fx, reason), "messages": [text]}
     await alerts.raise_alert(
         fx, "undeliverable", candidate=candidate, offer=offer, details=details, merge=True
     )

@@ -105,6 +105,13 @@ async def every_route_failed(fx: Fx, row: Outbox) -> bool:
     return all(status in _GAVE_UP for status in statuses)
 
 
+def text_for_hr(fx: Fx, message: Outgoing) -> str:
+    """An SMS / e-mail's words as the HR group may read them: the candidate's personal page
+    link opens their offer, so it is not posted to a group."""
+    link = message.params.get("link", "")
+    return message.text.replace(link, fx.t("reach.link_hidden")) if link else message.text
+
+
 async def sms_waits(fx: Fx, candidate: Candidate) -> bool:
     """True when an SMS to the candidate would wait out the 24 h rule now (for HR's answer)."""
     return "sms" in addresses(fx, candidate) and await _sms_too_soon(fx, candidate)
