@@ -39,5 +39,27 @@ def report(settings: Settings) -> tuple[list[str], bool]:
         else:
             lines.append(f"  HR group chat: {cfg.hr_chat_id or 'not set'}")
             lines.append(f"  encrypt_key: {_mask(cfg.encrypt_key)}")
+    lines += _outside_chat(s)
     lines.append(f"playground: {'enabled' if s.playground.enabled else 'disabled'}")
     return lines, ok
+
+
+def _outside_chat(s: Settings) -> list[str]:
+    """SMS and e-mail (docs/sms-email.md): how each is set, never the secrets themselves."""
+    lines = []
+    if s.sms.enabled:
+        reminder = s.sms.template_reminder or "none (reminders by e-mail only)"
+        lines.append(f"sms: enabled, Aliyun at {s.sms.api_base_url}, 签名 {s.sms.sign_name!r}")
+        lines.append(f"  templates: invite {s.sms.template_invite}, reminder {reminder}")
+        lines.append(f"  access_key_secret: {_mask(s.sms.access_key_secret)}")
+    else:
+        lines.append("sms: disabled")
+    if s.email.enabled:
+        e = s.email
+        lines.append(f"email: enabled, {e.smtp_host}:{e.smtp_port} ({e.security})")
+        lines.append(f"  login: {e.username or 'none'}, password {_mask(e.password)}")
+    else:
+        lines.append("email: disabled")
+    if s.sms.enabled or s.email.enabled:
+        lines.append(f"  candidate page links: {s.server.public_url or 'NOT SET'}/c/…")
+    return lines

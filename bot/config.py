@@ -295,6 +295,8 @@ class EmailSettings(_Section):
     username: str = ""
     password: str = ""
     sender: str = "HR <hr@example.com>"
+    # A CA bundle (PEM) to trust besides the system's, e.g. for a company's own mail server.
+    ca_file: str = ""
 
     def missing(self) -> list[str]:
         return [f"email.{k}" for k in ("smtp_host", "sender") if not getattr(self, k)]
@@ -413,6 +415,9 @@ def _cross_checks(s: Settings) -> list[str]:
         if getattr(s, section).enabled:
             for key in getattr(s, section).missing():
                 problems.append(f"{key}: required when {section}.enabled = true")
+            if section != "wecom_bot" and not s.server.public_url:
+                # SMS and e-mail carry the candidate page's link (docs/sms-email.md).
+                problems.append(f"server.public_url: required when {section}.enabled = true")
     if s.intents.provider == "llm":
         for k in ("llm_base_url", "llm_model"):
             if not getattr(s.intents, k):

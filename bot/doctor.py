@@ -2,7 +2,8 @@
 
 `check-config` reads the file; the doctor uses the credentials: it opens the database,
 pings Redis, fetches the platforms' tokens and asks whether the HR group can be reached,
-and for each failure prints the fix in words (see docs/deployment.md, "offerbot doctor").
+logs in to the SMTP server and makes a signed SMS call (bot/doctor_reach.py), and for
+each failure prints the fix in words (see docs/deployment.md, "offerbot doctor").
 It sends nothing to anyone: the WeCom group robot has no read-only call, so its key is
 only checked for shape.
 """
@@ -19,6 +20,7 @@ import aiohttp
 from bot.channels.base import PermanentError, TransientError
 from bot.channels.wecom_api import WecomApi, WecomApiError
 from bot.config import Settings
+from bot.doctor_reach import reach_checks
 from bot.problems import Problems
 
 FEISHU_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
@@ -68,6 +70,7 @@ async def run_checks(settings: Settings) -> list[Check]:
             checks += await _wecom(settings, http)
         if settings.feishu.enabled:
             checks += await _feishu(settings, http)
+        checks += await reach_checks(settings, http, Check)  # SMS and e-mail
     if not (settings.wecom.enabled or settings.feishu.enabled):
         checks.append(Check("platforms", None, "none enabled (the playground needs nothing)"))
     return checks

@@ -33,6 +33,16 @@ def mask_phone(raw: str | None) -> str:
     return "****" if digits else ""
 
 
+def mask_email(raw: str | None) -> str:
+    """'zhangsan@example.com' → 'z***@example.com' (logs and alerts never show the whole)."""
+    if not raw:
+        return ""
+    local, _, domain = raw.strip().rpartition("@")
+    if not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
+
+
 def scrub(text: str) -> str:
     """Text safe for a group chat: ID numbers removed, phone numbers masked."""
     text = _ID_NUMBER.sub("[ID]", text)

@@ -42,6 +42,7 @@ async def hire(
     web_id: str | None = CANDIDATE,
     name: str = "张三",
     phone: str | None = PHONE,
+    email: str | None = None,
     expectations: dict[str, Any] | None = None,
     requisition: dict[str, Any] | None = None,
     **offer: Any,
@@ -62,6 +63,8 @@ async def hire(
     person: dict[str, Any] = {"external_id": f"ext-{name}", "name": name}
     if phone:
         person["phone"] = phone
+    if email:
+        person["email"] = email
     if expectations:
         person["expectations"] = expectations
     candidate = await post(client, "candidates", person)

@@ -113,3 +113,34 @@ def test_check_config_cli_prints_what_is_enabled(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "wecom: disabled" in out
     assert "api: enabled" in out
+
+
+def test_check_config_names_what_sms_and_email_lack(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[sms]\nenabled = true\nsign_name = "示例科技"\n[email]\nenabled = true\n')
+    with pytest.raises(SystemExit) as exc:
+        main(["check-config", "--config", str(cfg)])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    for key in ("sms.access_key_id", "sms.access_key_secret", "sms.template_invite"):
+        assert f"{key}: required when sms.enabled = true" in err
+    assert "email.smtp_host: required when email.enabled = true" in err
+    assert "server.public_url: required when sms.enabled = true" in err
+    assert "server.public_url: required when email.enabled = true" in err
+    assert "sms.sign_name" not in err
+
+
+def test_check_config_shows_sms_and_email_without_secrets(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[server]\npublic_url = "https://hr.example.com"\n'
+        '[sms]\nenabled = true\naccess_key_id = "LTAI1"\naccess_key_secret = "s3cret-ak"\n'
+        'sign_name = "示例科技"\ntemplate_invite = "SMS_1"\n'
+        '[email]\nenabled = true\nsmtp_host = "smtp.exmail.qq.com"\npassword = "pw-123"\n'
+    )
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "sms: enabled" in out and "reminders by e-mail only" in out
+    assert "email: enabled, smtp.exmail.qq.com:465 (tls)" in out
+    assert "https://hr.example.com/c/" in out
+    assert "s3cret-ak" not in out and "pw-123" not in out

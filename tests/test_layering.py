@@ -30,6 +30,7 @@ LAYERS = {
     "bot.sweeper": TOP,  # the worker's periodic pass over stored work
     "bot.checkconfig": TOP,
     "bot.doctor": TOP,
+    "bot.doctor_reach": TOP,  # the doctor's SMTP and SMS checks
     "bot.compose": TOP,
     # transports into the bot: HTTP handlers and the playground page
     "bot.handlers": 6,

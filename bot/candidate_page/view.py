@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from bot.channels.base import Inbound
+from bot.channels.web import PAGE_ADDRESS_PREFIX
 from bot.documents.checklist import load_progress
 from bot.flows.alerts import offer_facts
 from bot.flows.documents import guide_text
@@ -32,7 +33,7 @@ async def web_address(candidate: Candidate) -> str:
     conditional UPDATE, so two first requests at once agree on one address."""
     if candidate.web_id:
         return candidate.web_id
-    new = f"page-{candidate.id}-{secrets.token_hex(4)}"
+    new = f"{PAGE_ADDRESS_PREFIX}{candidate.id}-{secrets.token_hex(4)}"
     await Candidate.filter(id=candidate.id, web_id__isnull=True).update(web_id=new)
     await candidate.refresh_from_db(fields=["web_id"])
     return candidate.web_id or new

@@ -76,6 +76,11 @@ class Outgoing(BaseModel):
     image_key: str = ""  # storage key of an image to upload and send (charts)
     # Card replacing a previous one (after a click): platform message id / response code.
     replaces: str = ""
+    # Outside chat (docs/sms-email.md): which SMS template ("invite" / "reminder") and its
+    # parameters (name, company, job, link); e-mail takes `title` as the subject and
+    # makes `params["link"]` a link in its HTML part.
+    template: str = ""
+    params: dict[str, str] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)

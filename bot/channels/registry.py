@@ -38,6 +38,15 @@ def build_channels(rt: Runtime) -> dict[str, Channel]:
         from bot.channels.feishu import FeishuChannel
 
         channels["feishu"] = FeishuChannel(rt)
+    # Outside chat (docs/sms-email.md): send-only channels the reach service picks.
+    if s.sms.enabled:
+        from bot.channels.sms import SmsChannel
+
+        channels["sms"] = SmsChannel(rt)
+    if s.email.enabled:
+        from bot.channels.email import EmailChannel
+
+        channels["email"] = EmailChannel(rt)
     if candidate_page_enabled(s):
         from bot.channels.web import WebChannel
 

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 # The playground's HR user: its HR pane writes as `web:playground-hr`, an HR admin while
 # the playground is enabled (see Turn.is_admin in flows/router.py).
 PLAYGROUND_HR_ID = "playground-hr"
+# Web addresses of candidates who came through their candidate page (not the playground):
+# the page notifies nobody, so reminders to them also go by SMS / e-mail.
+PAGE_ADDRESS_PREFIX = "page-"
 
 UPLOADS_DIR = "uploads"
 UPLOAD_LIFETIME_SECONDS = 3 * 24 * 3600  # like WeCom media ids

@@ -11,7 +11,9 @@ from tortoise.expressions import F
 
 import bot.flows.offer_send as offer_flow
 from bot.commands.registry import Ctx, command, required_text
+from bot.flows.alerts import offer_facts
 from bot.history_text import candidate_title
+from bot.services import reach
 from bot.storage.models import Offer
 
 
@@ -29,8 +31,25 @@ async def remind(ctx: Ctx, query: str) -> None:
     inbound = ctx.turn.inbound
     key = f"{offer_flow.reminder_key(offer)}:hr:{inbound.platform}:{inbound.event_id}"
     row = await ctx.fx.to_candidate(candidate, message, key, offer=offer)
-    if row is None:
-        await ctx.answer(ctx.t("commands.remind_unreachable", who=who))
+    # No chat address, or only the candidate page (which notifies nobody): SMS / e-mail
+    # where configured (docs/sms-email.md).
+    if row is None or (reach.page_only(row) and reach.routes(ctx.fx)):
+        facts = await offer_facts(ctx.fx, offer)
+        rows = await reach.instead_of_chat(ctx.fx, candidate, offer, "reminder", key, facts)
+        if not rows and row is not None:
+            rows = [row]  # the page has it; SMS / e-mail had to wait
+        if not rows:
+            recent = await reach.sms_waits(ctx.fx, candidate)
+            answer = "commands.remind_sms_recent" if recent else "commands.remind_unreachable"
+            await ctx.answer(ctx.t(answer, who=who))
+            return
+        row = rows[0]
+        routes = ctx.t("reach.list_separator").join(
+            ctx.t(f"reach.route.{r.platform}") for r in rows
+        )
+        await Offer.filter(id=offer.id).update(reminders_sent=F("reminders_sent") + 1)
+        await ctx.fx.record(candidate.id, "reminder_sent", {"by": ctx.actor}, offer_id=offer.id)
+        await ctx.answer(ctx.t("commands.remind_outside", who=who, routes=routes))
         return
     await Offer.filter(id=offer.id).update(reminders_sent=F("reminders_sent") + 1)
     await ctx.fx.record(candidate.id, "reminder_sent", {"by": ctx.actor}, offer_id=offer.id)

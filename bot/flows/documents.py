@@ -30,7 +30,7 @@ from bot.channels.base import Outgoing
 from bot.documents.checklist import Progress, keys_for, load_progress
 from bot.documents.intake import Intake, receive
 from bot.documents.words import Said, understand
-from bot.flows.alerts import claim_resolve_actions
+from bot.flows.alerts import claim_resolve_actions, offer_facts
 from bot.flows.documents_text import (
     buttons,
     intro_message,
@@ -48,6 +48,7 @@ from bot.flows.filters import action, known_candidate, private
 from bot.flows.filters import kind as inbound_kind
 from bot.flows.offer_state import move
 from bot.flows.router import Filter, Router, SkipHandler, Turn
+from bot.services import reach
 from bot.services.fx import Fx
 from bot.storage.models import (
     Candidate,
@@ -399,9 +400,16 @@ async def remind(fx: Fx, timer: Timer) -> None:
     message = Outgoing(
         kind="card", title=fx.t("documents.reminder_title"), text=text, actions=buttons(fx, offer)
     )
-    if await fx.to_candidate(candidate, message, f"docs:{offer.id}:remind", offer=offer) is None:
-        log.warning("offer %s: documents reminder has no address to go to", offer.id)
-        return
+    key = f"docs:{offer.id}:remind"
+    chat = await fx.to_candidate(candidate, message, key, offer=offer)
+    if chat is None or reach.page_only(chat):
+        # No chat address (or only the page, which notifies nobody): by SMS / e-mail
+        # instead or as well (docs/sms-email.md).
+        facts = {**await offer_facts(fx, offer), "start_date": start_date_text(fx, offer)}
+        sent = await reach.instead_of_chat(fx, candidate, offer, "documents", key, facts)
+        if chat is None and not sent:
+            log.warning("offer %s: documents reminder has no address to go to", offer.id)
+            return
     await fx.record(
         candidate.id,
         "documents_reminded",

@@ -33,7 +33,7 @@ from bot.flows.offer_state import (
     to_offer_address,
 )
 from bot.flows.router import Router
-from bot.services import identity
+from bot.services import identity, reach
 from bot.services.fx import Fx
 from bot.services.quiet import next_allowed
 from bot.storage.models import (
@@ -101,6 +101,8 @@ async def create_offer(
         # The timeline keeps the stored link only: a candidate page link's token is secret.
         await move(fx, offer, "offer_invited", invite_url=offer.invite_url)
         extra = {"invite_code": code, "invite_url": url}
+        # And at once by SMS / e-mail with the candidate page's link, where configured.
+        await reach.invite(fx, candidate, offer, await alerts.offer_facts(fx, offer))
         if url is None:  # no link to give: HR sends the code with this text
             extra["invite_text"] = fx.t("offer.invite_text", code=code)
         return offer, extra
@@ -281,7 +283,8 @@ async def offer_delivered(fx: Fx, row: Outbox) -> None:
 
 @router.undeliverable
 async def message_undeliverable(fx: Fx, row: Outbox, reason: str) -> None:
-    """A candidate message could not go out: HR gets its text to pass on by hand."""
+    """A candidate message could not go out: a reminder tries SMS / e-mail instead; when
+    no route is left, HR gets its text to pass on by hand (docs/sms-email.md)."""
     message = Outgoing.model_validate(row.payload)
     if row.candidate_id is None or message.replaces:  # a card refresh is no news
         return
@@ -289,13 +292,28 @@ async def message_undeliverable(fx: Fx, row: Outbox, reason: str) -> None:
     if candidate is None:
         return
     offer = await locked_offer(row.offer_id)
+    if row.platform in reach.ROUTES:
+        if not await reach.every_route_failed(fx, row):
+            return  # the other route may still get through (or did)
+        reason = await reach.failure_summary(fx, row)
+    elif offer is not None and (purpose := reach.purpose_of(row)) is not None:
+        facts = await alerts.offer_facts(fx, offer)
+        if await reach.instead_of_chat(fx, candidate, offer, purpose, row.idempotency_key, facts):
+            await fx.record(
+                candidate.id,
+                "message_rerouted",
+                {"outbox_id": row.id, "status": row.status, "reason": reason},
+                offer_id=row.offer_id,
+            )
+            return
     await fx.record(
         candidate.id,
         "message_undeliverable",
         {"outbox_id": row.id, "status": row.status, "reason": reason},
         offer_id=row.offer_id,
     )
-    details = {"delivery_error": _delivery_error(fx, reason), "messages": [message.text]}
+    text = reach.text_for_hr(fx, message) if row.platform in reach.ROUTES else message.text
+    details = {"delivery_error": _delivery_error(fx, reason), "messages": [text]}
     await alerts.raise_alert(
         fx, "undeliverable", candidate=candidate, offer=offer, details=details, merge=True
     )
@@ -323,10 +341,21 @@ async def remind(fx: Fx, timer: Timer) -> None:
     if candidate is None:
         return
     message = await reminder_message(fx, offer, candidate)
-    if await to_offer_address(fx, offer, candidate, message, "reminder") is None:
-        return
+    via: dict[str, Any] = {}
+    chat = await to_offer_address(fx, offer, candidate, message, "reminder")
+    if chat is None or reach.page_only(chat):
+        # No chat address (or only the page, which notifies nobody): by SMS / e-mail
+        # instead or as well (docs/sms-email.md).
+        facts = await alerts.offer_facts(fx, offer)
+        rows = await reach.instead_of_chat(
+            fx, candidate, offer, "reminder", reminder_key(offer), facts
+        )
+        if chat is None and not rows:
+            return
+        if rows:
+            via = {"via": [r.platform for r in rows]}
     await Offer.filter(id=offer.id).update(reminders_sent=F("reminders_sent") + 1)
-    await fx.record(candidate.id, "reminder_sent", {}, offer_id=offer.id, actor="timer")
+    await fx.record(candidate.id, "reminder_sent", via, offer_id=offer.id, actor="timer")
 
 
 @router.timer(ESCALATE)

@@ -23,6 +23,7 @@ from bot.channels.base import Outgoing, PermanentError
 from bot.channels.web import PLAYGROUND_HR_ID, upload_path
 from bot.services import candidate_links
 from bot.services.fx import Fx
+from bot.services.reach import ROUTES
 from bot.storage.models import (
     Alert,
     Application,
@@ -41,6 +42,7 @@ from bot.storage.models import (
 )
 
 ERASED_NAME = "已删除#{id}"
+ERASED_ADDRESS = "erased"
 _BLANK_MESSAGE = Outgoing(text="").model_dump(mode="json")
 _SCAN_BATCH = 500
 
@@ -203,6 +205,10 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
     counts: dict[str, Any] = {
         "candidate_id": cid,
         "messages": await Outbox.filter(messages_q).update(payload=_BLANK_MESSAGE),
+        # SMS and e-mail rows are addressed to the phone number / e-mail address itself.
+        "outside_chat": await Outbox.filter(candidate_id=cid, platform__in=ROUTES).update(
+            recipient_id=ERASED_ADDRESS, last_error=None
+        ),
         "inbound_events": await _blank_inbound(where, uploads),
         "conversations": await Conversation.filter(
             Q(candidate_id=cid) | _addressed_to(where, "platform", "user_id")
@@ -244,7 +250,7 @@ async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
         language=None,
         erased_at=fx.now(),
     )
-    await candidate_links.revoke_all(cid)  # the candidate page's links stop working
+    await candidate_links.revoke_all(cid)  # the page links, in SMS / e-mail too, stop working
     await fx.record(cid, "candidate_erased", {"by": fx.actor})
     counts["files"] = fx.rt.documents.delete_candidate(cid) if fx.rt.documents else 0
     counts["uploads"] = _delete_uploads(fx.settings.data_dir, uploads)

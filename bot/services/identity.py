@@ -106,7 +106,9 @@ async def draft_invite(fx: Fx) -> tuple[str, str | None]:
     # only when no real platform is on and there is no candidate page to link to (then
     # new_invite links the candidate page). Otherwise no link, HR sends the code
     # (docs/privacy.md).
-    if url is None and set(fx.rt.channels) == {"web"} and not fx.settings.server.public_url:
+    # (SMS and e-mail are no chat: they do not count as a real platform here.)
+    chat_channels = set(fx.rt.channels) - {"sms", "email"}
+    if url is None and chat_channels == {"web"} and not fx.settings.server.public_url:
         url = PLAYGROUND_INVITE_PATH.format(code=code)
     return code, url
 
