@@ -31,6 +31,10 @@ def build_channels(rt: Runtime) -> dict[str, Channel]:
         from bot.channels.feishu import FeishuChannel
 
         channels["feishu"] = FeishuChannel(rt)
+    if s.wecom_bot.enabled:
+        from bot.channels.wecom_bot import WecomBotChannel
+
+        channels["wecom_bot"] = WecomBotChannel(rt)
     if playground_enabled(s):
         from bot.channels.web import WebChannel
 
