@@ -64,9 +64,7 @@ async def _card_answer(ctx: Ctx, alert: Alert, key: str, **values: str) -> bool:
     text = ctx.t(key, alert=describe(ctx, alert), by=display_name(ctx), **values)
     left = ("resolve",) if alert.status == "claimed" else ()
     actions = tuple(a for a in claim_resolve_actions(ctx.fx, alert.id) if a.key in left)
-    await ctx.answer(
-        text, kind="card", title=describe(ctx, alert), actions=actions, replaces=token
-    )
+    await ctx.answer(text, kind="card", title=describe(ctx, alert), actions=actions, replaces=token)
     return True
 
 
