@@ -1,4 +1,4 @@
-"""WeCom 智能机器人 over its long connection, against a loopback stand-in (tests/standins/wecom_bot.py).
+"""WeCom 智能机器人 over its long connection, against a loopback stand-in (tests/standins/).
 
 The transport subscribes, stores callbacks through the ingest path, answers HR commands
 through the connection (a respond frame on the callback's req_id), updates a clicked
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -287,3 +290,94 @@ async def test_a_worker_without_a_holder_retries_later(make_runtime, bot_setting
         assert len(standin.frames("aibot_send_msg")) == 1
     finally:
         await transport.stop()
+
+
+# -- one connection per bot ---------------------------------------------------------------
+
+
+async def test_two_processes_one_connection_and_a_clean_stop_hands_over(
+    make_runtime, bot_settings, standin
+):
+    settings = bot_settings()
+    first, second = await make_runtime(settings), await make_runtime(settings)
+    a, b = await start_transport(first), await start_transport(second)
+    try:
+        await wait_for(
+            lambda: _pair_state(a, b, {"connected", "holder_elsewhere"}),
+        )
+        assert standin.connects == 1
+        holder, standby = (a, b) if a.status.state == "connected" else (b, a)
+        await holder.stop()  # gives the lease back
+        await wait_for(lambda: _state(standby, "connected"))
+        assert standin.connects == 2
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _pair_state(a, b, states: set[str]) -> bool:
+    return {a.status.state, b.status.state} == states
+
+
+def _holder_config(tmp_path, settings, standin) -> str:
+    data = tmp_path / "holder-data"
+    path = tmp_path / "holder.toml"
+    path.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = 0
+[database]
+url = "sqlite://{tmp_path}/holder.sqlite3"
+[redis]
+url = "{settings.redis.url}"
+[storage]
+data_dir = "{data}"
+[wecom_bot]
+enabled = true
+bot_id = "{BOT_ID}"
+secret = "{SECRET}"
+ws_url = "{standin.url}"
+hr_chat_id = "{HR_CHAT}"
+lease = "1s"
+reconnect_delay = "50ms"
+""",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+async def test_a_killed_holder_is_replaced_by_a_standby(
+    tmp_path, make_runtime, bot_settings, standin
+):
+    """The holder is a real `offerbot serve` process, killed with SIGKILL: it never gives
+    the lease back, and the standby takes over once the lease runs out."""
+    settings = bot_settings()
+    rt = await make_runtime(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
+    config = _holder_config(tmp_path, settings, standin)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--no-worker", "--config", config],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    standby = None
+    try:
+        await standin.wait(lambda: standin.live or proc.poll() is not None, timeout=90)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        standby = await start_transport(rt)
+        await wait_for(lambda: _state(standby, "holder_elsewhere"))
+        assert standin.connects == 1
+        proc.kill()
+        proc.wait(timeout=10)
+        await wait_for(lambda: _state(standby, "connected"), timeout=30)
+        assert standin.connects == 2
+        await standin.push(standin.message("/help"))
+        await wait_for(lambda: stored(1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if standby is not None:
+            await standby.stop()
