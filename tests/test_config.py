@@ -113,3 +113,23 @@ def test_check_config_cli_prints_what_is_enabled(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "wecom: disabled" in out
     assert "api: enabled" in out
+
+
+def test_check_config_names_the_ai_bot_and_the_hr_route_it_takes(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[wecom_bot]\nenabled = true\nbot_id = "b"\n')
+    with pytest.raises(SystemExit):
+        main(["check-config", "--config", str(cfg)])
+    assert "wecom_bot.secret: required when wecom_bot.enabled = true" in capsys.readouterr().err
+    cfg.write_text(
+        '[wecom]\nenabled = true\ncorp_id = "c"\nagent_id = 1\nsecret = "s"\ntoken = "t"\n'
+        'encoding_aes_key = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"\n'
+        'hr_webhook_key = "693a91f6-7a1e-4bc4-97a0-0ec2f1a5aa01"\n'
+        '[wecom_bot]\nenabled = true\nbot_id = "b"\nsecret = "s"\nhr_chat_id = "wrHR"\n'
+    )
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "wecom_bot: enabled" in out
+    assert "HR alerts via: cards with 认领 / 已处理 to chat wrHR" in out
+    assert "HR alerts via: the AI bot (wecom_bot.hr_chat_id)" in out
+    assert "held by one serve process" in out
