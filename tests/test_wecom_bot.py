@@ -381,3 +381,32 @@ async def test_a_killed_holder_is_replaced_by_a_standby(
             proc.wait(timeout=10)
         if standby is not None:
             await standby.stop()
+
+
+async def test_an_oversized_frame_ends_the_connection_and_it_comes_back(env, standin):
+    rt, transport = env
+    await standin.send_raw("x" * (1024 * 1024 + 10))
+    await standin.wait(lambda: len(standin.live) == 1 and standin.connects == 2)
+    await wait_for(lambda: _state(transport, "connected"))
+    assert await InboundEvent.filter(platform="wecom_bot").count() == 0
+
+
+async def test_replaced_by_another_connection_steps_back(env, standin):
+    rt, transport = env
+    frame = standin.click("{}", "t")
+    frame["body"]["event"] = {"eventtype": "disconnected_event"}
+    await standin.push(frame)
+    await wait_for(lambda: _state(transport, "holder_elsewhere"))
+    assert "disconnected_event" in transport.status.detail
+    await asyncio.sleep(0.3)  # no fight over the bot: it does not reconnect at once
+    assert standin.connects == 1 and not standin.live
+
+
+async def test_a_lost_lease_closes_the_connection(env, standin):
+    from bot.channels.wecom_bot_relay import keys
+
+    rt, transport = env
+    await rt.redis.set(keys(BOT_ID)["lease"], "another-process", px=60_000)
+    await wait_for(lambda: _state(transport, "holder_elsewhere"))
+    await standin.wait(lambda: not standin.live)
+    assert standin.connects == 1

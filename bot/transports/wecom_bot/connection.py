@@ -75,6 +75,7 @@ class BotConnection(WsConnectionManager):
             close_timeout=5,
             open_timeout=OPEN_TIMEOUT,
             max_size=MAX_FRAME,
+            compression=None,  # small JSON frames; and no decompression bomb
         )
         self._missed_pong_count = 0
         await self._send_auth()
