@@ -410,3 +410,15 @@ async def test_a_lost_lease_closes_the_connection(env, standin):
     await wait_for(lambda: _state(transport, "holder_elsewhere"))
     await standin.wait(lambda: not standin.live)
     assert standin.connects == 1
+
+
+async def test_a_group_chat_id_is_logged_so_operators_can_find_it(env, standin, caplog):
+    import logging
+
+    rt, _ = env
+    with caplog.at_level(logging.INFO, logger="bot.transports.wecom_bot.transport"):
+        await standin.push(standin.message("@offerbot hi", chatid="wrNewGroup"))
+        await standin.push(standin.message("@offerbot hi again", chatid="wrNewGroup"))
+        await wait_for(lambda: stored(2))
+    lines = [r.getMessage() for r in caplog.records if "group chat" in r.getMessage()]
+    assert lines == ["wecom_bot: a message from group chat wrNewGroup"]

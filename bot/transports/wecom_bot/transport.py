@@ -79,6 +79,7 @@ class WecomBotTransport(Transport):
         self._inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX_MAX)
         self._storer: asyncio.Task | None = None
         self._replaced = False
+        self._chats_seen: set[str] = set()
 
     # -- Transport ----------------------------------------------------------------------
 
@@ -273,6 +274,10 @@ class WecomBotTransport(Transport):
         if inbound is None:
             metrics.WECOM_BOT_FRAMES.labels("ignored").inc()
             return
+        chat = inbound.chat_id
+        if chat and chat != self.cfg.hr_chat_id and chat not in self._chats_seen:
+            self._chats_seen.add(chat)  # how operators find hr_chat_id (docs)
+            log.info("wecom_bot: a message from group chat %s", chat)
         delay = 0.1
         while True:
             try:
