@@ -178,9 +178,12 @@ async def test_hostile_frames_are_dropped_and_the_connection_lives_on(env, stand
     await standin.send_raw("[1, 2]")
     await standin.send_raw(json.dumps({"cmd": "aibot_msg_callback", "headers": [], "body": 1}))
     await standin.push({"cmd": "aibot_msg_callback", "headers": {"req_id": "x"}, "body": {}})
-    other_bot = standin.message("/help")
-    other_bot["body"]["aibotid"] = "someone-else"
-    await standin.push(other_bot)
+    no_sender = standin.message("/help")
+    del no_sender["body"]["from"]
+    await standin.push(no_sender)
+    group_without_chat = standin.message("/help", chatid="x")
+    del group_without_chat["body"]["chatid"]
+    await standin.push(group_without_chat)
     long_id = standin.message("/help", userid="u" * 300)
     await standin.push(long_id)
     await standin.push(standin.message("/help"))
@@ -188,6 +191,8 @@ async def test_hostile_frames_are_dropped_and_the_connection_lives_on(env, stand
     await asyncio.sleep(0.2)
     assert await InboundEvent.filter(platform="wecom_bot").count() == 1
     assert transport.status.state == "connected" and standin.connects == 1
+    await drain(rt)
+    assert len(standin.frames("aibot_respond_msg")) == 1  # what was not stored gets no answer
 
 
 # -- HR alerts as cards, clicks -----------------------------------------------------------
@@ -422,3 +427,20 @@ async def test_a_group_chat_id_is_logged_so_operators_can_find_it(env, standin, 
         await wait_for(lambda: stored(2))
     lines = [r.getMessage() for r in caplog.records if "group chat" in r.getMessage()]
     assert lines == ["wecom_bot: a message from group chat wrNewGroup"]
+
+
+async def test_missed_heartbeats_end_the_connection_and_it_comes_back(
+    make_runtime, bot_settings, standin
+):
+    rt = await make_runtime(bot_settings())
+    (transport,) = build_transports(rt)
+    transport.heartbeat = 0.05
+    await transport.start()
+    try:
+        await wait_for(lambda: _state(transport, "connected"))
+        standin.answer_pings = False
+        await standin.wait(lambda: standin.connects == 2 and len(standin.live) == 1)
+        standin.answer_pings = True
+        await wait_for(lambda: _state(transport, "connected"))
+    finally:
+        await transport.stop()

@@ -57,9 +57,9 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-def frame_inbound(frame: Any, bot_id: str) -> Inbound | None:
-    """The callback frame as an Inbound, or None: not a callback, not for this bot, or
-    missing what it must carry (such a frame is logged and dropped, never stored)."""
+def frame_inbound(frame: Any) -> Inbound | None:
+    """The callback frame as an Inbound, or None: not a callback, or missing what it
+    must carry (such a frame is logged and dropped, never stored)."""
     if not isinstance(frame, dict) or frame.get("cmd") not in (MSG_CALLBACK, EVENT_CALLBACK):
         return None
     headers, body = frame.get("headers"), frame.get("body")
@@ -68,8 +68,8 @@ def frame_inbound(frame: Any, bot_id: str) -> Inbound | None:
     req_id, msgid = _id(headers.get("req_id")), _id(body.get("msgid"))
     sender = body.get("from")
     userid = _id(sender.get("userid")) if isinstance(sender, dict) else ""
-    aibotid = body.get("aibotid")
-    if not req_id or not msgid or not userid or (aibotid not in (None, "", bot_id)):
+    # `aibotid` is not checked: the connection itself was subscribed as this bot.
+    if not req_id or not msgid or not userid:
         return None
     group = body.get("chattype") == "group"
     chat_id = _id(body.get("chatid")) if group else ""

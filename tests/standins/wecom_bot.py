@@ -34,11 +34,13 @@ class AibotStandin:
     def __init__(self, bot_id: str = BOT_ID, secret: str = SECRET) -> None:
         self.bot_id, self.secret = bot_id, secret
         self.connects = 0  # sockets opened
+        self.pings = 0
         self.subscribes: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []  # every respond / update / send frame accepted
         self.refused: list[dict[str, Any]] = []  # frames answered with an errcode
         self.live: list[web.WebSocketResponse] = []  # subscribed sockets, newest last
         self.fail_next: dict[str, list[tuple[int, str]]] = {}
+        self.answer_pings = True  # False: a connection that died without closing
         self._callbacks: dict[int, set[str]] = {}  # id(socket) → req_ids pushed on it
         self._requests: dict[int, web.Request] = {}
         self._ids = itertools.count(1)
@@ -79,7 +81,9 @@ class AibotStandin:
                 await ws.close()
             return
         if cmd == "ping":
-            await self._ack(ws, req_id)
+            self.pings += 1
+            if self.answer_pings:
+                await self._ack(ws, req_id)
             return
         failures = self.fail_next.get(cmd) or []
         if failures:

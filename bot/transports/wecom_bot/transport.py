@@ -267,7 +267,7 @@ class WecomBotTransport(Transport):
                 self._inbox.task_done()
 
     async def _store(self, frame: dict[str, Any]) -> None:
-        inbound = frame_inbound(frame, self.cfg.bot_id)
+        inbound = frame_inbound(frame)
         if inbound is not None and (too_long := oversized(inbound)):
             log.warning("wecom_bot: frame dropped: %s (see docs/hardening.md)", too_long)
             inbound = None
