@@ -242,7 +242,8 @@ async def test_click_claims_the_alert_and_updates_the_card(env, standin):
     assert update["headers"]["req_id"] == frame["headers"]["req_id"]
     card = update["body"]["template_card"]
     assert card["task_id"] == "task-1"
-    assert "hr_zhang" in card["sub_title_text"]
+    assert card["main_title"]["title"] == "⏰ 候选人未答复"  # the alert card's own title
+    assert "hr_zhang" in card["sub_title_text"] and f"#{alert.id}" in card["sub_title_text"]
     assert [b["text"] for b in card["button_list"]] == ["已处理"]
     # the same click delivered again changes nothing
     await standin.push(standin.click(key, "task-1", chatid=HR_CHAT))

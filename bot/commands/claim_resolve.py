@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bot.channels.base import Outgoing
 from bot.commands.registry import Ctx, alert_id, alert_id_and_note, command
-from bot.flows.alerts import claim_resolve_actions
+from bot.flows.alerts import alert_actions
 from bot.history_text import alert_kind_label, clip
 from bot.storage.models import Alert
 
@@ -62,9 +62,11 @@ async def _card_answer(ctx: Ctx, alert: Alert, key: str, **values: str) -> bool:
     if ctx.turn.inbound.kind != "action" or not isinstance(token, str) or not token:
         return False
     text = ctx.t(key, alert=describe(ctx, alert), by=display_name(ctx), **values)
-    left = ("resolve",) if alert.status == "claimed" else ()
-    actions = tuple(a for a in claim_resolve_actions(ctx.fx, alert.id) if a.key in left)
-    await ctx.answer(text, kind="card", title=describe(ctx, alert), actions=actions, replaces=token)
+    # the card's own title again; of its buttons, those still useful (none once resolved)
+    title = ctx.t(f"alerts.titles.{alert.kind}")
+    left = [] if alert.status == "resolved" else alert_actions(ctx.fx, alert)
+    actions = tuple(a for a in left if a.key != "claim")
+    await ctx.answer(text, kind="card", title=title, actions=actions, replaces=token)
     return True
 
 
