@@ -167,13 +167,15 @@ async def _wecom(settings: Settings, http: aiohttp.ClientSession) -> list[Check]
                 "(群设置 → 群机器人 → the robot → Webhook 地址)",
             )
         )
-    if not (cfg.hr_chat_id or cfg.hr_webhook_key):
+    bot_has_hr = settings.wecom_bot.enabled and settings.wecom_bot.hr_chat_id
+    if not (cfg.hr_chat_id or cfg.hr_webhook_key or bot_has_hr):
         checks.append(
             Check(
                 "wecom HR group",
                 False,
                 "no HR group set: alerts cannot reach HR on WeCom",
-                "set wecom.hr_webhook_key (a group robot) or wecom.hr_chat_id",
+                "set wecom.hr_webhook_key (a group robot) or wecom.hr_chat_id, or "
+                "wecom_bot.hr_chat_id (the 智能机器人)",
             )
         )
     if cfg.kf_open_kfid:

@@ -238,3 +238,10 @@ async def test_wecom_bot_unreachable_and_held_by_a_holder(settings_factory, aibo
         await redis.aclose()
     assert held.ok is True and "held by" in held.detail
     assert aibot.connects == 0  # the holder's connection was left alone
+
+
+async def test_the_ai_bot_is_an_hr_route_for_wecom(settings_factory, wecom, aibot):
+    s = settings_factory(wecom=wecom.settings(), wecom_bot=aibot_section(aibot))
+    checks = by_name(await run_checks(s))
+    assert "wecom HR group" not in checks  # no robot key or app chat needed
+    assert checks["wecom_bot connection"].ok is True
