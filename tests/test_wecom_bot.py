@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -361,6 +362,8 @@ async def test_a_killed_holder_is_replaced_by_a_standby(
     settings = bot_settings()
     rt = await make_runtime(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
+    root = str(Path(__file__).resolve().parent.parent)  # this checkout's code, not another
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     config = _holder_config(tmp_path, settings, standin)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve", "--no-worker", "--config", config],

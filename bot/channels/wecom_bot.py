@@ -69,9 +69,11 @@ class WecomBotChannel(Channel):
         if message.replaces:
             req_id, _, task = message.replaces.partition(SEPARATOR)
             return [Frame(key, RESPOND_UPDATE, updated_card(message, task), req_id=req_id)]
-        address = self.cfg.hr_chat_id if to.kind == "hr_group" or to.address == HR_GROUP else ""
         req_id, target = split_reply(to.address)
-        chat = address or chat_of(target)
+        if to.kind == "hr_group" or to.address == HR_GROUP:
+            req_id, chat = "", self.cfg.hr_chat_id
+        else:
+            chat = chat_of(target)
         if not chat:
             raise PermanentError("wecom_bot: no chat to send to (is hr_chat_id set?)")
         if message.actions:
