@@ -448,3 +448,22 @@ async def test_missed_heartbeats_end_the_connection_and_it_comes_back(
         await wait_for(lambda: _state(transport, "connected"))
     finally:
         await transport.stop()
+
+
+async def test_a_worker_in_another_process_sends_through_the_holder(
+    make_runtime, bot_settings, standin
+):
+    settings = bot_settings()
+    holder_rt, worker_rt = await make_runtime(settings), await make_runtime(settings)
+    holder = await start_transport(holder_rt)
+    try:
+        await wait_for(lambda: _state(holder, "connected"))
+        frame = await standin.push(standin.message("/help", chatid=HR_CHAT))
+        await wait_for(lambda: stored(1))
+        await drain(worker_rt)  # this runtime has no connection: it hands the frames over
+        (respond,) = standin.frames("aibot_respond_msg")
+        assert respond["headers"]["req_id"] == frame["headers"]["req_id"]
+        row = await Outbox.get(platform="wecom_bot")
+        assert row.status == "sent"
+    finally:
+        await holder.stop()
