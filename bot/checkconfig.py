@@ -34,12 +34,17 @@ def report(settings: Settings) -> tuple[list[str], bool]:
         ok = ok and not missing
         if platform == "wecom":
             hr = "group robot" if cfg.hr_webhook_key else ("app chat" if cfg.hr_chat_id else "none")
+            if _bot_has_hr(s):
+                hr = "the AI bot (wecom_bot.hr_chat_id); the app's HR routes are not used"
             lines.append(f"  HR alerts via: {hr}")
             lines.append(f"  微信客服: {cfg.kf_open_kfid or 'disabled'}")
         else:
             lines.append(f"  HR group chat: {cfg.hr_chat_id or 'not set'}")
             lines.append(f"  encrypt_key: {_mask(cfg.encrypt_key)}")
     lines += _outside_chat(s)
+    bot_lines, bot_ok = _wecom_bot(s)
+    lines += bot_lines
+    ok = ok and bot_ok
     lines.append(f"playground: {'enabled' if s.playground.enabled else 'disabled'}")
     return lines, ok
 
@@ -63,3 +68,25 @@ def _outside_chat(s: Settings) -> list[str]:
     if s.sms.enabled or s.email.enabled:
         lines.append(f"  candidate page links: {s.server.public_url or 'NOT SET'}/c/…")
     return lines
+
+
+def _bot_has_hr(s: Settings) -> bool:
+    return s.wecom_bot.enabled and bool(s.wecom_bot.hr_chat_id)
+
+
+def _wecom_bot(s: Settings) -> tuple[list[str], bool]:
+    """The WeCom 智能机器人 (docs/long-connections.md): keys missing, and which HR route."""
+    cfg = s.wecom_bot
+    if not cfg.enabled:
+        return ["wecom_bot: disabled"], True
+    missing = cfg.missing()
+    lines = ["wecom_bot: enabled" + (f", missing {', '.join(missing)}" if missing else "")]
+    lease = cfg.lease.total_seconds()
+    lines.append(
+        f"  long connection: {cfg.ws_url}, held by one serve process (Redis lease {lease:g} s)"
+    )
+    if cfg.hr_chat_id:
+        lines.append(f"  HR alerts via: cards with 认领 / 已处理 to chat {cfg.hr_chat_id}")
+    else:
+        lines.append("  HR alerts via: not this bot (wecom_bot.hr_chat_id is not set)")
+    return lines, not missing

@@ -264,6 +264,14 @@ class WecomBotSettings(_Section):
     secret: str = ""
     ws_url: str = "wss://openws.work.weixin.qq.com"
     hr_chat_id: str = ""
+    # One process holds the connection (a Redis lease of this length, renewed every third
+    # of it); a standby takes over within `lease` plus a third of it after the holder dies.
+    lease: Duration = Field(
+        timedelta(seconds=15), ge=timedelta(milliseconds=300), le=timedelta(seconds=20)
+    )
+    reconnect_delay: Duration = Field(timedelta(seconds=1), gt=timedelta(0))  # doubles to 30 s
+    # How long a worker waits for the holder to send a message before it retries later.
+    send_timeout: Duration = Field(timedelta(seconds=10), gt=timedelta(0))
 
     def missing(self) -> list[str]:
         return [f"wecom_bot.{k}" for k in ("bot_id", "secret") if not getattr(self, k)]

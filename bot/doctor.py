@@ -71,7 +71,9 @@ async def run_checks(settings: Settings) -> list[Check]:
         if settings.feishu.enabled:
             checks += await _feishu(settings, http)
         checks += await reach_checks(settings, http, Check)  # SMS and e-mail
-    if not (settings.wecom.enabled or settings.feishu.enabled):
+    if settings.wecom_bot.enabled:
+        checks.append(await _wecom_bot(settings))
+    if not (settings.wecom.enabled or settings.feishu.enabled or settings.wecom_bot.enabled):
         checks.append(Check("platforms", None, "none enabled (the playground needs nothing)"))
     return checks
 
@@ -168,13 +170,15 @@ async def _wecom(settings: Settings, http: aiohttp.ClientSession) -> list[Check]
                 "(群设置 → 群机器人 → the robot → Webhook 地址)",
             )
         )
-    if not (cfg.hr_chat_id or cfg.hr_webhook_key):
+    bot_has_hr = settings.wecom_bot.enabled and settings.wecom_bot.hr_chat_id
+    if not (cfg.hr_chat_id or cfg.hr_webhook_key or bot_has_hr):
         checks.append(
             Check(
                 "wecom HR group",
                 False,
                 "no HR group set: alerts cannot reach HR on WeCom",
-                "set wecom.hr_webhook_key (a group robot) or wecom.hr_chat_id",
+                "set wecom.hr_webhook_key (a group robot) or wecom.hr_chat_id, or "
+                "wecom_bot.hr_chat_id (the 智能机器人)",
             )
         )
     if cfg.kf_open_kfid:
@@ -278,3 +282,48 @@ def _ask(code: Any) -> str:
 def _where(url: str) -> str:
     """A URL without its credentials, for the report."""
     return re.sub(r"//[^@/]*@", "//", url)
+
+
+WECOM_BOT_FIX = (
+    "wecom_bot.bot_id / wecom_bot.secret were refused: copy both again from 智能机器人 → "
+    "your bot → API 模式 → 长连接 (the Secret changes when it is reset)"
+)
+
+
+async def _wecom_bot(settings: Settings) -> Check:
+    """Subscribe once against ws_url, unless a serve process holds the connection now:
+    WeCom keeps one connection per bot, and a second one would push the holder off."""
+    import asyncio
+
+    from bot.channels.wecom_bot_relay import keys
+    from bot.transports.wecom_bot.connection import BotConnection
+
+    cfg = settings.wecom_bot
+    name = "wecom_bot connection"
+    if settings.redis.url:
+        from bot.queue import connect
+
+        try:
+            redis = await connect(settings)
+            try:
+                held = await redis.exists(keys(cfg.bot_id)["lease"])
+            finally:
+                await redis.aclose()
+        except Exception:  # noqa: BLE001 - no Redis: the redis check says so; subscribe anyway
+            held = False
+        if held:
+            return Check(name, True, "held by a running offerbot serve (not opened twice)")
+    conn = BotConnection(cfg.ws_url, cfg.bot_id, cfg.secret, on_frame=lambda frame: None)
+    unreachable = f"check wecom_bot.ws_url ({cfg.ws_url}) and the outbound network (wss, 443)"
+    try:
+        await asyncio.wait_for(conn.connect(), timeout=15)
+        assert conn.subscribed is not None
+        reply = await asyncio.wait_for(conn.subscribed, timeout=10)
+    except Exception as exc:  # noqa: BLE001 - refused, TLS, DNS, timeout: all say "unreachable"
+        return Check(name, False, f"unreachable ({type(exc).__name__})", unreachable)
+    finally:
+        await conn.close()
+    if reply.get("errcode") != 0:
+        code = reply.get("errcode")
+        return Check(name, False, f"subscribe refused (errcode {code})", WECOM_BOT_FIX)
+    return Check(name, True, f"subscribed as {cfg.bot_id}")

@@ -26,3 +26,34 @@ INBOUND = Counter(
 )
 OUTBOX_BACKLOG = Gauge("offerbot_outbox_backlog", "Outbox rows waiting", registry=REGISTRY)
 TIMERS_DUE = Gauge("offerbot_timers_due", "Timers due and not yet fired", registry=REGISTRY)
+
+# WeCom 智能机器人 long connection (bot/transports/wecom_bot)
+WECOM_BOT_CONNECTS = Counter(
+    "offerbot_wecom_bot_connects_total",
+    "AI-bot connection attempts by outcome (ok, refused, failed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WECOM_BOT_RECONNECTS = Counter(
+    "offerbot_wecom_bot_reconnects_total",
+    "AI-bot reconnects after a lost connection",
+    registry=REGISTRY,
+)
+WECOM_BOT_FRAMES = Counter(
+    "offerbot_wecom_bot_frames_total",
+    "AI-bot callback frames received, by what became of them (stored, duplicate, ignored)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WECOM_BOT_ACKS = Counter(
+    "offerbot_wecom_bot_acks_total",
+    "WeCom's answers (回执) to the frames the bot sent, by outcome (ok, error, timeout)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WECOM_BOT_ACK_SECONDS = Histogram(
+    "offerbot_wecom_bot_ack_seconds",
+    "From sending a frame to WeCom's answer",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)

@@ -31,6 +31,7 @@ from bot.channels.base import (
     PermanentError,
     Recipient,
     TransientError,
+    account,
 )
 from bot.compose import start_runtime
 from bot.config import Settings
@@ -129,7 +130,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     inbound = Inbound.model_validate(event.payload)
     files, errors = await _download_all(rt, inbound)
     reading = await router.read_ahead(rt, inbound)  # no network inside the transaction
-    fx = rt.fx(actor=f"{inbound.platform}:{inbound.sender_id}")
+    fx = rt.fx(actor=account(inbound.platform, inbound.sender_id))
     try:
         async with in_transaction():
             conv = await locked_conversation(rt, inbound)

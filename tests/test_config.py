@@ -144,3 +144,22 @@ def test_check_config_shows_sms_and_email_without_secrets(tmp_path, capsys):
     assert "email: enabled, smtp.exmail.qq.com:465 (tls)" in out
     assert "https://hr.example.com/c/" in out
     assert "s3cret-ak" not in out and "pw-123" not in out
+
+def test_check_config_names_the_ai_bot_and_the_hr_route_it_takes(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[wecom_bot]\nenabled = true\nbot_id = "b"\n')
+    with pytest.raises(SystemExit):
+        main(["check-config", "--config", str(cfg)])
+    assert "wecom_bot.secret: required when wecom_bot.enabled = true" in capsys.readouterr().err
+    cfg.write_text(
+        '[wecom]\nenabled = true\ncorp_id = "c"\nagent_id = 1\nsecret = "s"\ntoken = "t"\n'
+        'encoding_aes_key = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"\n'
+        'hr_webhook_key = "693a91f6-7a1e-4bc4-97a0-0ec2f1a5aa01"\n'
+        '[wecom_bot]\nenabled = true\nbot_id = "b"\nsecret = "s"\nhr_chat_id = "wrHR"\n'
+    )
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "wecom_bot: enabled" in out
+    assert "HR alerts via: cards with 认领 / 已处理 to chat wrHR" in out
+    assert "HR alerts via: the AI bot (wecom_bot.hr_chat_id)" in out
+    assert "held by one serve process" in out

@@ -185,3 +185,63 @@ async def test_the_command_prints_one_line_per_check_and_exits_by_result(setting
     assert code == 1
     assert "FAIL wecom token" in out and "fix: wecom.secret" in out
     assert "wrong" not in out  # the secret itself is never printed
+
+
+# -- WeCom 智能机器人 ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def aibot():
+    from tests.standins.wecom_bot import AibotStandin
+
+    standin = AibotStandin()
+    async with standin.running():
+        yield standin
+
+
+def aibot_section(standin, **overrides) -> dict:
+    return {
+        "enabled": True,
+        "bot_id": standin.bot_id,
+        "secret": standin.secret,
+        "ws_url": standin.url,
+        "hr_chat_id": "wrHR",
+        **overrides,
+    }
+
+
+async def test_wecom_bot_subscribes_once_and_names_a_refused_secret(settings_factory, aibot):
+    good = by_name(await run_checks(settings_factory(wecom_bot=aibot_section(aibot))))
+    assert good["wecom_bot connection"].ok is True
+    assert aibot.subscribes == [{"bot_id": aibot.bot_id, "secret": aibot.secret}]
+    assert not aibot.live  # closed again
+    s = settings_factory(wecom_bot=aibot_section(aibot, secret="wrong-one"))
+    bad = by_name(await run_checks(s))["wecom_bot connection"]
+    assert bad.ok is False and "40001" in bad.detail
+    assert "wecom_bot.secret" in bad.fix and "wrong-one" not in bad.line()
+
+
+async def test_wecom_bot_unreachable_and_held_by_a_holder(settings_factory, aibot):
+    s = settings_factory(wecom_bot=aibot_section(aibot, ws_url="ws://127.0.0.1:9/"))
+    down = by_name(await run_checks(s))["wecom_bot connection"]
+    assert down.ok is False and "wecom_bot.ws_url" in down.fix
+    from bot.channels.wecom_bot_relay import keys
+    from bot.queue import connect
+
+    s = settings_factory(wecom_bot=aibot_section(aibot))
+    redis = await connect(s)
+    try:
+        await redis.set(keys(aibot.bot_id)["lease"], "someone", px=5000)
+        held = by_name(await run_checks(s))["wecom_bot connection"]
+    finally:
+        await redis.delete(keys(aibot.bot_id)["lease"])
+        await redis.aclose()
+    assert held.ok is True and "held by" in held.detail
+    assert aibot.connects == 0  # the holder's connection was left alone
+
+
+async def test_the_ai_bot_is_an_hr_route_for_wecom(settings_factory, wecom, aibot):
+    s = settings_factory(wecom=wecom.settings(), wecom_bot=aibot_section(aibot))
+    checks = by_name(await run_checks(s))
+    assert "wecom HR group" not in checks  # no robot key or app chat needed
+    assert checks["wecom_bot connection"].ok is True

@@ -20,6 +20,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 HR_GROUP = "hr_group"
+# Platforms whose users are another platform's accounts: the WeCom AI bot's users are
+# WeCom userids, so `[hr].admins = ["wecom:zhangsan"]` holds there too.
+ACCOUNT_PLATFORM = {"wecom_bot": "wecom"}
+
+
+def account(platform: str, user_id: str) -> str:
+    """A person as `[hr].admins` names them: `platform:user id`."""
+    return f"{ACCOUNT_PLATFORM.get(platform, platform)}:{user_id}"
 
 
 class MediaRef(BaseModel):
@@ -51,7 +59,9 @@ class Inbound(BaseModel):
     mentioned_bot: bool = False
     sender_name: str = ""
     at: datetime | None = None
-    # Opaque details a channel may need later (e.g. WeCom response_code for card updates).
+    # Opaque details a channel may need later (e.g. WeCom response_code for card updates;
+    # `reply_to`: the address answers go to, where the channel needs one of its own;
+    # `card_token`: what `Outgoing.replaces` takes to update the clicked card).
     extra: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -38,6 +38,10 @@ def build_channels(rt: Runtime) -> dict[str, Channel]:
         from bot.channels.feishu import FeishuChannel
 
         channels["feishu"] = FeishuChannel(rt)
+    if s.wecom_bot.enabled:
+        from bot.channels.wecom_bot import WecomBotChannel
+
+        channels["wecom_bot"] = WecomBotChannel(rt)
     # Outside chat (docs/sms-email.md): send-only channels the reach service picks.
     if s.sms.enabled:
         from bot.channels.sms import SmsChannel

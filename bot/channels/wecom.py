@@ -115,6 +115,9 @@ class WecomChannel(Channel):
         return KF_SESSION if address.startswith(KF_PREFIX) else None
 
     def can_reach_hr(self) -> bool:
+        bot = self.rt.settings.wecom_bot
+        if bot.enabled and bot.hr_chat_id:  # the AI bot's cards replace these routes
+            return False
         return bool(self.cfg.hr_webhook_key or self.cfg.hr_chat_id)
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:

@@ -2,13 +2,16 @@
 
 Each change is one conditional UPDATE, so two HR people clicking at once cannot both claim
 the same alert. Done from a private chat, the HR group hears about it too (nobody picks up
-an alert a colleague already has).
+an alert a colleague already has). A click on a card that can be updated in place (the
+WeCom AI bot's `card_token`) is answered by the card itself: it shows who claimed or
+resolved the alert, and keeps only the buttons still useful.
 """
 
 from __future__ import annotations
 
 from bot.channels.base import Outgoing
 from bot.commands.registry import Ctx, alert_id, alert_id_and_note, command
+from bot.flows.alerts import alert_actions
 from bot.history_text import alert_kind_label, clip
 from bot.storage.models import Alert
 
@@ -53,6 +56,20 @@ async def _tell_group(ctx: Ctx, alert: Alert, key: str, **values: str) -> None:
         )
 
 
+async def _card_answer(ctx: Ctx, alert: Alert, key: str, **values: str) -> bool:
+    """Update the clicked card instead of answering in words; True when done so."""
+    token = ctx.turn.inbound.extra.get("card_token")
+    if ctx.turn.inbound.kind != "action" or not isinstance(token, str) or not token:
+        return False
+    text = ctx.t(key, alert=describe(ctx, alert), by=display_name(ctx), **values)
+    # the card's own title again; of its buttons, those still useful (none once resolved)
+    title = ctx.t(f"alerts.titles.{alert.kind}")
+    left = [] if alert.status == "resolved" else alert_actions(ctx.fx, alert)
+    actions = tuple(a for a in left if a.key != "claim")
+    await ctx.answer(text, kind="card", title=title, actions=actions, replaces=token)
+    return True
+
+
 @command("claim", parse=alert_id)
 async def claim(ctx: Ctx, number: int) -> None:
     alert = await Alert.get_or_none(id=number)
@@ -72,6 +89,9 @@ async def claim(ctx: Ctx, number: int) -> None:
         await ctx.fx.record(
             alert.candidate_id, "alert_claimed", {"alert_id": alert.id}, offer_id=alert.offer_id
         )
+    alert.status = "claimed"
+    if await _card_answer(ctx, alert, "commands.claimed_group"):
+        return
     await ctx.answer(ctx.t("commands.claimed", alert=describe(ctx, alert)))
     await _tell_group(ctx, alert, "commands.claimed_group")
 
@@ -99,5 +119,8 @@ async def resolve(ctx: Ctx, args: tuple[int, str]) -> None:
             offer_id=alert.offer_id,
         )
     shown_note = ctx.t("commands.resolution_note", note=clip(note, 200)) if note else ""
+    alert.status = "resolved"
+    if await _card_answer(ctx, alert, "commands.resolved_group", note=shown_note):
+        return
     await ctx.answer(ctx.t("commands.resolved", alert=describe(ctx, alert), note=shown_note))
     await _tell_group(ctx, alert, "commands.resolved_group", note=shown_note)

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.channels.base import Outgoing
+from bot.channels.base import Outgoing, account
 from bot.flows.router import Turn
 from bot.history_text import Style, candidate_title, clip
 from bot.services.fx import Fx
@@ -148,7 +148,7 @@ class Ctx:
     @property
     def actor(self) -> str:
         """Who is acting, as `[hr].admins` names them: `platform:user id`."""
-        return f"{self.turn.inbound.platform}:{self.turn.inbound.sender_id}"
+        return account(self.turn.inbound.platform, self.turn.inbound.sender_id)
 
     @property
     def private(self) -> bool:

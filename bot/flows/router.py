@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.channels.base import DownloadedFile, Inbound
+from bot.channels.base import DownloadedFile, Inbound, account
 from bot.channels.registry import playground_enabled
 from bot.channels.web import PLAYGROUND_HR_ID
 from bot.storage.models import Candidate, Conversation, Outbox, Timer
@@ -63,7 +63,7 @@ class Turn:
         return self.inbound.text.strip()
 
     def is_admin(self) -> bool:
-        user = f"{self.inbound.platform}:{self.inbound.sender_id}"
+        user = account(self.inbound.platform, self.inbound.sender_id)
         if user in self.fx.settings.hr.admins:
             return True
         # The playground's HR pane is an admin while the playground is on: beside a real
@@ -77,7 +77,11 @@ class Turn:
         return await self.fx.to_user(self.inbound.platform, self.reply_address(), message, key)
 
     def reply_address(self) -> str:
-        """Group messages are answered in the group (HR commands), p2p to the sender."""
+        """Group messages are answered in the group (HR commands), p2p to the sender;
+        a channel that answers on an address of its own set it (the AI bot's req_id)."""
+        reply_to = self.inbound.extra.get("reply_to")
+        if isinstance(reply_to, str) and reply_to:
+            return reply_to
         if self.inbound.chat_type == "group":
             return f"chat:{self.inbound.chat_id}"
         return self.inbound.sender_id

@@ -14,5 +14,9 @@ def build_transports(rt: Runtime) -> list[Transport]:
     s = rt.settings
     out: list[Transport] = []
     # Each platform's package adds itself here (bot/transports/feishu_ws, bot/transports/wecom_bot).
-    del s
+    if s.wecom_bot.enabled and rt.redis is not None:
+        # Every serve process runs one; the Redis lease lets one of them connect.
+        from bot.transports.wecom_bot import WecomBotTransport
+
+        out.append(WecomBotTransport(rt))
     return out
