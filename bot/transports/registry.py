@@ -14,5 +14,8 @@ def build_transports(rt: Runtime) -> list[Transport]:
     s = rt.settings
     out: list[Transport] = []
     # Each platform's package adds itself here (bot/transports/feishu_ws, bot/transports/wecom_bot).
-    del s
+    if s.feishu.enabled and s.feishu.connection == "websocket":
+        from bot.transports.feishu_ws.transport import FeishuLongConnection
+
+        out.append(FeishuLongConnection(rt))
     return out
