@@ -185,3 +185,27 @@ async def test_the_command_prints_one_line_per_check_and_exits_by_result(setting
     assert code == 1
     assert "FAIL wecom token" in out and "fix: wecom.secret" in out
     assert "wrong" not in out  # the secret itself is never printed
+
+
+async def test_feishu_long_connection_endpoint_with_right_and_wrong_secret(settings_factory):
+    from tests.standins.feishu_ws import FeishuWsStandin
+
+    http = FeishuStandin()
+    ws = FeishuWsStandin(http)
+    http.bot_chats.add("oc_hr")
+    async with http:
+        section = feishu_section(http, connection="websocket", verification_token="")
+        checks = by_name(await run_checks(settings_factory(feishu=section)))
+        assert checks["feishu long connection"].ok is True
+        assert "127.0.0.1" in checks["feishu long connection"].detail
+        assert ws.endpoint_calls == 1 and ws.connections == 0  # the socket is not opened
+
+        wrong = {**section, "app_secret": "nope"}
+        checks = by_name(await run_checks(settings_factory(feishu=wrong)))
+        failed = checks["feishu long connection"]
+        assert failed.ok is False and "10014" in failed.detail
+        assert "凭证与基础信息" in failed.fix and "nope" not in failed.line()
+
+        # The webhook mode makes no such call.
+        await run_checks(settings_factory(feishu=feishu_section(http)))
+        assert ws.endpoint_calls == 2

@@ -292,3 +292,17 @@ async def test_store_failure_acks_an_error_so_feishu_retries(frt, feishu, conn, 
     assert ack.code == 500
     assert (await feishu.ack(await feishu.send(payload))).code == 200  # the retry is stored
     assert [p["event_id"] for p in await stored()] == ["om_retry"]
+
+
+def test_lark_oapi_is_imported_only_in_websocket_mode():
+    # Its import takes seconds and binds a module-level event loop: the webhook mode,
+    # and every module until the connection's thread starts, must not import it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bot.app, bot.cli, bot.doctor, bot.transports.registry, "
+        "bot.transports.feishu_ws.transport; "
+        "sys.exit(1 if 'lark_oapi' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

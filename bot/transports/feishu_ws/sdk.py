@@ -10,6 +10,7 @@ for their acks). Nothing of the SDK's behaviour is replaced.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Protocol
 
@@ -34,6 +35,17 @@ class Owner(Protocol):
 def adopt(loop: asyncio.AbstractEventLoop) -> None:
     """The SDK schedules everything on `lark_oapi.ws.client.loop` (taken at import)."""
     lark_ws.loop = loop
+    loop.set_exception_handler(quiet)
+
+
+def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: with auto_reconnect off, the SDK's receive task ends
+    by raising when the socket closes, and nobody awaits it; the transport has already
+    said why the connection ended."""
+    exc = context.get("exception")
+    logging.getLogger(__name__).debug(
+        "feishu long connection: %s", type(exc).__name__ if exc else context.get("message")
+    )
 
 
 def frame_type(raw: Any) -> str:
@@ -53,11 +65,12 @@ def frame_type(raw: Any) -> str:
 
 class LongClient(lark_ws.Client):
     def __init__(self, owner: Owner, *, app_id: str, app_secret: str, domain: str) -> None:
-        # WARNING: the SDK logs the connection URL (it carries a ticket) at INFO.
+        # The SDK logs the connection URL (it carries a ticket) at INFO, and every planned
+        # close as an ERROR; the transport logs each of these events in its own words.
         super().__init__(
             app_id,
             app_secret,
-            log_level=LogLevel.WARNING,
+            log_level=LogLevel.CRITICAL,
             event_handler=owner,  # duck-typed: the SDK calls `_do_without_validation`
             domain=domain,
             auto_reconnect=False,  # the transport reconnects, with its own backoff
