@@ -306,3 +306,40 @@ def test_lark_oapi_is_imported_only_in_websocket_mode():
         "sys.exit(1 if 'lark_oapi' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+async def test_serve_holds_the_connection_and_sigterm_closes_it(tmp_path, feishu, sender):
+    """A real `offerbot serve` process: it connects, stores and acks an event, and on
+    SIGTERM acks what it holds, closes the socket and exits 0."""
+    import os
+    import signal
+    import sys
+
+    data = tmp_path / "srv"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[storage]\ndata_dir = "{data}"\n[database]\nurl = "sqlite://{data}/x.sqlite3"\n'
+        "[server]\nport = 0\n"
+        f'[feishu]\nenabled = true\nconnection = "websocket"\napp_id = "{feishu.http.app_id}"\n'
+        f'app_secret = "{feishu.http.app_secret}"\napi_base_url = "{feishu.http.url}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "serve", "--config", str(cfg),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await feishu.connected(timeout=90)  # a busy box imports lark-oapi slowly
+        ack = await feishu.ack(await feishu.send(sender.message(open_id="ou_x", text="你好")))
+        assert ack.code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(proc.wait(), 40)
+        except TimeoutError:
+            proc.kill()
+            raise
+    errors = (await proc.stderr.read()).decode()
+    assert code == 0, errors[-2000:]
+    assert "Traceback" not in errors, errors[-2000:]
+    await feishu.wait(lambda: feishu._ws is None)  # the bot closed the socket

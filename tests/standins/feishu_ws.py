@@ -67,9 +67,9 @@ class FeishuWsStandin:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
 
-    async def connected(self, count: int = 1) -> None:
+    async def connected(self, count: int = 1, timeout: float = 15.0) -> None:
         """Until the `count`-th connection is open."""
-        await self.wait(lambda: self.connections >= count and self._ws is not None)
+        await self.wait(lambda: self.connections >= count and self._ws is not None, timeout)
 
     async def drop(self) -> None:
         """Close the connection from Feishu's side."""
