@@ -278,6 +278,19 @@ async def test_hostile_frames_are_ignored_and_the_connection_stays(frt, feishu, 
     assert feishu.connections == 1 and conn.status.state == "connected"
 
 
+async def test_a_frame_over_the_socket_limit_costs_a_reconnect_not_the_connection(
+    frt, feishu, conn, sender
+):
+    # The SDK's WebSocket library refuses messages over 1 MiB by closing the socket: the
+    # transport opens it again as for any drop, and later events flow.
+    await feishu.send_raw(b"\x00" * (1024 * 1024 + 1))
+    await feishu.connected(2)
+    await until(lambda: conn.status.state == "connected")
+    good = sender.message(open_id="ou_cand1", text="还在", message_id="om_after_big")
+    assert (await feishu.ack(await feishu.send(good))).code == 200
+    assert [p["event_id"] for p in await stored()] == ["om_after_big"]
+
+
 async def test_store_failure_acks_an_error_so_feishu_retries(frt, feishu, conn, sender):
     from tortoise import Tortoise
 
