@@ -46,7 +46,7 @@ FEISHU_WS_FRAMES = Counter(
 FEISHU_WS_ACKS = Counter(
     "offerbot_feishu_ws_acks_total",
     "Data frames answered",
-    ["outcome"],  # stored, ignored, error (Feishu retries an error)
+    ["outcome"],  # accepted (stored, now or before), ignored, error (Feishu retries it)
     registry=REGISTRY,
 )
 FEISHU_WS_ACK_SECONDS = Histogram(

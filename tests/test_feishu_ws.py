@@ -246,7 +246,15 @@ async def test_refused_credentials_show_on_readyz_without_a_tight_loop(
 # -- hostile frames ------------------------------------------------------------------------
 
 
+def sample(name: str, **labels: str) -> float:
+    from bot.metrics import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_hostile_frames_are_ignored_and_the_connection_stays(frt, feishu, conn, sender):
+    ignored_before = sample("offerbot_feishu_ws_acks_total", outcome="ignored")
+    malformed_before = sample("offerbot_feishu_ws_frames_total", type="malformed")
     await feishu.send_raw(b"\x00\xffnot protobuf at all")
     await feishu.send_raw("a text frame")
     await feishu.send_raw(b"")
@@ -276,6 +284,8 @@ async def test_hostile_frames_are_ignored_and_the_connection_stays(frt, feishu, 
         assert frame_id not in feishu.acks
     assert [p["event_id"] for p in await stored()] == ["om_ok"]
     assert feishu.connections == 1 and conn.status.state == "connected"
+    assert sample("offerbot_feishu_ws_acks_total", outcome="ignored") == ignored_before + 4
+    assert sample("offerbot_feishu_ws_frames_total", type="malformed") == malformed_before + 3
 
 
 async def test_a_frame_over_the_socket_limit_costs_a_reconnect_not_the_connection(

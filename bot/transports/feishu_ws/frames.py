@@ -74,7 +74,12 @@ class Frames:
         if not isinstance(data, dict):
             log.warning("feishu long connection: an event that is not a JSON object, ignored")
             return None, "ignored"
-        future = self.submit(take(self.rt, data))
+        work = take(self.rt, data)
+        try:
+            future = self.submit(work)
+        except RuntimeError:  # the main loop has closed: the process is going away
+            work.close()
+            raise
         try:
             answer = future.result(timeout=ANSWER_WITHIN)
         except Rejected as exc:
@@ -87,4 +92,4 @@ class Frames:
         except Exception as exc:
             log.error("feishu long connection: event not stored: %s", type(exc).__name__)
             raise
-        return answer, "stored"
+        return answer, "accepted"  # stored now or before, or an event we do not handle

@@ -57,6 +57,8 @@ def frame_type(raw: Any) -> str:
         frame.ParseFromString(raw)
     except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
         return "malformed"
+    if not frame.IsInitialized():  # e.g. an empty message: required fields missing
+        return "malformed"
     for header in frame.headers:
         if header.key == "type":
             return header.value if header.value in ("ping", "pong", "event", "card") else "other"
