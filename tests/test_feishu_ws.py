@@ -243,6 +243,19 @@ async def test_refused_credentials_show_on_readyz_without_a_tight_loop(
     assert transport.status.state == "stopped"
 
 
+async def test_too_many_connections_waits_long_and_says_why(frt, feishu):
+    feishu.full = True
+    transport = FeishuLongConnection(frt)
+    await transport.start()
+    try:
+        await until(lambda: transport.status.state == "reconnecting")
+        assert "too many long connections" in transport.status.detail
+        assert transport.retry_in >= 60
+        assert feishu.endpoint_calls == 1 and feishu.connections == 0
+    finally:
+        await transport.stop()
+
+
 # -- hostile frames ------------------------------------------------------------------------
 
 

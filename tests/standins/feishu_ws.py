@@ -49,6 +49,7 @@ class FeishuWsStandin:
     refuse: tuple[int, str] | None = None  # the endpoint's refusal: (code, msg)
     mute_pongs: bool = False  # "the server stops answering pings"
     busy: bool = False  # the endpoint answers "system busy" (code 1): try again later
+    full: bool = False  # the handshake refuses: the app has too many connections
     endpoint_calls: int = 0
     connections: int = 0  # WebSocket connections accepted so far
     pings: int = 0
@@ -169,7 +170,11 @@ class FeishuWsStandin:
             }
         )
 
-    async def _connection(self, request: web.Request) -> web.WebSocketResponse:
+    async def _connection(self, request: web.Request) -> web.StreamResponse:
+        if self.full:  # as lark-oapi reads a refused handshake: status and codes in headers
+            headers = {"handshake-status": "514", "handshake-msg": "exceed connection limit",
+                       "handshake-autherrcode": "1000040350"}  # fmt: skip
+            return web.Response(status=403, headers=headers)
         ws = web.WebSocketResponse(max_msg_size=4 * 1024 * 1024)
         await ws.prepare(request)
         if self._ws is not None:
