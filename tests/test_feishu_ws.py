@@ -5,8 +5,10 @@ the same origin as the open-API stand-in the bot replies through."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
+import sqlite3
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -183,6 +185,47 @@ async def test_fragmented_payload_is_reassembled(frt, feishu, conn, sender):
 
 
 # -- the connection's life ----------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def inbound_table_locked(db_url: str):
+    """Another client holds the inbound table: the bot's store waits until it lets go."""
+    table = InboundEvent._meta.db_table
+    if db_url.startswith("sqlite://"):
+        other = sqlite3.connect(db_url.removeprefix("sqlite://"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the write lock
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    import asyncpg
+
+    other = await asyncpg.connect(db_url.replace("postgres://", "postgresql://", 1))
+    tx = other.transaction()
+    await tx.start()
+    await other.execute(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE')
+    try:
+        yield
+    finally:
+        await tx.rollback()
+        await other.close()
+
+
+async def test_stop_acks_the_frame_being_stored_before_closing(frt, feishu, conn, sender, db_url):
+    arrived = sample("offerbot_feishu_ws_frames_total", type="event")
+    payload = sender.message(open_id="ou_cand1", text="最后一条", message_id="om_last")
+    async with inbound_table_locked(db_url):
+        frame_id = await feishu.send(payload)
+        await until(lambda: sample("offerbot_feishu_ws_frames_total", type="event") > arrived)
+        stopping = asyncio.create_task(conn.stop())  # SIGTERM while the frame is stored
+        await asyncio.sleep(0.3)
+    await stopping
+    ack = await feishu.ack(frame_id)  # written before the socket closed
+    assert ack.code == 200
+    assert [p["event_id"] for p in await stored()] == ["om_last"]
+    assert conn.status.state == "stopped"
 
 
 async def test_dropped_connection_comes_back_and_readyz_shows_it(

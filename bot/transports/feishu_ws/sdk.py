@@ -103,7 +103,13 @@ class LongClient(lark_ws.Client):
 
     async def finish(self, timeout: float) -> None:
         """Let the frames being answered write their acks, then close the socket."""
-        pending = [t for t in self.inflight if not t.done()]
+        # Frames received but not yet started count too (the SDK spawns one task each).
+        queued = {
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__name__", "") == "_handle_message"
+        }
+        pending = [t for t in self.inflight | queued if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
         if self._conn is not None:
