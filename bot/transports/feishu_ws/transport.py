@@ -145,7 +145,8 @@ class FeishuLongConnection(Transport):
                 failures = 0 if lived >= STABLE_AFTER else failures + 1
                 base = min(RETRY_MAX, RETRY_FIRST * 2 ** max(0, failures - 1))
                 self.retry_in = base * random.uniform(0.8, 1.2)  # connections spread out
-            text = f"{detail}; next try in {self.retry_in:.0f} s"
+            wait = f"{self.retry_in:.1f}" if self.retry_in < 10 else f"{self.retry_in:.0f}"
+            text = f"{detail}; next try in {wait} s"
             if reason == "refused":
                 self.status.set("auth_refused", text)
                 log.error("feishu long connection: %s; fix: %s", text, CREDENTIALS_FIX)
