@@ -129,11 +129,14 @@ class FeishuCallbacks:
     def __init__(self, base_url: str):
         self.url = base_url.rstrip("/") + "/feishu/events"
 
-    def event(self, open_id: str, text: str, message_id: str | None = None) -> Callback:
-        unique = _unique()
+    def payload(
+        self, open_id: str, text: str, message_id: str | None = None, unique: str = ""
+    ) -> dict[str, Any]:
+        """The plain schema 2.0 event (what the long connection carries as it is)."""
+        unique = unique or _unique()
         message_id = message_id or f"om_bench_{unique}"
         millis = str(int(time.time() * 1000))
-        payload: dict[str, Any] = {
+        return {
             "schema": "2.0",
             "header": {
                 "event_id": f"ev_bench_{unique}",
@@ -159,6 +162,11 @@ class FeishuCallbacks:
                 },
             },
         }
+
+    def event(self, open_id: str, text: str, message_id: str | None = None) -> Callback:
+        unique = _unique()
+        payload = self.payload(open_id, text, message_id, unique)
+        message_id = payload["event"]["message"]["message_id"]
         plain = json.dumps(payload, ensure_ascii=False).encode()
         body = json.dumps({"encrypt": feishu_encrypt(FEISHU["encrypt_key"], plain)}).encode()
         timestamp, nonce = str(int(time.time())), unique[-12:]

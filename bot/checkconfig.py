@@ -9,6 +9,20 @@ def _mask(value: str) -> str:
     return "set" if value else "not set"
 
 
+def _feishu_connection(cfg) -> list[str]:
+    """How events come in: the webhook needs a public URL, the long connection does not."""
+    if cfg.connection == "websocket":
+        lines = ["  events via: long connection (websocket; no public URL needed)"]
+        unused = [k for k in ("verification_token", "encrypt_key") if getattr(cfg, k)]
+        if unused:
+            lines.append(f"  not used in this mode: {', '.join('feishu.' + k for k in unused)}")
+        return lines
+    return [
+        "  events via: webhook (POST /feishu/events, needs a public URL)",
+        f"  encrypt_key: {_mask(cfg.encrypt_key)}",
+    ]
+
+
 def report(settings: Settings) -> tuple[list[str], bool]:
     s = settings
     lines = [f"config: {s.source}"]
@@ -40,7 +54,7 @@ def report(settings: Settings) -> tuple[list[str], bool]:
             lines.append(f"  微信客服: {cfg.kf_open_kfid or 'disabled'}")
         else:
             lines.append(f"  HR group chat: {cfg.hr_chat_id or 'not set'}")
-            lines.append(f"  encrypt_key: {_mask(cfg.encrypt_key)}")
+            lines += _feishu_connection(cfg)
     lines += _outside_chat(s)
     bot_lines, bot_ok = _wecom_bot(s)
     lines += bot_lines

@@ -24,6 +24,11 @@ from bot.doctor_reach import reach_checks
 from bot.problems import Problems
 
 FEISHU_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+FEISHU_WS_ENDPOINT = "/callback/ws/endpoint"  # the long connection's first call
+FEISHU_WS_FIX = (
+    "copy App ID and App Secret from 开发者后台 → 凭证与基础信息, and check that the app "
+    "is a 自建应用 (only internal apps may use the long connection)"
+)
 
 # What an operator does about each refusal (codes as the platforms send them).
 WECOM_FIXES = {
@@ -225,6 +230,10 @@ async def _feishu(settings: Settings, http: aiohttp.ClientSession) -> list[Check
         return _feishu_refusal("feishu token", answer)
 
     checks = [await _guard("feishu token", token, unreachable)]
+    if cfg.connection == "websocket":
+        checks.append(
+            await _guard("feishu long connection", lambda: _feishu_ws(cfg, http), unreachable)
+        )
     if "token" not in found:
         return checks
     if not cfg.hr_chat_id:
@@ -253,6 +262,22 @@ async def _feishu(settings: Settings, http: aiohttp.ClientSession) -> list[Check
 
     checks.append(await _guard("feishu HR group", chat, unreachable))
     return checks
+
+
+async def _feishu_ws(cfg: Any, http: aiohttp.ClientSession) -> Check:
+    """The endpoint call `serve` makes before it opens the long connection. The WebSocket
+    itself is not opened: Feishu would hand events to it (docs/long-connections.md)."""
+    url = cfg.api_base_url.rstrip("/") + FEISHU_WS_ENDPOINT
+    body = {"AppID": cfg.app_id, "AppSecret": cfg.app_secret}
+    answer = await _feishu_json(http, "POST", url, json=body, headers={"locale": "zh"})
+    data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+    ws_url = data.get("URL") if isinstance(data.get("URL"), str) else ""
+    if answer.get("code") == 0 and ws_url.startswith(("wss://", "ws://")):
+        host = ws_url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+        return Check("feishu long connection", True, f"endpoint answered ({host})")
+    if answer.get("code") == 0:
+        return Check("feishu long connection", False, "endpoint answered without a URL", _ask(0))
+    return _feishu_refusal("feishu long connection", answer, FEISHU_WS_FIX)
 
 
 async def _feishu_json(

@@ -57,3 +57,32 @@ WECOM_BOT_ACK_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
+
+# Feishu's long connection (bot/transports/feishu_ws, docs/long-connections.md).
+FEISHU_WS_CONNECTS = Counter(
+    "offerbot_feishu_ws_connects_total", "Long connections opened", registry=REGISTRY
+)
+FEISHU_WS_RECONNECTS = Counter(
+    "offerbot_feishu_ws_reconnects_total",
+    "Long connections lost and tried again",
+    ["reason"],  # dropped, silent (watchdog), refused, failed
+    registry=REGISTRY,
+)
+FEISHU_WS_FRAMES = Counter(
+    "offerbot_feishu_ws_frames_total",
+    "Frames received on the long connection",
+    ["type"],  # ping, pong, event, card, other, malformed
+    registry=REGISTRY,
+)
+FEISHU_WS_ACKS = Counter(
+    "offerbot_feishu_ws_acks_total",
+    "Data frames answered",
+    ["outcome"],  # accepted (stored, now or before), ignored, error (Feishu retries it)
+    registry=REGISTRY,
+)
+FEISHU_WS_ACK_SECONDS = Histogram(
+    "offerbot_feishu_ws_ack_seconds",
+    "From a data frame's arrival to its acknowledgement (stored and committed)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)

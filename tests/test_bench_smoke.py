@@ -8,7 +8,7 @@ acknowledged callback must have its row, and no forged one may.
 
 from __future__ import annotations
 
-from bench import e2e, ingest, reply_cost, report, run_all, timers  # noqa: F401 - they must import
+from bench import e2e, feishu_ws, ingest, reply_cost, report, run_all, timers  # noqa: F401 - they must import
 from bench.ingest import Load, run_backend
 from bench.payloads import builders
 

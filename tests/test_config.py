@@ -163,3 +163,26 @@ def test_check_config_names_the_ai_bot_and_the_hr_route_it_takes(tmp_path, capsy
     assert "HR alerts via: cards with 认领 / 已处理 to chat wrHR" in out
     assert "HR alerts via: the AI bot (wecom_bot.hr_chat_id)" in out
     assert "held by one serve process" in out
+
+def test_check_config_names_the_feishu_connection_and_what_it_lacks(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[feishu]\nenabled = true\nconnection = "websocket"\napp_id = "cli_1"\n'
+        'app_secret = "s"\nencrypt_key = "k"\n'
+    )
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "events via: long connection (websocket; no public URL needed)" in out
+    assert "not used in this mode: feishu.encrypt_key" in out
+    # Without a webhook, the verification token is not required; the secret still is.
+    cfg.write_text('[feishu]\nenabled = true\nconnection = "websocket"\napp_id = "cli_1"\n')
+    with pytest.raises(SystemExit):
+        main(["check-config", "--config", str(cfg)])
+    err = capsys.readouterr().err
+    assert "feishu.app_secret: required" in err and "verification_token" not in err
+    cfg.write_text(
+        '[feishu]\nenabled = true\nconnection = "webhook"\napp_id = "c"\napp_secret = "s"\n'
+    )
+    with pytest.raises(SystemExit):
+        main(["check-config", "--config", str(cfg)])
+    assert "feishu.verification_token: required" in capsys.readouterr().err

@@ -245,3 +245,26 @@ async def test_the_ai_bot_is_an_hr_route_for_wecom(settings_factory, wecom, aibo
     checks = by_name(await run_checks(s))
     assert "wecom HR group" not in checks  # no robot key or app chat needed
     assert checks["wecom_bot connection"].ok is True
+
+async def test_feishu_long_connection_endpoint_with_right_and_wrong_secret(settings_factory):
+    from tests.standins.feishu_ws import FeishuWsStandin
+
+    http = FeishuStandin()
+    ws = FeishuWsStandin(http)
+    http.bot_chats.add("oc_hr")
+    async with http:
+        section = feishu_section(http, connection="websocket", verification_token="")
+        checks = by_name(await run_checks(settings_factory(feishu=section)))
+        assert checks["feishu long connection"].ok is True
+        assert "127.0.0.1" in checks["feishu long connection"].detail
+        assert ws.endpoint_calls == 1 and ws.connections == 0  # the socket is not opened
+
+        wrong = {**section, "app_secret": "nope"}
+        checks = by_name(await run_checks(settings_factory(feishu=wrong)))
+        failed = checks["feishu long connection"]
+        assert failed.ok is False and "10014" in failed.detail
+        assert "凭证与基础信息" in failed.fix and "nope" not in failed.line()
+
+        # The webhook mode makes no such call.
+        await run_checks(settings_factory(feishu=feishu_section(http)))
+        assert ws.endpoint_calls == 2

@@ -113,6 +113,8 @@ class FeishuStandin:
     unreachable: dict[str, tuple[int, str]] = field(default_factory=dict)  # receive_id → code
     valid_tokens: set[str] = field(default_factory=set)
     bot_chats: set[str] = field(default_factory=set)  # chats the bot is a member of
+    # More routes on the same origin (the long connection's, tests/standins/feishu_ws.py).
+    mounts: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[Failure]] = {}
@@ -163,6 +165,8 @@ class FeishuStandin:
         app.router.add_post("/open-apis/im/v1/images", self._image)
         app.router.add_post("/open-apis/contact/v3/users/batch_get_id", self._batch_get_id)
         app.router.add_get("/open-apis/im/v1/chats/{chat_id}/members/is_in_chat", self._in_chat)
+        for mount in self.mounts:
+            mount(app)
         self._server = TestServer(app, host="127.0.0.1", port=0)
         await self._server.start_server()
         return self
