@@ -1,0 +1,380 @@
+"""/offer: HR sends an offer from chat, in one line or answering the bot's questions.
+
+    /offer 张三 13800138000 前端工程师 25k 2027-01-04      → the summary at once
+    /offer                                                → the bot asks field by field
+
+The summary shows the pre-offer advisory (the same expectation check the offer's creation
+runs) and three buttons with text twins: 确认 / 修改 / 取消. Only 确认 creates the offer,
+through `hr_chat.offer_in_chat`, the ATS API's own use cases; the platforms were asked
+before the worker's transaction (`prepare`, called from bot/flows/routes.py `read_ahead`).
+The draft lives in the database (offer_draft.py). See docs/hr-commands.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from tortoise.transactions import in_transaction
+
+from bot.channels.base import Action, Inbound
+from bot.commands import offer_draft as drafts
+from bot.commands.offer_card import ask_text, summary
+from bot.commands.offer_draft import DEADLINE_DEFAULT, Draft
+from bot.commands.offer_parse import (
+    contact,
+    parse_date,
+    parse_deadline,
+    parse_expectations,
+    parse_money,
+    read_offer_words,
+)
+from bot.commands.registry import MAX_ARGS, Ctx, command
+from bot.flows.router import Turn
+from bot.history_text import clip
+from bot.runtime import Runtime
+from bot.services import identity
+from bot.usecases import ats, hr_chat
+
+log = logging.getLogger(__name__)
+
+CHOICES = {
+    "confirm": ("确认", "确认发送", "发送", "confirm", "send", "ok", "yes"),
+    "edit": ("修改", "改", "edit", "change"),
+    "cancel": ("取消", "算了", "cancel", "stop"),
+}
+BUTTONS = {"offer_confirm": "confirm", "offer_edit": "edit", "offer_cancel": "cancel"}
+DEFAULT_WORDS = ("默认", "default")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the platforms answered for a confirmation, asked before the transaction."""
+
+    actor: str
+    no: int
+    lookup: identity.Lookup
+
+
+def choice(inbound: Inbound) -> str | None:
+    """'confirm' / 'edit' / 'cancel' for a summary button or its typed twin (also
+    `/offer confirm` and `/cancel`)."""
+    if inbound.kind == "action":
+        return BUTTONS.get(str(inbound.action.get("action")))
+    text = " ".join(inbound.text.strip().lower().split())
+    for prefix in ("/offer ", "／offer "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    if text in ("/cancel", "／cancel"):
+        return "cancel"
+    for name, words in CHOICES.items():
+        if text in words:
+            return name
+    return None
+
+
+def today(ctx: Ctx) -> date:
+    return ctx.fx.now().astimezone(ctx.fx.settings.company.tz).date()
+
+
+def where(turn: Turn) -> str:
+    return f"{turn.inbound.platform}:{turn.reply_address()}"
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+def offer_args(args: str) -> str:
+    return args[:MAX_ARGS]
+
+
+@command("offer", parse=offer_args)
+async def offer(ctx: Ctx, args: str) -> None:
+    draft, expired = await drafts.load(ctx.actor, ctx.fx.now())
+    picked = choice(ctx.turn.inbound)
+    if picked is not None:
+        if draft is None or expired or draft.where != where(ctx.turn):
+            await ctx.answer(ctx.t("commands.offer.none"), suffix=":none")
+            return
+        await choose(ctx, draft, picked)
+        return
+    if not args and draft is not None and not expired and draft.where == where(ctx.turn):
+        await advance(ctx, draft)  # where were we?
+        return
+    fresh = Draft(actor=ctx.actor, where=where(ctx.turn))
+    words = read_offer_words(args, today(ctx))
+    fresh.take(words)
+    fresh.guided = any(not fresh.has(name) for name in drafts.REQUIRED)
+    problem = _problem(ctx, words.bad, words.leftover)
+    await advance(ctx, fresh, problem=problem)
+
+
+@command("cancel")
+async def cancel(ctx: Ctx, _: None) -> None:
+    draft, _ = await drafts.load(ctx.actor, ctx.fx.now())
+    if draft is None:
+        await ctx.answer(ctx.t("commands.offer.none"), suffix=":none")
+        return
+    await choose(ctx, draft, "cancel")
+
+
+def _problem(ctx: Ctx, bad: dict[str, str], leftover: list[str]) -> str:
+    lines = [ctx.t(f"commands.offer.bad_{name}") for name in bad if name in drafts.ORDER]
+    if leftover:
+        lines.append(ctx.t("commands.offer.unread", words=clip(" ".join(leftover), 60)))
+    return "\n".join(lines)
+
+
+# -- a turn in the draft's chat (answers, buttons, their twins) ---------------------------
+
+
+async def draft_turn(ctx: Ctx, draft: Draft, expired: bool) -> None:
+    if expired:
+        await ctx.answer(ctx.t("commands.offer.expired"), suffix=":expired")
+        return
+    picked = choice(ctx.turn.inbound)
+    if picked is not None:
+        await choose(ctx, draft, picked)
+        return
+    await answer_field(ctx, draft, ctx.turn.text[:MAX_ARGS])
+
+
+async def answer_field(ctx: Ctx, draft: Draft, text: str) -> None:
+    """HR's answer to the last question (or `field=value` edits at any point)."""
+    day = today(ctx)
+    asked = draft.asked or "summary"
+    problem = ""
+    if "=" in text or "＝" in text or (asked == "name" and len(text.split()) > 1):
+        words = read_offer_words(text, day)
+        draft.take(words)
+        if words.expect is not None:
+            problem = _take_expect(ctx, draft, words.expect)
+        problem = "\n".join(p for p in (_problem(ctx, words.bad, words.leftover), problem) if p)
+    elif asked == "summary":
+        await ctx.answer(ctx.t("commands.offer.choose"), suffix=":choose")
+        return
+    else:
+        problem = _take(ctx, draft, asked, text.strip(), day)
+    draft.no += 1
+    await advance(ctx, draft, problem=problem)
+
+
+def _take(ctx: Ctx, draft: Draft, asked: str, text: str, day: date) -> str:
+    """Store one answer; the polite re-ask when it does not read."""
+    bad = ctx.t(f"commands.offer.bad_{asked}")
+    if asked in ("name", "job"):
+        if not text or len(text) > 200:
+            return bad
+        setattr(draft, asked, text)
+        if asked == "job":
+            draft.job_id = None
+            draft.extra.pop("job_new", None)
+    elif asked == "contact":
+        found = contact(text)
+        if found is None:
+            return bad
+        draft.phone = str(found.get("phone") or draft.phone or "") or None
+        draft.email = str(found.get("email") or draft.email or "") or None
+        if "identity" in found:
+            draft.identity = list(found["identity"])  # type: ignore[arg-type]
+    elif asked == "salary":
+        amount = parse_money(text)
+        if amount is None:
+            return bad
+        draft.salary = str(amount)
+    elif asked == "start_date":
+        found_day = parse_date(text, day)
+        if found_day is None:
+            return bad
+        draft.start_date = found_day.isoformat()
+    elif asked == "deadline":
+        if text.lower() in DEFAULT_WORDS:
+            draft.deadline = DEADLINE_DEFAULT
+        else:
+            deadline = parse_deadline(text, day)
+            if deadline is None:
+                return bad
+            draft.deadline = deadline.isoformat()
+    elif asked == "expect":
+        return _take_expect(ctx, draft, text)
+    return ""
+
+
+def _take_expect(ctx: Ctx, draft: Draft, text: str) -> str:
+    found = parse_expectations(text)
+    if found is None:
+        return ctx.t("commands.offer.bad_expect")
+    draft.expect = {k: (float(v) if k == "salary_min" else v) for k, v in found.items()}
+    return ""
+
+
+# -- moving on: the next question, or the summary ------------------------------------------
+
+
+async def advance(ctx: Ctx, draft: Draft, *, problem: str = "") -> None:
+    if not await _resolve_job(ctx, draft, problem):
+        return
+    missing = draft.missing()
+    if missing is None:
+        try:
+            chat = draft.chat_offer(ctx.fx)
+        except ValidationError as exc:
+            fields = drafts.invalid_fields(exc)
+            for name in fields:
+                _forget(draft, name)
+            problem = "\n".join(ctx.t(f"commands.offer.bad_{n}") for n in fields)
+            missing = draft.missing()
+        else:
+            draft.asked = "summary"
+            await drafts.save(ctx.fx, draft)
+            advice = await hr_chat.advisory_preview(ctx.fx, chat)
+            text = summary(ctx, draft, advice)
+            await ctx.answer(
+                f"{problem}\n{text}".strip(),
+                suffix=":summary",
+                kind="card",
+                title=ctx.t("commands.offer.summary_title"),
+                actions=_buttons(ctx, draft),
+            )
+            return
+    draft.asked = missing
+    await drafts.save(ctx.fx, draft)
+    question = ask_text(ctx, draft, missing or "name")
+    await ctx.answer(f"{problem}\n{question}".strip(), suffix=":ask")
+
+
+def _forget(draft: Draft, name: str) -> None:
+    if name == "contact":
+        draft.phone = draft.email = draft.identity = None  # type: ignore[assignment]
+    elif name in ("job",):
+        draft.job, draft.job_id = None, None
+    elif hasattr(draft, name):
+        setattr(draft, name, None)
+
+
+async def _resolve_job(ctx: Ctx, draft: Draft, problem: str) -> bool:
+    """Name → requisition; several matches are asked about (False: a question was sent)."""
+    if draft.job is None or draft.job_id is not None or draft.extra.get("job_new"):
+        return True
+    found = await drafts.find_jobs(draft.job)
+    exact = [r for r in found if r.title == draft.job.strip() or f"#{r.id}" == draft.job.strip()]
+    if len(exact) == 1 or len(found) == 1:
+        match = exact[0] if len(exact) == 1 else found[0]
+        draft.job_id, draft.job = match.id, match.title
+        return True
+    if not found:
+        if draft.job.strip().lstrip("#").isdigit():
+            draft.job = None
+            problem = "\n".join(p for p in (problem, ctx.t("commands.offer.no_job_id")) if p)
+            await advance(ctx, draft, problem=problem)
+            return False
+        draft.extra["job_new"] = True
+        return True
+    lines = [ctx.t("commands.offer.pick_job", count=len(found), job=clip(draft.job, 30))]
+    lines += [ctx.t("commands.offer.job_line", id=r.id, title=clip(r.title, 40)) for r in found]
+    draft.job, draft.asked = None, "job"
+    await drafts.save(ctx.fx, draft)
+    await ctx.answer("\n".join(p for p in (problem, *lines) if p), suffix=":pick")
+    return False
+
+
+def _buttons(ctx: Ctx, draft: Draft) -> tuple[Action, ...]:
+    value: dict[str, Any] = {"draft": draft.no}
+    return (
+        Action(
+            key="offer_confirm",
+            label=ctx.t("commands.offer.button_confirm"),
+            command=ctx.t("commands.offer.word_confirm"),
+            value=value,
+            style="primary",
+        ),
+        Action(
+            key="offer_edit",
+            label=ctx.t("commands.offer.button_edit"),
+            command=ctx.t("commands.offer.word_edit"),
+            value=value,
+        ),
+        Action(
+            key="offer_cancel",
+            label=ctx.t("commands.offer.button_cancel"),
+            command=ctx.t("commands.offer.word_cancel"),
+            value=value,
+            style="danger",
+        ),
+    )
+
+
+# -- 确认 / 修改 / 取消 ----------------------------------------------------------------------
+
+
+async def choose(ctx: Ctx, draft: Draft, picked: str) -> None:
+    if picked == "cancel":
+        await drafts.drop(ctx.actor)
+        await ctx.answer(ctx.t("commands.offer.cancelled"), suffix=":cancelled")
+        return
+    if draft.asked != "summary" or draft.missing() is not None:
+        await advance(ctx, draft)  # nothing to confirm or edit yet: the open question
+        return
+    inbound = ctx.turn.inbound
+    if inbound.kind == "action" and inbound.action.get("draft") != draft.no:
+        # A button on an older summary: show the current one rather than confirm unseen terms.
+        await advance(ctx, draft, problem=ctx.t("commands.offer.stale_card"))
+        return
+    if picked == "edit":
+        await ctx.answer(ctx.t("commands.offer.edit_hint"), suffix=":edit")
+        return
+    await _confirm(ctx, draft)
+
+
+async def _confirm(ctx: Ctx, draft: Draft) -> None:
+    prepared = ctx.turn.reading
+    if not isinstance(prepared, Prepared) or (prepared.actor, prepared.no) != (
+        ctx.actor,
+        draft.no,
+    ):
+        await ctx.answer(ctx.t("commands.offer.retry"), suffix=":retry")
+        return
+    chat = draft.chat_offer(ctx.fx)
+    try:
+        async with in_transaction():  # a savepoint: a refused offer leaves no half rows
+            made, extra = await hr_chat.offer_in_chat.store(ctx.fx, chat, lookup=prepared.lookup)
+    except ats.Conflict:
+        await ctx.answer(ctx.t("commands.offer.conflict", name=draft.name), suffix=":conflict")
+        return
+    except ats.NotFound:
+        draft.job, draft.job_id = None, None
+        await advance(ctx, draft, problem=ctx.t("commands.offer.no_job_id"))
+        return
+    await drafts.drop(ctx.actor)
+    if "invite_code" in extra:
+        how = [ctx.t("commands.offer.invite_code", code=extra["invite_code"])]
+        if extra.get("invite_url"):
+            how.append(ctx.t("commands.offer.invite_link", url=extra["invite_url"]))
+        text = ctx.t("commands.offer.invited", id=made.id, name=draft.name, how="\n".join(how))
+    else:
+        text = ctx.t("commands.offer.sent", id=made.id, name=draft.name)
+    await ctx.answer(text, suffix=":sent")
+
+
+# -- before the transaction --------------------------------------------------------------
+
+
+async def prepare(rt: Runtime, inbound: Inbound) -> Prepared | None:
+    """For a confirmation: ask the platforms now (find the candidate by phone, draft an
+    invite), so nothing is asked while the worker holds its transaction. Reads only."""
+    if choice(inbound) != "confirm":
+        return None
+    actor = f"{inbound.platform}:{inbound.sender_id}"
+    fx = rt.fx(actor=actor)
+    draft, expired = await drafts.load(actor, fx.now(), remove=False)
+    if draft is None or expired or draft.asked != "summary" or draft.missing() is not None:
+        return None
+    try:
+        lookup = await hr_chat.offer_in_chat.ask(fx, draft.chat_offer(fx))
+    except Exception as exc:  # noqa: BLE001 - the turn answers "send 确认 again"
+        log.warning("preparing the offer failed: %s", type(exc).__name__)
+        return None
+    return Prepared(actor, draft.no, lookup)
