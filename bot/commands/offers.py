@@ -6,14 +6,14 @@ from bot.commands.registry import Ctx, command
 from bot.flows.alerts import money
 from bot.history_text import clip
 from bot.privacy import mask_phone
-from bot.usecases import ats
+from bot.usecases import hr_chat
 
 MAX_LISTED = 30
 
 
 @command("offers")
 async def show_offers(ctx: Ctx, _: None) -> None:
-    offers = await ats.open_offers(MAX_LISTED + 1)
+    offers = await hr_chat.open_offers(MAX_LISTED + 1)
     if not offers:
         await ctx.answer(ctx.t("commands.offers.none"), suffix=":none")
         return

@@ -99,9 +99,9 @@ async def advisory_preview(fx: Fx, chat: ChatOffer) -> list[str]:
         requisition = Requisition(**chat.job.model_dump(exclude_none=True))
     if requisition is None:
         return []
-    offer = Offer(salary_monthly=chat.terms["salary_monthly"], currency=chat.terms.get("currency"))
-    if offer.currency is None:
-        offer.currency = "CNY"
+    offer = Offer(
+        salary_monthly=chat.terms["salary_monthly"], currency=chat.terms.get("currency") or "CNY"
+    )
     return offer_flow.expectation_mismatches(fx, wanted, requisition, offer)
 
 
