@@ -109,6 +109,8 @@ async def offer(ctx: Ctx, args: str) -> None:
     fresh.take(words)
     fresh.guided = any(not fresh.has(name) for name in drafts.REQUIRED)
     problem = _problem(ctx, words.bad, words.leftover)
+    if words.expect is not None:
+        problem = "\n".join(p for p in (problem, _take_expect(ctx, fresh, words.expect)) if p)
     await advance(ctx, fresh, problem=problem)
 
 

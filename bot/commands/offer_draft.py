@@ -24,6 +24,9 @@ from bot.usecases.ats import chat_external_id
 from bot.usecases.hr_chat import ChatOffer
 
 DRAFT_TTL = timedelta(minutes=30)
+# The row outlives the draft by a day (then the sweeper removes it), so that a late
+# answer hears "the draft expired" rather than a puzzled reply.
+KEEP_EXPIRED = timedelta(days=1)
 REQUIRED = ("name", "contact", "job", "salary", "start_date")
 ORDER = (*REQUIRED, "deadline", "expect")
 DEADLINE_DEFAULT = "default"  # HR chose the configured `offer_expires_after`
@@ -50,6 +53,7 @@ class Draft:
     expect: dict[str, Any] | None = None  # {} = none given
     asked: str | None = None  # the field the last question was about
     guided: bool = False  # the bot asks the optional fields too
+    until: str = ""  # ISO moment the draft expires (DRAFT_TTL after its last change)
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- what is missing ----------------------------------------------------------------
@@ -155,7 +159,7 @@ async def load(actor: str, now: datetime, *, remove: bool = True) -> tuple[Draft
         if remove:
             await row.delete()
         return None, False
-    if row.expires_at is not None and row.expires_at <= now:
+    if not draft.until or datetime.fromisoformat(draft.until) <= now:
         if remove:
             await row.delete()
         return draft, True
@@ -163,9 +167,11 @@ async def load(actor: str, now: datetime, *, remove: bool = True) -> tuple[Draft
 
 
 async def save(fx: Fx, draft: Draft) -> None:
+    until = fx.now() + DRAFT_TTL
+    draft.until = until.isoformat()
     await KeyValue.update_or_create(
         key=draft_key(draft.actor),
-        defaults={"value": asdict(draft), "expires_at": fx.now() + DRAFT_TTL},
+        defaults={"value": asdict(draft), "expires_at": until + KEEP_EXPIRED},
     )
 
 
