@@ -22,6 +22,7 @@ from bot.storage.models import Requisition
 from bot.usecases import ats
 
 MAX_LISTED = 20
+MAX_TITLE = 200  # the column's length
 DEFAULT_WORDS = ("默认", "default")
 
 
@@ -87,6 +88,8 @@ async def _target(plain: list[str]) -> tuple[Requisition | None, str | None]:
     first = plain[0]
     if first.lstrip("#").isdigit():
         return await Requisition.get_or_none(id=int(first.lstrip("#")[:9])), None
+    if len(first) > MAX_TITLE:  # too long to be a title: validation will say so
+        return None, first
     same = await Requisition.filter(title=first).order_by("-id").first()
     return (same, None) if same is not None else (None, first)
 

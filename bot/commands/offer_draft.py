@@ -24,6 +24,7 @@ from bot.usecases.ats import chat_external_id
 from bot.usecases.hr_chat import ChatOffer
 
 DRAFT_TTL = timedelta(minutes=30)
+MAX_TITLE = 200  # the requisition title column's length
 # The row outlives the draft by a day (then the sweeper removes it), so that a late
 # answer hears "the draft expired" rather than a puzzled reply.
 KEEP_EXPIRED = timedelta(days=1)
@@ -186,8 +187,10 @@ async def find_jobs(text: str) -> list[Requisition]:
     """Requisitions `text` names: `#12` / `12`, the exact title, or else titles containing
     it (open ones first)."""
     t = text.strip().lstrip("#")
+    if len(text) > MAX_TITLE:  # no title is that long (validation says so later)
+        return []
     if t.isdigit():
-        found = await Requisition.get_or_none(id=int(t))
+        found = await Requisition.get_or_none(id=int(t[:9]))
         return [found] if found else []
     exact = [r for r in await Requisition.filter(title=text.strip()).order_by("id")]
     if not exact:

@@ -178,7 +178,13 @@ def is_phone(text: str) -> bool:
     if not re.fullmatch(r"[+\d\s()-]{7,24}", text.strip()):
         return False
     digits = normalize_phone(text) or ""
-    return bool(re.fullmatch(r"1[3-9]\d{9}", digits)) or 8 <= len(digits) <= 15
+    if re.fullmatch(r"1[3-9]\d{9}", digits):  # a mainland mobile, in any usual form
+        return True
+    # Otherwise an international (+…) or a landline (0…) number, never a date like 2027-01-04.
+    t = text.strip()
+    return (t.startswith("+") and 8 <= len(digits) <= 15) or (
+        t.startswith("0") and 10 <= len(digits) <= 12
+    )
 
 
 def tokens(text: str) -> list[str]:
