@@ -196,3 +196,33 @@ async def test_a_draft_continues_only_in_the_chat_it_began_in(rt):
     assert not await sent_messages("web", "chat:hr_group")
     assert (await KeyValue.get(key="offer_draft:web:hr1")).value["salary"] is None
     assert (await ask(rt, "25k"))["text"] == t(rt, "commands.offer.ask_start_date")
+
+
+# -- the playground page's own API ---------------------------------------------------------
+
+SEND = "/playground/api/send"
+
+
+async def test_the_playground_hr_pane_sends_an_offer_the_candidate_pane_receives(client, rt):
+    async def hr(body: dict) -> dict:
+        before = len(await sent_messages("web", "chat:hr_group"))
+        resp = await client.post(SEND, json={"role": "hr", **body})
+        assert resp.status == 202, await resp.text()
+        await drain(rt)
+        [answer] = (await sent_messages("web", "chat:hr_group"))[before:]
+        return answer
+
+    await hr({"text": "/job 测试工程师 1人 杭州"})
+    summary = await hr({"text": "/offer 孙七 13500135000 测试工程师 1.8万 明天"})
+    assert "18,000" in summary["text"]
+    confirm = next(a for a in summary["actions"] if a["key"] == "offer_confirm")
+    done = await hr({"action": {"action": "offer_confirm", **confirm["value"]}})
+    offer = await Offer.get()
+    assert offer.invite_code in done["text"]
+    resp = await client.post(
+        SEND, json={"role": "candidate", "user": "cand-sun", "invite_code": offer.invite_code}
+    )
+    assert resp.status == 202
+    await drain(rt)
+    assert any("18,000" in text for text in await candidate_texts("cand-sun"))
+    assert (await Offer.get()).status == "sent"
