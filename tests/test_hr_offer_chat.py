@@ -226,3 +226,44 @@ async def test_the_playground_hr_pane_sends_an_offer_the_candidate_pane_receives
     await drain(rt)
     assert any("18,000" in text for text in await candidate_texts("cand-sun"))
     assert (await Offer.get()).status == "sent"
+
+
+# -- hostile and malformed input --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/offer " + "张" * 5000,
+        "/offer '; DROP TABLE candidate; -- 13800138000 <script>x</script> 25k 明天",
+        "/offer ==== ＝＝ =25k name= job=",
+        "/offer 张三 13800138000 前端 99999999999k 2027-01-04",
+        "/offer 张三 13800138000 " + "职" * 300 + " 25k 2027-01-04",
+        "/offer \u202e\u0000张三 13800138000 前端 25k 2027-01-04",
+        "/job " + "x=" * 2000,
+        "/job ' OR 1=1 -- 人数=-5",
+        "/withdraw %",
+        "/withdraw 1 confirm",
+    ],
+    ids=range(10),
+)
+async def test_hostile_arguments_get_an_answer_and_send_nothing(rt, text):
+    answer = await ask(rt, text)
+    assert answer["text"]
+    assert not await Offer.exists()
+    assert await Candidate.all().count() == 0
+
+
+async def test_an_over_long_name_in_one_line_is_asked_again(rt):
+    answer = await ask(rt, "/offer " + "张" * 500 + " 13800138000")
+    assert answer["text"].startswith(t(rt, "commands.offer.bad_name"))
+    assert answer["text"].endswith(t(rt, "commands.offer.ask_name"))
+
+
+async def test_an_over_long_answer_is_re_asked_and_a_mangled_draft_row_is_dropped(rt):
+    await ask(rt, "/offer")
+    answer = await ask(rt, "名" * 1500)
+    assert answer["text"].startswith(t(rt, "commands.offer.bad_name"))
+    await KeyValue.filter(key="offer_draft:web:hr1").update(value={"junk": 1})
+    assert (await ask(rt, "张三"))["text"] == t(rt, "common.unknown_reply")
+    assert (await ask(rt, "/offer confirm"))["text"] == t(rt, "commands.offer.none")

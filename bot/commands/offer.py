@@ -124,7 +124,8 @@ async def cancel(ctx: Ctx, _: None) -> None:
 
 
 def _problem(ctx: Ctx, bad: dict[str, str], leftover: list[str]) -> str:
-    lines = [ctx.t(f"commands.offer.bad_{name}") for name in bad if name in drafts.ORDER]
+    asked = dict.fromkeys({"phone": "contact", "email": "contact"}.get(n, n) for n in bad)
+    lines = [ctx.t(f"commands.offer.bad_{name}") for name in asked if name in drafts.ORDER]
     if leftover:
         lines.append(ctx.t("commands.offer.unread", words=clip(" ".join(leftover), 60)))
     return "\n".join(lines)

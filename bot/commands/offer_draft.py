@@ -76,10 +76,13 @@ class Draft:
         return None
 
     def take(self, words: OfferWords) -> None:
-        """Merge what one line said (a field given again replaces the old value)."""
+        """Merge what one line said (a field given again replaces the old value); a name
+        or title longer than any column goes to `words.bad` instead."""
         for name in ("name", "phone", "email", "job"):
             value = getattr(words, name)
-            if value is not None:
+            if value is not None and len(value) > MAX_TITLE:
+                words.bad[name] = value
+            elif value is not None:
                 setattr(self, name, value)
                 if name == "job":
                     self.job_id = None  # looked up again
