@@ -1,7 +1,8 @@
 """What the company's ATS pushes and reads, as storage operations (see docs/api.md).
 
-The HTTP API and the CSV importer both call these, so a row imported from a file and one
-pushed over HTTP go through the same code. They sit above the flows they start (the offer
+The HTTP API, the CSV importer and HR's chat commands (through bot/usecases/hr_chat.py)
+all call these, so a row imported from a file, one pushed over HTTP and one typed in chat
+go through the same code. They sit above the flows they start (the offer
 conversation, the re-applicant check): see docs/architecture.md. Call them inside
 `in_transaction()` and `await fx.flush()` after the commit: a new application may queue a
 re-applicant alert, an offer queues its message.
