@@ -267,3 +267,15 @@ async def test_an_over_long_answer_is_re_asked_and_a_mangled_draft_row_is_droppe
     await KeyValue.filter(key="offer_draft:web:hr1").update(value={"junk": 1})
     assert (await ask(rt, "张三"))["text"] == t(rt, "common.unknown_reply")
     assert (await ask(rt, "/offer confirm"))["text"] == t(rt, "commands.offer.none")
+
+
+async def test_a_name_with_spaces_and_a_deadline_after_the_start(settings_factory, make_runtime):
+    rt = await make_runtime(settings_factory(company={"language": "en", "quiet_hours": []}))
+    await ask(rt, "/offer")
+    asked = await ask(rt, "Zhang San")
+    assert asked["text"] == t(rt, "commands.offer.ask_contact", name="Zhang San")
+    await ask(rt, "/offer Li 13800138000 Frontend 25k 2027-01-04")
+    late = await ask(rt, "deadline=2027-01-10")
+    assert late["text"].startswith(t(rt, "commands.offer.deadline_after_start"))
+    row = await KeyValue.get(key="offer_draft:web:hr1")
+    assert row.value["deadline"] is None

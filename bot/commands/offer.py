@@ -111,6 +111,9 @@ async def offer(ctx: Ctx, args: str) -> None:
     problem = _problem(ctx, words.bad, words.leftover)
     if words.expect is not None:
         problem = "\n".join(p for p in (problem, _take_expect(ctx, fresh, words.expect)) if p)
+    if _deadline_after_start(fresh):
+        fresh.deadline = None
+        problem = "\n".join(p for p in (problem, ctx.t("commands.offer.deadline_after_start")) if p)
     await advance(ctx, fresh, problem=problem)
 
 
@@ -150,8 +153,10 @@ async def answer_field(ctx: Ctx, draft: Draft, text: str) -> None:
     day = today(ctx)
     asked = draft.asked or "summary"
     problem = ""
-    if "=" in text or "＝" in text or (asked == "name" and len(text.split()) > 1):
-        words = read_offer_words(text, day)
+    words = read_offer_words(text, day)
+    typed = (words.phone, words.email, words.identity, words.salary, words.start_date)
+    if "=" in text or "＝" in text or (asked == "name" and any(v is not None for v in typed)):
+        # Several fields in one answer ("张三 13800138000 …", "月薪=26k 入职=1月11日").
         draft.take(words)
         if words.expect is not None:
             problem = _take_expect(ctx, draft, words.expect)
@@ -161,8 +166,18 @@ async def answer_field(ctx: Ctx, draft: Draft, text: str) -> None:
         return
     else:
         problem = _take(ctx, draft, asked, text.strip(), day)
+    if _deadline_after_start(draft):
+        draft.deadline = None
+        problem = "\n".join(p for p in (problem, ctx.t("commands.offer.deadline_after_start")) if p)
     draft.no += 1
     await advance(ctx, draft, problem=problem)
+
+
+def _deadline_after_start(draft: Draft) -> bool:
+    """A reply deadline after the first working day is a typo."""
+    if not draft.start_date or draft.deadline in (None, DEADLINE_DEFAULT):
+        return False
+    return str(draft.deadline) > str(draft.start_date)
 
 
 def _take(ctx: Ctx, draft: Draft, asked: str, text: str, day: date) -> str:
