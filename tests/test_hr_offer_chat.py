@@ -279,3 +279,14 @@ async def test_a_name_with_spaces_and_a_deadline_after_the_start(settings_factor
     assert late["text"].startswith(t(rt, "commands.offer.deadline_after_start"))
     row = await KeyValue.get(key="offer_draft:web:hr1")
     assert row.value["deadline"] is None
+
+
+async def test_a_new_job_in_the_draft_can_be_changed_to_a_known_one(rt):
+    job = await requisition("前端工程师")
+    first = await ask(rt, "/offer 张三 13800138000 前段工程师 25k 2027-01-04")  # a typo
+    assert t(rt, "commands.offer.job_new", title="前段工程师") in first["text"]
+    fixed = await ask(rt, f"职位=#{job.id}")
+    assert f"前端工程师 (#{job.id})" in fixed["text"]
+    await ask(rt, "确认")
+    assert (await Offer.get()).requisition_id == job.id
+    assert await Requisition.all().count() == 1

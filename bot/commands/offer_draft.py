@@ -86,6 +86,7 @@ class Draft:
                 setattr(self, name, value)
                 if name == "job":
                     self.job_id = None  # looked up again
+                    self.extra.pop("job_new", None)
         if words.identity is not None:
             self.identity = list(words.identity)
         if words.salary is not None:
