@@ -243,7 +243,9 @@ async def advance(ctx: Ctx, draft: Draft, *, problem: str = "") -> None:
             fields = drafts.invalid_fields(exc)
             for name in fields:
                 _forget(draft, name)
-            problem = "\n".join(ctx.t(f"commands.offer.bad_{n}") for n in fields)
+            problem = "\n".join([problem, *(ctx.t(f"commands.offer.bad_{n}") for n in fields)])
+            problem = problem.strip()
+            draft.guided = True  # the optional fields it forgot are asked again
             missing = draft.missing()
         else:
             draft.asked = "summary"

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.api_schemas import CandidateIn, Expectations, RequisitionIn, validation_context
+from bot.api_schemas import CandidateIn, RequisitionIn, validation_context
 from bot.commands.offer_parse import OfferWords
 from bot.services.fx import Fx
 from bot.storage.models import KeyValue, Requisition
@@ -123,7 +123,7 @@ class Draft:
             else:
                 person["wecom_user_id" if platform == "wecom" else "feishu_open_id"] = ident
         if self.expect:
-            person["expectations"] = Expectations.model_validate(self.expect).model_dump()
+            person["expectations"] = self.expect
         context = validation_context(fx.settings)
         job: int | RequisitionIn = self.job_id or RequisitionIn.model_validate(
             {"external_id": chat_external_id(), "title": self.job}, context=context
@@ -144,7 +144,14 @@ def invalid_fields(exc: ValidationError) -> list[str]:
     found = []
     for err in exc.errors():
         loc = str(err["loc"][0]) if err["loc"] else ""
-        name = {"phone": "contact", "email": "contact", "title": "job"}.get(loc, loc)
+        name = {
+            "phone": "contact",
+            "email": "contact",
+            "wecom_user_id": "contact",
+            "feishu_open_id": "contact",
+            "title": "job",
+            "expectations": "expect",
+        }.get(loc, loc)
         found.append(name if name in ORDER else "name")
     return list(dict.fromkeys(found))
 
