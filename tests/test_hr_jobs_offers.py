@@ -40,6 +40,16 @@ async def test_job_created_in_one_line_then_edited_by_id(rt):
     assert t(rt, "commands.job.updated", id=job.id, title="前端工程师") in again["text"]
 
 
+async def test_a_title_with_spaces_goes_as_key_value(rt):
+    made = await ask(rt, "/job title=Frontend engineer 人数=2")
+    job = await Requisition.get()
+    assert (job.title, job.headcount) == ("Frontend engineer", 2)
+    assert made["text"].startswith(t(rt, "commands.job.created", id=job.id, title=job.title))
+    assert (await ask(rt, "/job 人数=2"))["text"] == t(
+        rt, "commands.usage_error", usage=t(rt, "commands.usage.job")
+    )
+
+
 async def test_job_lists_and_refuses_what_it_cannot_read(rt):
     assert (await ask(rt, "/job"))["text"] == t(rt, "commands.job.none")
     await ask(rt, "/job 后端工程师 北京")

@@ -53,6 +53,8 @@ async def job(ctx: Ctx, args: str) -> None:
         await ctx.answer(ctx.t("commands.job.unread", words=", ".join(problems)), suffix=":bad")
         return
     if target is None and title is None:
+        title = str(words.fields.get("title") or "") or None  # `/job title=前端 工程师 …`
+    if target is None and title is None:
         await ctx.usage()
         return
     body: dict[str, Any] = {
