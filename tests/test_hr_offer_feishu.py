@@ -92,3 +92,61 @@ async def test_guided_offer_in_feishu_words_and_a_non_admin_is_refused(
     offer = await Offer.get()
     assert offer.channel == "feishu"
     assert [m["msg_type"] for m in to(standin, "ou_zhao")] == ["interactive"]
+
+
+def form_of(card: dict) -> dict:
+    [form] = [e for e in card["body"]["elements"] if e["tag"] == "form"]
+    return form
+
+
+async def test_on_feishu_the_first_question_comes_with_a_form(fclient, frt, standin, sender):
+    standin.users = {"13900139000": "ou_found"}
+    await say(fclient, frt, sender, "/offer")
+    card = to(standin, "ou_hr1")[-1]
+    assert card["msg_type"] == "interactive"
+    form = form_of(card["content"])
+    names = [e["name"] for e in form["elements"] if e["tag"] == "input"]
+    assert names == ["name", "contact", "job", "salary", "start_date", "deadline", "expect"]
+    [submit] = [e for e in form["elements"] if e["tag"] == "button"]
+    assert submit["form_action_type"] == "submit"
+
+    value = submit["behaviors"][0]["value"]
+    click = sender.click(open_id="ou_hr1", value=value, message_id=card["message_id"])
+    click["event"]["action"].update(
+        name=submit["name"],
+        form_value={
+            "name": "王五",
+            "contact": "13900139000",
+            "job": "前端工程师",
+            "salary": "两万",  # not readable: asked again in words
+            "start_date": "2027-01-04",
+            "deadline": "",
+            "expect": "",
+        },
+    )
+    assert (await post(fclient, sender, click)).status == 200
+    await drain(frt)
+    again = words(to(standin, "ou_hr1")[-1])
+    assert again.startswith(frt.catalog.t("commands.offer.bad_salary"))
+    await say(fclient, frt, sender, "20k")
+    summary = to(standin, "ou_hr1")[-1]
+    assert "20,000" in words(summary) and "王五" in words(summary)
+    await say(fclient, frt, sender, "确认")
+    assert (await Offer.get()).status == "sent"
+    assert [m["msg_type"] for m in to(standin, "ou_found")] == ["interactive"]
+
+
+async def test_a_form_submit_with_hostile_values_is_read_like_typed_answers(
+    fclient, frt, standin, sender
+):
+    await say(fclient, frt, sender, "/offer")
+    card = to(standin, "ou_hr1")[-1]
+    [submit] = [e for e in form_of(card["content"])["elements"] if e["tag"] == "button"]
+    click = sender.click(
+        open_id="ou_hr1", value=submit["behaviors"][0]["value"], message_id=card["message_id"]
+    )
+    click["event"]["action"]["form_value"] = {"name": "x" * 5000, "salary": ["25k"], "zz": 1}
+    assert (await post(fclient, sender, click)).status == 200
+    await drain(frt)
+    assert words(to(standin, "ou_hr1")[-1]).startswith(frt.catalog.t("commands.offer.bad_name"))
+    assert not await Offer.exists()

@@ -106,10 +106,13 @@ async def refuse(turn: Turn) -> None:
 # -- the /offer draft's own turns: answers to its questions and its buttons --------------
 
 
+DRAFT_ACTIONS = (*offer_cmd.BUTTONS, offer_cmd.FORM_ACTION)
+
+
 def _draft_input(turn: Turn) -> bool:
     inbound = turn.inbound
     if inbound.kind == "action":
-        return str(inbound.action.get("action")) in offer_cmd.BUTTONS
+        return str(inbound.action.get("action")) in DRAFT_ACTIONS
     return inbound.kind == "text" and bool(turn.text) and not turn.text.startswith(SLASHES)
 
 
@@ -128,8 +131,7 @@ open_draft = Filter("open_offer_draft", _open_draft)
 draft_button = Filter(
     "offer_draft_button",
     lambda turn: (
-        turn.inbound.kind == "action"
-        and str(turn.inbound.action.get("action")) in offer_cmd.BUTTONS
+        turn.inbound.kind == "action" and str(turn.inbound.action.get("action")) in DRAFT_ACTIONS
     ),
 )
 

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from tortoise.transactions import in_transaction
 
-from bot.channels.base import Action, Inbound
+from bot.channels.base import Action, Form, FormField, Inbound
 from bot.commands import offer_draft as drafts
 from bot.commands.offer_card import ask_text, summary
 from bot.commands.offer_draft import DEADLINE_DEFAULT, Draft
@@ -47,6 +47,7 @@ CHOICES = {
     "cancel": ("取消", "算了", "cancel", "stop"),
 }
 BUTTONS = {"offer_confirm": "confirm", "offer_edit": "edit", "offer_cancel": "cancel"}
+FORM_ACTION = "offer_form"  # the Feishu form's submit button
 DEFAULT_WORDS = ("默认", "default")
 
 
@@ -141,7 +142,11 @@ async def draft_turn(ctx: Ctx, draft: Draft, expired: bool) -> None:
     if expired:
         await ctx.answer(ctx.t("commands.offer.expired"), suffix=":expired")
         return
-    picked = choice(ctx.turn.inbound)
+    inbound = ctx.turn.inbound
+    if inbound.kind == "action" and inbound.action.get("action") == FORM_ACTION:
+        await form_submit(ctx, draft)
+        return
+    picked = choice(inbound)
     if picked is not None:
         await choose(ctx, draft, picked)
         return
@@ -263,7 +268,59 @@ async def advance(ctx: Ctx, draft: Draft, *, problem: str = "") -> None:
     draft.asked = missing
     await drafts.save(ctx.fx, draft)
     question = ask_text(ctx, draft, missing or "name")
-    await ctx.answer(f"{problem}\n{question}".strip(), suffix=":ask")
+    form = _form(ctx, draft) if _wants_form(ctx, draft, missing) else None
+    extra: dict[str, Any] = {"form": form, "kind": "card"} if form else {}
+    await ctx.answer(f"{problem}\n{question}".strip(), suffix=":ask", **extra)
+
+
+# Feishu cards have forms: the first question also comes as one form with every field
+# (the text still asks field by field, so typing works as everywhere else).
+FORM_PLATFORMS = ("feishu",)
+
+
+def _wants_form(ctx: Ctx, draft: Draft, missing: str | None) -> bool:
+    nothing_yet = not any(draft.has(name) for name in drafts.ORDER)
+    return ctx.turn.inbound.platform in FORM_PLATFORMS and missing == "name" and nothing_yet
+
+
+def _form(ctx: Ctx, draft: Draft) -> Form:
+    fields = tuple(
+        FormField(
+            name=name,
+            label=ctx.t(f"commands.offer.form.{name}"),
+            placeholder=ctx.t(f"commands.offer.form.{name}_hint"),
+        )
+        for name in drafts.ORDER
+    )
+    submit = Action(
+        key=FORM_ACTION,
+        label=ctx.t("commands.offer.form.submit"),
+        command="/offer",
+        value={"draft": draft.no},
+        style="primary",
+    )
+    return Form(fields=fields, submit=submit)
+
+
+async def form_submit(ctx: Ctx, draft: Draft) -> None:
+    """The Feishu form's values, each read as the answer to its question."""
+    values = ctx.turn.inbound.action.get("form")
+    values = values if isinstance(values, dict) else {}
+    day = today(ctx)
+    problems = []
+    for name in drafts.ORDER:
+        text = str(values.get(name) or "").strip()[:MAX_ARGS]
+        if text and (problem := _take(ctx, draft, name, text, day)):
+            problems.append(problem)
+    if not str(values.get("deadline") or "").strip() and draft.deadline is None:
+        draft.deadline = DEADLINE_DEFAULT  # left empty: the default, not a question
+    if not str(values.get("expect") or "").strip() and draft.expect is None:
+        draft.expect = {}
+    if _deadline_after_start(draft):
+        draft.deadline = None
+        problems.append(ctx.t("commands.offer.deadline_after_start"))
+    draft.no += 1
+    await advance(ctx, draft, problem="\n".join(problems))
 
 
 def _forget(draft: Draft, name: str) -> None:
