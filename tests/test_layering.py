@@ -38,13 +38,16 @@ LAYERS = {
     "bot.candidate_page": 6,  # the candidate page's guard, view and static files
     "bot.door": 6,  # the HTTP server's own limits (timeouts, connection cap)
     "bot.transports": 6,  # long connections: the webhooks' twins (verify, store, ack)
+    # HR commands: the chat's twin of the ATS API, calling the same use cases; and the
+    # route table that composes the command router with the flows
+    "bot.commands": 6,
+    "bot.flows.routes": 6,
     # use cases that drive the flows: the ATS API's storage work and the CSV importer
     # (which calls the same use cases row by row)
     "bot.usecases": 5,
     "bot.importer": 5,
-    # conversations and HR commands
+    # conversations
     "bot.flows": 4,
-    "bot.commands": 4,
     # services the flows build on
     "bot.services": 3,
     "bot.documents": 3,

@@ -77,11 +77,31 @@ class Action(BaseModel):
     confirm: str = ""  # a confirmation question before the click counts (decline)
 
 
+class FormField(BaseModel):
+    """One input of a form (Feishu cards have them); platforms without forms show only
+    the message's text, which must ask for the same things (see docs/hr-commands.md)."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    label: str
+    placeholder: str = ""
+
+
+class Form(BaseModel):
+    """Inputs and a submit button; the submit arrives as the action `submit.key` with
+    the filled values under `form`."""
+
+    model_config = ConfigDict(frozen=True)
+    fields: tuple[FormField, ...]
+    submit: Action
+
+
 class Outgoing(BaseModel):
     model_config = ConfigDict(frozen=True)
     text: str  # always complete on its own: the text fallback
     title: str = ""
     actions: tuple[Action, ...] = ()
+    form: Form | None = None  # rendered where the platform has forms (Feishu)
     kind: Literal["text", "card", "image"] = "text"
     image_key: str = ""  # storage key of an image to upload and send (charts)
     # Card replacing a previous one (after a click): platform message id / response code.

@@ -103,13 +103,42 @@ def _sized(title: str, body: str, actions: tuple[Action, ...], **kw: Any) -> dic
 
 
 def build_card(message: Outgoing, *, in_group: bool) -> dict[str, Any]:
-    return _sized(
+    card = _sized(
         message.title,
         escape_markdown(message.text),
         message.actions,
         in_group=in_group,
         template="blue",
     )
+    if message.form is not None:
+        card["body"]["elements"].append(_form(message, in_group=in_group))
+    return card
+
+
+FORM_NAME = "form"
+SUBMIT_NAME = "form_submit"
+
+
+def _form(message: Outgoing, *, in_group: bool) -> dict[str, Any]:
+    """A JSON 2.0 form container: one input per field and the submit button, whose
+    callback carries the values in `form_value` (parse_click puts them under `form`)."""
+    form = message.form
+    assert form is not None
+    elements: list[dict[str, Any]] = [
+        {
+            "tag": "input",
+            "name": f.name,
+            "label": _plain(f.label),
+            "placeholder": _plain(f.placeholder or f.label),
+            "max_length": 200,
+        }
+        for f in form.fields
+    ]
+    ui = {"t": message.title, "b": "", "l": form.submit.label, "k": [], "g": int(in_group)}
+    submit = _button(form.submit, ui)
+    submit.update(name=SUBMIT_NAME, form_action_type="submit")
+    elements.append(submit)
+    return {"tag": "form", "name": FORM_NAME, "elements": elements}
 
 
 def decided_card(ui: dict[str, Any], status: str) -> dict[str, Any]:

@@ -324,6 +324,9 @@ def parse_message(payload: dict[str, Any]) -> Inbound | None:
     )
 
 
+MAX_FORM_VALUE = 2000  # one input's text, as much as a typed command may carry
+
+
 @dataclass(frozen=True)
 class Click:
     """A card button click: what to store, and what the card said (to answer at once)."""
@@ -345,6 +348,13 @@ def parse_click(payload: dict[str, Any]) -> Click:
     if not isinstance(value, dict):
         raise Rejected(400, "malformed event: action.value must be an object")
     value = dict(value)
+    form = action.get("form_value")
+    if isinstance(form, dict):  # a form's submit: the inputs' values, as text
+        value["form"] = {
+            str(k)[:64]: v[:MAX_FORM_VALUE]
+            for k, v in list(form.items())[:20]
+            if isinstance(v, str)
+        }
     ui = value.pop(UI_KEY, None)
     ui = ui if isinstance(ui, dict) else {}
     chat_id = context.get("open_chat_id") if isinstance(context.get("open_chat_id"), str) else ""

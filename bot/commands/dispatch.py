@@ -7,6 +7,7 @@ flows. Card buttons arrive as `action` inbounds and run the command they stand f
 
 from __future__ import annotations
 
+from bot.channels.base import Inbound
 from bot.commands import (
     claim_resolve,
     correct,
@@ -14,15 +15,21 @@ from bot.commands import (
     forget,
     help,
     history,
+    job,
     note,
+    offer_draft,
+    offers,
     pending,
     remind,
     stats,
+    withdraw,
 )
+from bot.commands import offer as offer_cmd
 from bot.commands.registry import Ctx, UsageError, closest, table
 from bot.flows.filters import admin
 from bot.flows.router import Filter, Router, Turn
 from bot.history_text import clip
+from bot.runtime import Runtime
 
 # Every command HR can run.
 COMMANDS = table(
@@ -33,10 +40,15 @@ COMMANDS = table(
     forget.forget,
     help.show_help,
     history.show_history,
+    job.job,
     note.add_note,
+    offer_cmd.offer,
+    offer_cmd.cancel,
+    offers.show_offers,
     pending.show_pending,
     remind.remind,
     stats.show_stats,
+    withdraw.withdraw,
 )
 
 SLASHES = ("/", "／")
@@ -89,6 +101,60 @@ async def on_command(turn: Turn) -> None:
 async def refuse(turn: Turn) -> None:
     ctx, _, _ = _ctx(turn)
     await ctx.answer(ctx.t("commands.not_admin"), suffix=":refused")
+
+
+# -- the /offer draft's own turns: answers to its questions and its buttons --------------
+
+
+DRAFT_ACTIONS = (*offer_cmd.BUTTONS, offer_cmd.FORM_ACTION)
+
+
+def _draft_input(turn: Turn) -> bool:
+    inbound = turn.inbound
+    if inbound.kind == "action":
+        return str(inbound.action.get("action")) in DRAFT_ACTIONS
+    return inbound.kind == "text" and bool(turn.text) and not turn.text.startswith(SLASHES)
+
+
+async def _open_draft(turn: Turn) -> bool:
+    """The sender has a draft begun in this chat (found, even expired, for the handler)."""
+    actor = f"{turn.inbound.platform}:{turn.inbound.sender_id}"
+    draft, expired = await offer_draft.load(actor, turn.fx.now())
+    if draft is None or draft.where != offer_cmd.where(turn):
+        return False
+    turn.data["draft"] = (draft, expired)
+    return True
+
+
+draft_input = Filter("offer_draft_input", _draft_input)
+open_draft = Filter("open_offer_draft", _open_draft)
+draft_button = Filter(
+    "offer_draft_button",
+    lambda turn: (
+        turn.inbound.kind == "action" and str(turn.inbound.action.get("action")) in DRAFT_ACTIONS
+    ),
+)
+
+
+@router.turn(draft_input, admin, open_draft, name="offer_draft")
+async def on_draft(turn: Turn) -> None:
+    draft, expired = turn.data["draft"]
+    await offer_cmd.draft_turn(Ctx(turn, "offer", COMMANDS), draft, expired)
+
+
+@router.turn(draft_button, ~admin, name="offer_draft_refused")
+async def refuse_draft_button(turn: Turn) -> None:
+    await Ctx(turn, "offer", COMMANDS).answer(turn.fx.t("commands.not_admin"), suffix=":refused")
+
+
+@router.turn(draft_button, name="offer_draft_gone")
+async def draft_gone(turn: Turn) -> None:
+    await Ctx(turn, "offer", COMMANDS).answer(turn.fx.t("commands.offer.none"), suffix=":none")
+
+
+async def read_ahead(rt: Runtime, inbound: Inbound) -> object | None:
+    """Work a command does before the worker's transaction (no network inside it)."""
+    return await offer_cmd.prepare(rt, inbound)
 
 
 async def unknown(ctx: Ctx, name: str) -> None:

@@ -63,6 +63,15 @@ async def read_ahead(rt: Runtime, inbound: Inbound) -> Any:
     """Read a private text message before the worker's transaction: the reader may ask an
     LLM, and no network call runs while the sender's conversation row is locked
     (docs/architecture.md). None for what is not words (a command, a file, a group)."""
+    from bot.commands import dispatch as commands
+
+    try:  # an HR command's own work before the transaction (/offer's 确认)
+        prepared = await commands.read_ahead(rt, inbound)
+    except Exception as exc:  # noqa: BLE001 - the command asks HR to try again
+        log.warning("a command's read-ahead failed: %s", type(exc).__name__)
+        prepared = None
+    if prepared is not None:
+        return prepared
     text = inbound.text.strip()
     if inbound.kind != "text" or inbound.chat_type != "p2p" or not text or text[0] in "/／":
         return None

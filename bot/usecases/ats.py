@@ -1,7 +1,8 @@
 """What the company's ATS pushes and reads, as storage operations (see docs/api.md).
 
-The HTTP API and the CSV importer both call these, so a row imported from a file and one
-pushed over HTTP go through the same code. They sit above the flows they start (the offer
+The HTTP API, the CSV importer and HR's chat commands (through bot/usecases/hr_chat.py)
+all call these, so a row imported from a file, one pushed over HTTP and one typed in chat
+go through the same code. They sit above the flows they start (the offer
 conversation, the re-applicant check): see docs/architecture.md. Call them inside
 `in_transaction()` and `await fx.flush()` after the commit: a new application may queue a
 re-applicant alert, an offer queues its message.
@@ -13,6 +14,7 @@ fields the caller sent (an ATS pushing part of a record must not wipe the rest).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -142,6 +144,10 @@ async def upsert_candidate(fx: Fx, data: CandidateIn) -> tuple[Candidate, bool]:
         existing = await Candidate.get_or_none(external_id=data.external_id)
         if existing is not None and existing.erased_at is not None:
             existing = None  # an erased person comes back as a new record
+    return await save_candidate(existing, data)
+
+
+async def save_candidate(existing: Candidate | None, data: CandidateIn) -> tuple[Candidate, bool]:
     values = _changes(data, existing is None, exclude={"expectations"})
     if "phone" in values:
         values["phone_norm"] = normalize_phone(values["phone"])
@@ -243,6 +249,20 @@ async def _create_offer(
 # Store the offer and start the conversation (flows/offer.py owns what follows). Returns
 # the offer and extra answer fields (invite_url / invite_code).
 create_offer = TwoStep(_look_up_offer_candidate, _create_offer)
+
+
+# -- HR in chat: the same upserts and offer, without ATS ids (docs/hr-commands.md) ---------
+
+
+def chat_external_id() -> str:
+    """The external id of a requisition HR created in chat (the API requires one)."""
+    return f"chat-{uuid.uuid4().hex[:12]}"
+
+
+async def update_requisition(fx: Fx, requisition: Requisition, data: RequisitionIn) -> Requisition:
+    """`/job <id> key=value`: change only the fields HR sent, like an ATS's partial push."""
+    requisition, _ = await _save(Requisition, requisition, _changes(data, False))
+    return requisition
 
 
 def _history_values(data: OfferHistoryIn, fx: Fx) -> dict[str, Any]:
