@@ -530,6 +530,44 @@ def api_cases() -> dict[tuple[str, str], list[Case]]:
     return cases
 
 
+def candidate_page_cases() -> dict[tuple[str, str], list[Case]]:
+    """The candidate page: every request is checked against its token first, so a wrong,
+    tampered or hostile token gets the one 404 page whatever else the request carries
+    (valid-token cases are in tests/test_candidate_page.py)."""
+    bad = ["x", "A" * 43, "%00%ff", "..%2f..%2fetc%2fpasswd", "<script>", "' OR 1=1 --",
+           "A" * 5000]  # fmt: skip
+    h = {"Content-Type": "application/json"}
+    out: dict[tuple[str, str], list[Case]] = {
+        ("GET", "/c/{token}"): [req("GET", f"/c/{t}", (404,), f"token-{t[:12]}") for t in bad],
+        ("GET", "/c/{token}/{name}"): [
+            req("GET", f"/c/{t}/page.js", (404,), f"static-{t[:12]}") for t in bad[:3]
+        ],
+        ("POST", "/c/{token}/api/send"): [
+            req("POST", f"/c/{bad[1]}/api/send", (404,), "malformed", data=b"{no", headers=h),
+            req("POST", f"/c/{bad[1]}/api/send", (404,), "xml", data=xxe_file(),
+                headers={"Content-Type": "text/xml"}),
+            req("POST", f"/c/{bad[1]}/api/send", (404, 413), "too-large",
+                data=json.dumps({"text": "x" * 2_000_000}).encode(), headers=h),
+            req("POST", f"/c/{bad[3]}/api/send", (404,), "traversal", json={"text": "hi"}),
+        ],
+        ("POST", "/c/{token}/api/upload"): [
+            req("POST", f"/c/{bad[1]}/api/upload", (404,), "upload", data=upload_form(PNG_1PX)),
+            req("POST", f"/c/{bad[1]}/api/upload", (404,), "not-multipart", data=b"\x00" * 64),
+        ],
+        ("*", "/c/{rest}"): [
+            req("GET", "/c/", (404,), "empty"),
+            req("DELETE", f"/c/{bad[1]}", (404,), "delete"),
+            req("GET", f"/c/{bad[1]}/api/../../../etc/passwd", (404,), "dotdot"),
+        ],
+    }
+    for name in ("state", "history", "events"):
+        out[("GET", f"/c/{{token}}/api/{name}")] = [
+            req("GET", f"/c/{t}/api/{name}?since=%00", (404,), f"{name}-{t[:12]}")
+            for t in bad[:4]
+        ]
+    return out
+
+
 def all_cases() -> dict[tuple[str, str], list[Case]]:
     ops = {
         ("GET", path): [
@@ -545,6 +583,7 @@ def all_cases() -> dict[tuple[str, str], list[Case]]:
         ("POST", "/wecom/callback"): wecom_post_cases(),
         ("POST", "/feishu/events"): feishu_cases(),
         **playground_cases(),
+        **candidate_page_cases(),
     }
 
 
