@@ -55,6 +55,7 @@ LAYERS = {
     "bot.runtime": 3,
     # platform channels
     "bot.channels": 2,
+    "bot.channels.platform": 2,  # what every platform client shares (tokens, errors, …)
     # storage, configuration and leaf utilities
     "bot": 1,  # the package itself
     "bot.storage": 1,

@@ -19,7 +19,6 @@ answer is not shown twice.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
@@ -44,6 +43,7 @@ from bot.channels.base import (
     SessionLimit,
     TransientError,
 )
+from bot.channels.platform.files import read_chart
 from bot.channels.wecom_api import GIVE_UP_ERRORS, WecomApi, WecomApiError
 from bot.channels.wecom_crypto import CallbackCrypto
 from bot.channels.wecom_kf import take_welcome_code
@@ -78,7 +78,6 @@ USER_NOT_FOUND = 46004
 TASK_ID_TAKEN = 42014
 ROBOT_IMAGE_BYTES = 2 * 1024 * 1024
 _MOBILE = re.compile(r"^1\d{10}$")
-_CHART_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 BAD_AES_KEY = "wecom.encoding_aes_key is not a valid EncodingAESKey"
@@ -392,14 +391,7 @@ class WecomChannel(Channel):
         await self.api.webhook(self.cfg.hr_webhook_key, {"msgtype": "image", "image": image})
 
     async def _chart(self, image_key: str) -> bytes:
-        """A chart the stats command wrote under <data_dir>/charts/ (no path tricks)."""
-        if not _CHART_KEY.match(image_key) or ".." in image_key:
-            raise PermanentError(f"not a chart key: {image_key[:60]!r}", "bad_image_key")
-        path = self.rt.settings.data_dir / "charts" / image_key
-        try:
-            return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
-            raise PermanentError(f"chart {image_key} not found", "no_image") from None
+        return await read_chart(self.rt.settings.data_dir, image_key)
 
 
 async def _redis_quietly(redis: Any, command: str, *args: Any, **kwargs: Any) -> Any:
