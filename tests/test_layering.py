@@ -56,6 +56,7 @@ LAYERS = {
     # platform channels
     "bot.channels": 2,
     "bot.channels.platform": 2,  # what every platform client shares (tokens, errors, …)
+    "bot.channels.addresses": 2,  # what an address says (kf customer, group), for everyone
     # storage, configuration and leaf utilities
     "bot": 1,  # the package itself
     "bot.storage": 1,

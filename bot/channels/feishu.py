@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bot.channels.addresses import GROUP_PREFIX, is_group_address
 from bot.channels.base import (
     Channel,
     DeliveryError,
@@ -74,8 +75,8 @@ class FeishuChannel(Channel):
             if not self.cfg.hr_chat_id:
                 raise PermanentError("feishu.hr_chat_id is not set", code="no_hr_chat")
             return "chat_id", self.cfg.hr_chat_id
-        if to.address.startswith("chat:"):
-            return "chat_id", to.address.removeprefix("chat:")
+        if is_group_address(to.address):
+            return "chat_id", to.address.removeprefix(GROUP_PREFIX)
         return "open_id", to.address
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:

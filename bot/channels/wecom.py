@@ -32,6 +32,7 @@ from urllib.parse import quote
 import filetype
 from redis.exceptions import RedisError
 
+from bot.channels.addresses import GROUP_PREFIX, KF_PREFIX, is_kf_address
 from bot.channels.base import (
     Channel,
     DownloadedFile,
@@ -47,7 +48,6 @@ from bot.channels.platform.files import read_chart
 from bot.channels.wecom_api import GIVE_UP_ERRORS, WecomApi, WecomApiError
 from bot.channels.wecom_crypto import CallbackCrypto
 from bot.channels.wecom_kf import take_welcome_code
-from bot.channels.wecom_parse import KF_PREFIX
 from bot.channels.wecom_render import (
     MAX_BUTTONS,
     TEXT_BYTES,
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KF_SESSION = SessionLimit(window=timedelta(hours=48), budget=5)
-CHAT_PREFIX = "chat:"
+CHAT_PREFIX = GROUP_PREFIX
 KF_INVITE_SCENE = "offer"  # add_contact_way scene; the invite code rides in scene_param
 DUPLICATE_CHECK_SECONDS = 1800
 USER_NOT_FOUND = 46004
@@ -111,7 +111,7 @@ class WecomChannel(Channel):
     # -- the Channel interface ----------------------------------------------------------
 
     def session_limit(self, address: str) -> SessionLimit | None:
-        return KF_SESSION if address.startswith(KF_PREFIX) else None
+        return KF_SESSION if is_kf_address(address) else None
 
     def can_reach_hr(self) -> bool:
         return bool(self.cfg.hr_webhook_key or self.cfg.hr_chat_id)

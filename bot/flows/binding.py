@@ -23,11 +23,11 @@ import re
 import unicodedata
 from datetime import datetime, timedelta
 
+from bot.channels.addresses import identity_for
 from bot.channels.base import Outgoing
 from bot.flows.filters import private
 from bot.flows.offer_send import send_offer
 from bot.flows.router import Filter, Router, SkipHandler, Turn
-from bot.services.identity import identity_for
 from bot.storage.models import Candidate, Conversation, Offer
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,7 @@ FAILED_CODES_WINDOW = timedelta(hours=1)
 def code_in(turn: Turn) -> str | None:
     inbound = turn.inbound
     if inbound.kind == "event":
-        if inbound.event.get("event") != "enter_session":
-            return None
-        param = str(inbound.event.get("scene_param") or "").strip()
+        param = inbound.binding_code.strip()
         return param if re.fullmatch(r"\d{6}", param) else None
     if inbound.kind != "text":
         return None
