@@ -9,19 +9,8 @@ from bot.channels.base import Action, MediaRef, Outgoing, PermanentError, Recipi
 from bot.channels.feishu import FeishuChannel, feishu_uuid
 from bot.storage.models import InboundEvent, Outbox
 from tests.helpers import drain
-from tests.standins.feishu import FeishuSender, FeishuStandin, Resource
-from tests.test_feishu_webhook import EKEY, VTOKEN, feishu_config, post
-
-
-@pytest.fixture
-async def standin():
-    async with FeishuStandin() as s:
-        yield s
-
-
-@pytest.fixture
-async def frt(standin, settings_factory, make_runtime):
-    return await make_runtime(settings_factory(feishu=feishu_config(standin)))
+from tests.standins.feishu import EKEY, VTOKEN, FeishuSender, Resource, feishu_config
+from tests.test_feishu_webhook import post
 
 
 async def queue(rt, address: str, message: Outgoing, key: str) -> Outbox:

@@ -1,37 +1,11 @@
 """A whole offer conversation on Feishu: ATS API → card in Feishu → click or text reply →
 worker → answers and HR alerts in the Feishu HR group. Only the platform is a stand-in."""
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-from bot.app import build_app
 from bot.storage.models import Alert, Outbox
 from tests import offer_steps
 from tests.helpers import auth, drain
-from tests.standins.feishu import FeishuSender, FeishuStandin
-from tests.test_feishu_webhook import EKEY, VTOKEN, buttons, feishu_config, post
-
-
-@pytest.fixture
-async def standin():
-    async with FeishuStandin() as s:
-        yield s
-
-
-@pytest.fixture
-def sender(standin) -> FeishuSender:
-    return FeishuSender(app_id=standin.app_id, verification_token=VTOKEN, encrypt_key=EKEY)
-
-
-@pytest.fixture
-async def frt(standin, settings_factory, make_runtime):
-    return await make_runtime(settings_factory(feishu=feishu_config(standin)))
-
-
-@pytest.fixture
-async def fclient(frt):
-    async with TestClient(TestServer(build_app(frt))) as c:
-        yield c
+from tests.standins.feishu import FeishuStandin
+from tests.test_feishu_webhook import buttons, post
 
 
 async def api(client, path: str, body: dict) -> dict:

@@ -13,9 +13,8 @@ from redis.asyncio import Redis
 
 from bot.channels.base import MediaRef, Outgoing, Recipient
 from bot.documents.checks import check_document
-from tests.standins.feishu import FeishuStandin, Resource
+from tests.standins.feishu import FeishuStandin, Resource, feishu_config
 from tests.standins.wecom import wecom_env
-from tests.test_feishu_webhook import feishu_config
 
 LIMIT_MB = 0.001  # 1048 bytes
 LIMIT = int(LIMIT_MB * 1024 * 1024)
