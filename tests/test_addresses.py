@@ -40,29 +40,20 @@ def test_a_group_message_lives_in_its_group():
     assert conversation_address(private) == "ou"
 
 
+def stored(**fields) -> Inbound:
+    """An Inbound read back from a row written before the typed fields existed."""
+    return Inbound.model_validate(
+        {"platform": "wecom", "event_id": "e", "sender_id": "s", **fields}
+    )
+
+
 def test_older_stored_payloads_fill_the_typed_fields():
-    click = Inbound.model_validate(
-        {
-            "platform": "wecom",
-            "event_id": "evt:1",
-            "sender_id": "lisi",
-            "kind": "action",
-            "extra": {"response_code": "RC-9", "task_id": "t"},
-        }
-    )
+    click = stored(kind="action", extra={"response_code": "RC-9", "task_id": "t"})
     assert click.card_ref == "RC-9"
-    entered = Inbound.model_validate(
-        {
-            "platform": "wecom",
-            "event_id": "kf:1",
-            "sender_id": "kf:wm1",
-            "kind": "event",
-            "event": {"event": "enter_session", "scene_param": "123456"},
-        }
-    )
+    entered = stored(kind="event", event={"event": "enter_session", "scene_param": "123456"})
     assert entered.binding_code == "123456"
-    other = {"event": "kf_msg_or_event", "scene_param": "123456"}
-    assert Inbound(platform="wecom", event_id="x", sender_id="s", event=other).binding_code == ""
+    other = stored(kind="event", event={"event": "kf_msg_or_event", "scene_param": "123456"})
+    assert other.binding_code == ""
     # A stored row with the typed fields keeps them as they are.
     again = Inbound.model_validate(click.model_dump(mode="json"))
     assert again == click
