@@ -77,7 +77,6 @@ class WecomApi:
     ):
         self.settings = settings
         self.http = http
-        self.redis = redis
         self.problems = problems
         self.base = settings.api_base_url.rstrip("/") + "/cgi-bin/"
         self.tokens = TokenCache(

@@ -24,8 +24,3 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
-
-
-def over_limit(data: bytes, limit: int) -> bool:
-    """Whether `read_limited` stopped because the body was larger than `limit`."""
-    return len(data) > limit
