@@ -102,3 +102,15 @@ async def test_a_download_within_the_limit_is_whole(platform):
     data = b"%PDF-1.4\n" + b"0" * (LIMIT - 9)
     got = await platform.channel.download(platform.media(data))
     assert got.data == data
+
+
+async def test_a_stuck_lock_holder_does_not_stop_sending(platform):
+    """A process that took the token lock and died holding it: the others wait a while
+    (here 0.2 s), then fetch for themselves."""
+    tokens = platform.channel.api.tokens
+    tokens.wait_seconds = 0.2
+    await tokens.redis.set(tokens.key + ":lock", "a-dead-process", ex=60)
+    await platform.channel.send(Recipient("user", "u1"), Outgoing(text="您好"), "k1")
+    assert len(platform.delivered()) == 1
+    assert platform.tokens_issued() == 1
+    assert await tokens.redis.get(tokens.key)  # and shared it for the next process
