@@ -60,6 +60,7 @@ LAYERS = {
     # storage, configuration and leaf utilities
     "bot": 1,  # the package itself
     "bot.storage": 1,
+    "bot.storage.context": 1,  # Conversation.context, typed
     "bot.config": 1,
     "bot.i18n": 1,
     "bot.vocab": 1,
