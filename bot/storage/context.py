@@ -12,7 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from bot.storage.models import Conversation
 
@@ -36,21 +43,14 @@ class ConversationContext(BaseModel):
     # Wrong invite codes a stranger typed lately (bot/flows/binding.py locks them out).
     invite_failures: list[datetime] = Field(default_factory=list)
 
-    @field_validator("confirm", mode="wrap")
+    @field_validator("confirm", "invite_failures", mode="wrap")
     @classmethod
-    def _confirm_or_none(cls, value: Any, handler: Any) -> Any:
+    def _absent_if_malformed(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
         try:
             return handler(value)
         except ValidationError:
-            return None
-
-    @field_validator("invite_failures", mode="wrap")
-    @classmethod
-    def _failures_or_none(cls, value: Any, handler: Any) -> Any:
-        try:
-            return handler(value)
-        except ValidationError:
-            return []
+            field = cls.model_fields[info.field_name or ""]
+            return field.get_default(call_default_factory=True)
 
 
 def conversation_context(conv: Conversation) -> ConversationContext:
