@@ -23,6 +23,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from bot import metrics
+from bot.channels.addresses import conversation_address, identity_for
 from bot.channels.base import (
     HR_GROUP,
     DownloadedFile,
@@ -69,9 +70,7 @@ async def locked_conversation(rt: Runtime, inbound: Inbound) -> Conversation:
     messages are handled one at a time (row lock on PostgreSQL, write lock on SQLite).
     The UPDATE that takes the lock also notes the message (and, for a private message,
     reopens the platform's session budget), so the common case is two statements."""
-    key = inbound.sender_id
-    if inbound.chat_type == "group":
-        key = f"chat:{inbound.chat_id}"
+    key = conversation_address(inbound)
     values: dict[str, Any] = {"last_inbound_at": rt.clock()}
     if inbound.chat_type == "p2p" and inbound.kind != "event":
         values["sent_since_inbound"] = 0
@@ -86,21 +85,15 @@ async def locked_conversation(rt: Runtime, inbound: Inbound) -> Conversation:
     return await mine.get()
 
 
-_IDENTITY_FIELD = {"wecom": "wecom_user_id", "feishu": "feishu_open_id", "web": "web_id"}
-
-
 async def candidate_for(inbound: Inbound, conv: Conversation) -> Candidate | None:
     if conv.candidate_id:
         return await Candidate.get_or_none(id=conv.candidate_id, erased_at__isnull=True)
     if inbound.chat_type == "group":
         return None
-    if inbound.platform == "wecom" and inbound.sender_id.startswith("kf:"):
-        lookup = {"wecom_external_userid": inbound.sender_id[3:]}
-    else:
-        field = _IDENTITY_FIELD.get(inbound.platform)
-        if field is None:
-            return None
-        lookup = {field: inbound.sender_id}
+    field = identity_for(inbound.platform, inbound.sender_id)
+    if field is None:
+        return None
+    lookup = {field[0]: field[1]}
     return await Candidate.filter(erased_at__isnull=True, **lookup).order_by("-id").first()
 
 

@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.storage import db
 from tests.helpers import API_TOKEN
+from tests.standins.feishu import EKEY, VTOKEN, FeishuSender, FeishuStandin, feishu_config
 
 PG_URL = os.environ.get("OFFERBOT_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("OFFERBOT_TEST_REDIS_URL", "")
@@ -209,6 +210,32 @@ async def rt(make_runtime) -> Runtime:
 async def client(rt) -> AsyncIterator[TestClient]:
     app = build_app(rt)
     async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+# -- Feishu: a stand-in, a runtime pointed at it, its HTTP app, a signed-callback sender ----
+# (WeCom's twin is `wecom_env` in tests/standins/wecom.py.)
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[FeishuStandin]:
+    async with FeishuStandin() as s:
+        yield s
+
+
+@pytest.fixture
+def sender(standin) -> FeishuSender:
+    return FeishuSender(app_id=standin.app_id, verification_token=VTOKEN, encrypt_key=EKEY)
+
+
+@pytest.fixture
+async def frt(standin, settings_factory, make_runtime) -> Runtime:
+    return await make_runtime(settings_factory(feishu=feishu_config(standin)))
+
+
+@pytest.fixture
+async def fclient(frt) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(build_app(frt))) as c:
         yield c
 
 

@@ -36,6 +36,42 @@ async def post(client: TestClient, path: str, body: dict[str, Any] | None = None
     return await resp.json()
 
 
+def in_days(days: int = 30) -> str:
+    """An ISO date `days` from today (offers start in the future)."""
+    return (date.today() + timedelta(days=days)).isoformat()
+
+
+async def make_offer(
+    client: TestClient,
+    *,
+    requisition: dict[str, Any],
+    candidate: dict[str, Any],
+    web_id: str | None = None,
+    **offer: Any,
+) -> dict:
+    """THE offer builder of the test suite: requisition (upserted by external id),
+    candidate, application and offer through the ATS API, as the company's ATS does.
+    Returns the answer to POST /offers. `web_id` binds the
+    candidate in the playground's chat (the ATS API has no web id); `offer` overrides
+    the offer fields (default: 25000 a month, starting in 30 days)."""
+    await post(client, "requisitions", requisition)
+    person = await post(client, "candidates", candidate)
+    if web_id:
+        await Candidate.filter(id=person["id"]).update(web_id=web_id)
+    application = await post(
+        client,
+        "applications",
+        {"candidate_id": person["id"], "requisition_external_id": requisition["external_id"]},
+    )
+    body = {
+        "application_id": application["id"],
+        "salary_monthly": "25000",
+        "start_date": in_days(30),
+        **offer,
+    }
+    return await post(client, "offers", body)
+
+
 async def hire(
     client: TestClient,
     *,
@@ -47,19 +83,8 @@ async def hire(
     requisition: dict[str, Any] | None = None,
     **offer: Any,
 ) -> dict:
-    """Requisition, candidate, application and offer through the API; the answer to
-    POST /offers. `web_id` makes the candidate reachable in the playground's chat."""
-    await post(
-        client,
-        "requisitions",
-        {
-            "external_id": "req-backend",
-            "title": "后端工程师",
-            "location": "上海",
-            "remote_days_per_week": 1,
-            **(requisition or {}),
-        },
-    )
+    """The offer-flow tests' usual offer (`make_offer` with a backend requisition in
+    Shanghai, one remote day a week, and a candidate reachable in the playground)."""
     person: dict[str, Any] = {"external_id": f"ext-{name}", "name": name}
     if phone:
         person["phone"] = phone
@@ -67,21 +92,19 @@ async def hire(
         person["email"] = email
     if expectations:
         person["expectations"] = expectations
-    candidate = await post(client, "candidates", person)
-    if web_id:  # the ATS API has no web id: the playground binds it like a platform id
-        await Candidate.filter(id=candidate["id"]).update(web_id=web_id)
-    application = await post(
+    return await make_offer(
         client,
-        "applications",
-        {"candidate_id": candidate["id"], "requisition_external_id": "req-backend"},
-    )
-    body = {
-        "application_id": application["id"],
-        "salary_monthly": "25000",
-        "start_date": (date.today() + timedelta(days=30)).isoformat(),
+        requisition={
+            "external_id": "req-backend",
+            "title": "后端工程师",
+            "location": "上海",
+            "remote_days_per_week": 1,
+            **(requisition or {}),
+        },
+        candidate=person,
+        web_id=web_id,
         **offer,
-    }
-    return await post(client, "offers", body)
+    )
 
 
 def said(text: str, user: str = CANDIDATE) -> Inbound:

@@ -20,11 +20,11 @@ from bot.understanding.model import SHIPPED_PATH, IntentModel
 from bot.understanding.training import served_model
 from tests.helpers import drain, sent_messages
 from tests.offer_steps import CANDIDATE, api, candidate_texts, clicked, hire, said, send
-from tests.standins.feishu import FeishuSender, FeishuStandin
+from tests.standins.feishu import EKEY, VTOKEN, FeishuSender, FeishuStandin, feishu_config
 from tests.standins.wecom import card_click_xml, text_xml, wecom_env
 from tests.test_feishu_offer import make_offer as make_feishu_offer
 from tests.test_feishu_offer import to, words
-from tests.test_feishu_webhook import EKEY, VTOKEN, buttons, feishu_config, post
+from tests.test_feishu_webhook import buttons, post
 from tests.test_wecom_conversation import make_offer as make_wecom_offer
 
 ACCEPT = "行，那就这么定了"

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
 from bot.storage.models import InboundEvent
+from tests.offer_steps import make_offer
 from tests.standins.feishu import FeishuSender, FeishuStandin, sign
 from tests.standins.wecom import CORP_ID, text_xml, wecom_env
 
@@ -186,24 +187,18 @@ async def test_feishu_ids_too_long_are_acknowledged_and_dropped(feishu, field, c
 
 
 async def test_a_reply_the_worker_gives_up_on_reaches_hr(wecom):
-    from datetime import date, timedelta
+    from datetime import date
 
     from bot.storage.models import Offer
-    from tests.helpers import auth, drain
+    from tests.helpers import drain
 
-    async def post(path: str, body: dict) -> dict:
-        resp = await wecom.client.post(f"/api/v1/{path}", json=body, headers=auth())
-        assert resp.status in (200, 201), await resp.text()
-        return await resp.json()
-
-    await post("requisitions", {"external_id": "req-f", "title": "工程师"})
-    person = await post("candidates", {"external_id": "c-f", "name": "王五",
-                                       "wecom_user_id": "wangwu"})  # fmt: skip
-    app = await post("applications", {"candidate_id": person["id"],
-                                      "requisition_external_id": "req-f"})  # fmt: skip
-    start = (date.today() + timedelta(days=30)).isoformat()
-    offer = await post("offers", {"application_id": app["id"], "salary_monthly": "20000",
-                                  "start_date": start, "channel": "wecom"})  # fmt: skip
+    offer = await make_offer(
+        wecom.client,
+        requisition={"external_id": "req-f", "title": "工程师"},
+        candidate={"external_id": "c-f", "name": "王五", "wecom_user_id": "wangwu"},
+        salary_monthly="20000",
+        channel="wecom",
+    )
     await drain(wecom.rt)
     # A start date the door no longer takes, stored before it did: accepting fails for good.
     await Offer.filter(id=offer["id"]).update(start_date=date(1, 1, 2))

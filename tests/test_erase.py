@@ -4,7 +4,7 @@ the anonymous facts behind the statistics stay, other people's data is untouched
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 from bot.channels.base import Inbound, Outgoing
 from bot.services.erase import erase_candidate
@@ -21,10 +21,10 @@ from bot.storage.models import (
     Offer,
     Outbox,
     Reason,
-    Requisition,
     TimelineEvent,
     Timer,
 )
+from tests import hr_data
 from tests.helpers import auth, drain, sent_messages
 
 PHONE = "13800138000"
@@ -34,38 +34,28 @@ SECRET_WORDS = "我家里人不同意，电话13800138000"
 async def person(rt, tag: str) -> dict:
     """A candidate with something in every table that can hold their personal data."""
     fx = rt.fx()
-    req = await Requisition.create(external_id=f"REQ-{tag}", title="销售经理")
-    cand = await Candidate.create(
+    req = await hr_data.requisition("销售经理", external_id=f"REQ-{tag}")
+    cand = await hr_data.candidate(
+        f"张伟{tag}",
+        f"+86 {PHONE}",
         external_id=f"CAND-{tag}",
-        name=f"张伟{tag}",
-        phone=f"+86 {PHONE}",
-        phone_norm=PHONE,
         email=f"zw{tag}@example.com",
         wecom_user_id=f"zw-{tag}",
         web_id=f"web-{tag}",
         expectations={"salary_min": 30000, "notes": "想要远程"},
     )
-    app = await Application.create(
-        candidate=cand, requisition=req, applied_at=datetime(2024, 3, 1, tzinfo=UTC)
+    app = await hr_data.application(cand, req, hr_data.utc(2024, 3, 1))
+    interview = await hr_data.interview(
+        app, 1, hr_data.utc(2024, 3, 5), score=4, notes="提到家庭原因"
     )
-    interview = await Interview.create(
-        application=app,
-        round=1,
-        score=4,
-        notes="提到家庭原因",
-        held_at=datetime(2024, 3, 5, tzinfo=UTC),
-    )
-    offer = await Offer.create(
-        application=app,
-        candidate=cand,
-        requisition=req,
-        salary_monthly=30000,
-        start_date=date(2030, 1, 6),
-        status="declined",
-        reason_category="family",
+    offer = await hr_data.offer(
+        app,
+        "declined",
+        sent_at=hr_data.utc(2024, 3, 2),
+        closed_at=hr_data.utc(2024, 3, 9),
+        reason="family",
         reason_text=SECRET_WORDS,
-        declined_at=datetime(2024, 3, 9, tzinfo=UTC),
-        closed_at=datetime(2024, 3, 9, tzinfo=UTC),
+        salary=30000,
         invite_code=f"4242{tag}",
         data={"advisory": ["期望薪资 30000"]},
     )

@@ -1,38 +1,11 @@
 """A whole offer conversation on Feishu: ATS API → card in Feishu → click or text reply →
 worker → answers and HR alerts in the Feishu HR group. Only the platform is a stand-in."""
 
-from datetime import date, timedelta
-
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-from bot.app import build_app
 from bot.storage.models import Alert, Outbox
+from tests import offer_steps
 from tests.helpers import auth, drain
-from tests.standins.feishu import FeishuSender, FeishuStandin
-from tests.test_feishu_webhook import EKEY, VTOKEN, buttons, feishu_config, post
-
-
-@pytest.fixture
-async def standin():
-    async with FeishuStandin() as s:
-        yield s
-
-
-@pytest.fixture
-def sender(standin) -> FeishuSender:
-    return FeishuSender(app_id=standin.app_id, verification_token=VTOKEN, encrypt_key=EKEY)
-
-
-@pytest.fixture
-async def frt(standin, settings_factory, make_runtime):
-    return await make_runtime(settings_factory(feishu=feishu_config(standin)))
-
-
-@pytest.fixture
-async def fclient(frt):
-    async with TestClient(TestServer(build_app(frt))) as c:
-        yield c
+from tests.standins.feishu import FeishuStandin
+from tests.test_feishu_webhook import buttons, post
 
 
 async def api(client, path: str, body: dict) -> dict:
@@ -42,23 +15,12 @@ async def api(client, path: str, body: dict) -> dict:
 
 
 async def make_offer(client, **person) -> dict:
-    await api(client, "requisitions", {"external_id": "req-be", "title": "后端工程师"})
-    candidate = await api(client, "candidates", {"name": "张三", **person})
-    application = await api(
+    return await offer_steps.make_offer(
         client,
-        "applications",
-        {"candidate_id": candidate["id"], "requisition_external_id": "req-be"},
-    )
-    start = (date.today() + timedelta(days=30)).isoformat()
-    return await api(
-        client,
-        "offers",
-        {
-            "application_id": application["id"],
-            "salary_monthly": "30000",
-            "start_date": start,
-            "channel": "feishu",
-        },
+        requisition={"external_id": "req-be", "title": "后端工程师"},
+        candidate={"name": "张三", **person},
+        salary_monthly="30000",
+        channel="feishu",
     )
 
 

@@ -12,45 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import build_app
 from bot.channels.base import Action, Outgoing, Recipient
 from bot.storage.models import InboundEvent
-from tests.standins.feishu import FeishuSender, FeishuStandin
-
-VTOKEN = "v-token-123"
-EKEY = "encrypt-key-456"
-
-
-def feishu_config(standin: FeishuStandin, **overrides):
-    return {
-        "enabled": True,
-        "app_id": standin.app_id,
-        "app_secret": standin.app_secret,
-        "verification_token": VTOKEN,
-        "encrypt_key": EKEY,
-        "api_base_url": standin.url,
-        "hr_chat_id": "oc_hr",
-        **overrides,
-    }
-
-
-@pytest.fixture
-async def standin():
-    async with FeishuStandin() as s:
-        yield s
-
-
-@pytest.fixture
-def sender(standin) -> FeishuSender:
-    return FeishuSender(app_id=standin.app_id, verification_token=VTOKEN, encrypt_key=EKEY)
-
-
-@pytest.fixture
-async def frt(standin, settings_factory, make_runtime):
-    return await make_runtime(settings_factory(feishu=feishu_config(standin)))
-
-
-@pytest.fixture
-async def fclient(frt):
-    async with TestClient(TestServer(build_app(frt))) as c:
-        yield c
+from tests.standins.feishu import EKEY, VTOKEN, FeishuSender, feishu_config
 
 
 async def post(client, sender: FeishuSender, payload, **kw):

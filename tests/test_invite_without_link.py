@@ -4,13 +4,11 @@ docs/privacy.md)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import pytest
 
 from bot.storage.models import Offer
 from tests.helpers import auth, drain
-from tests.offer_steps import post
+from tests.offer_steps import make_offer
 from tests.standins.wecom import wecom_env
 
 
@@ -22,17 +20,11 @@ async def env(settings_factory, make_runtime):
 
 async def test_wecom_without_kf_answers_the_code_and_text_and_no_playground_link(env):
     client = env.client
-    await post(client, "requisitions", {"external_id": "req-be", "title": "后端工程师"})
-    person = await post(client, "candidates", {"external_id": "c-1", "name": "李四"})
-    application = await post(
-        client, "applications", {"candidate_id": person["id"], "requisition_external_id": "req-be"}
+    answer = await make_offer(
+        client,
+        requisition={"external_id": "req-be", "title": "后端工程师"},
+        candidate={"external_id": "c-1", "name": "李四"},
     )
-    body = {
-        "application_id": application["id"],
-        "salary_monthly": "25000",
-        "start_date": (date.today() + timedelta(days=30)).isoformat(),
-    }
-    answer = await post(client, "offers", body)
     await drain(env.rt)
     code = answer["invite_code"]
     assert len(code) == 6 and code.isdigit()

@@ -60,9 +60,12 @@ LAYERS = {
     "bot.runtime": 3,
     # platform channels
     "bot.channels": 2,
+    "bot.channels.platform": 2,  # what every platform client shares (tokens, errors, …)
+    "bot.channels.addresses": 2,  # what an address says (kf customer, group), for everyone
     # storage, configuration and leaf utilities
     "bot": 1,  # the package itself
     "bot.storage": 1,
+    "bot.storage.context": 1,  # Conversation.context, typed
     "bot.config": 1,
     "bot.i18n": 1,
     "bot.vocab": 1,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.services.retrain import SHOWN
 from bot.understanding.corpus import Example, load_file, load_split
 from bot.understanding.model import IntentModel, shipped_model
 from bot.understanding.training import evaluate, served_model, train, train_and_gate
@@ -151,15 +152,9 @@ def test_scores_shape(small, model) -> None:
     s = evaluate(model, small[2])
     assert s.n == len(small[2])
     assert set(s.per_intent) == set(INTENTS)
-    for key in (
-        "macro_f1",
-        "hesitate_recall",
-        "concerns_micro_f1",
-        "decision_recall",
-        "false_decisions_acted",
-        "ask_rate",
-    ):
-        assert 0.0 <= s[key] <= 1.0, key
+    for key in SHOWN:  # the figures `offerbot train-intents` prints: rates, but the count
+        if key != "n":
+            assert 0.0 <= s[key] <= 1.0, key
 
 
 def test_shipped_model_file_is_small_and_loads() -> None:

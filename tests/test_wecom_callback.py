@@ -320,7 +320,8 @@ async def test_card_click_becomes_an_action_with_its_response_code(env):
     (row,) = await stored()
     assert row.kind == "action"
     assert row.payload["action"] == {"action": "accept", "offer_id": 7}
-    assert row.payload["extra"] == {"response_code": "RC-1", "task_id": "t-1"}
+    assert row.payload["card_ref"] == "RC-1"  # what replaces the card after the click
+    assert row.payload["extra"] == {"task_id": "t-1"}
     assert row.payload["sender_id"] == "lisi"
     assert row.event_id.startswith("evt:lisi:")
 

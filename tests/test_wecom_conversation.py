@@ -6,7 +6,7 @@ would have shown."""
 import hashlib
 import io
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -14,8 +14,9 @@ from pypdf import PdfWriter
 
 from bot.channels.wecom_render import decode_button_key
 from bot.storage.models import Alert, Conversation, Document, Offer, Outbox, Timer
+from tests import offer_steps
 from tests.helpers import drain
-from tests.offer_steps import PHONE, post
+from tests.offer_steps import PHONE
 from tests.standins.wecom import (
     card_click_xml,
     kf_enter_session,
@@ -35,21 +36,12 @@ async def env(settings_factory, make_runtime):
 
 async def make_offer(env, **candidate) -> dict:
     """Requisition, candidate, application and a WeCom offer through the ATS API."""
-    client = env.client
-    await post(client, "requisitions", {"external_id": "req-be", "title": "后端工程师"})
-    person = await post(
-        client, "candidates", {"external_id": "c-1", "name": "李四", "phone": PHONE, **candidate}
+    answer = await offer_steps.make_offer(
+        env.client,
+        requisition={"external_id": "req-be", "title": "后端工程师"},
+        candidate={"external_id": "c-1", "name": "李四", "phone": PHONE, **candidate},
+        channel="wecom",
     )
-    application = await post(
-        client, "applications", {"candidate_id": person["id"], "requisition_external_id": "req-be"}
-    )
-    body = {
-        "application_id": application["id"],
-        "salary_monthly": "25000",
-        "start_date": (date.today() + timedelta(days=30)).isoformat(),
-        "channel": "wecom",
-    }
-    answer = await post(client, "offers", body)
     await drain(env.rt)
     return answer
 

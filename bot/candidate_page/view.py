@@ -60,7 +60,8 @@ def binding_inbound(offer: Offer, address: str, rt: Runtime) -> Inbound | None:
         event_id=f"{address}/{BIND_EVENT.format(offer_id=offer.id)}",
         sender_id=address,
         kind="event",
-        event={"event": "enter_session", "scene_param": offer.invite_code},
+        event={"event": "enter_session"},
+        binding_code=offer.invite_code or "",
         at=rt.clock(),
     )
 

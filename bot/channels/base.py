@@ -5,9 +5,9 @@ into platform API calls. Nothing past `channels/` knows which platform it is on,
 to pick the channel for delivery. Both types are pydantic models so they can be stored
 as JSON (inbound events, outbox rows) and read back unchanged.
 
-Addresses are plain strings per platform. On WeCom a candidate who reaches us through
-微信客服 has the address `kf:<external_userid>`; app members use their userid.
-The HR group is addressed with `HR_GROUP`.
+Addresses are plain strings per platform; what one says (a 微信客服 customer, a group)
+is asked of bot/channels/addresses.py, never parsed elsewhere. The HR group is addressed
+with `HR_GROUP`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 HR_GROUP = "hr_group"
 # Platforms whose users are another platform's accounts: the WeCom AI bot's users are
@@ -54,15 +54,38 @@ class Inbound(BaseModel):
     # Button clicks: {"action": "accept" | "decline" | "question" | "claim" | "resolve" | ...,
     # plus ids such as "offer_id" / "alert_id"}
     action: dict[str, Any] = Field(default_factory=dict)
-    # Non-message events: {"event": "enter_session", "scene_param": "..."} etc.
+    # Non-message events: {"event": "enter_session", ...}; what flows act on is typed below.
     event: dict[str, Any] = Field(default_factory=dict)
     mentioned_bot: bool = False
     sender_name: str = ""
     at: datetime | None = None
-    # Opaque details a channel may need later (e.g. WeCom response_code for card updates;
-    # `reply_to`: the address answers go to, where the channel needs one of its own;
-    # `card_token`: what `Outgoing.replaces` takes to update the clicked card).
+    # A click's handle for replacing the clicked card by a later send (it becomes
+    # `Outgoing.replaces`): WeCom's one-shot response code. Empty where the platform
+    # updates the card another way (Feishu answers the click itself).
+    card_ref: str = ""
+    # An invite code the user arrived with by opening an entry link (WeCom 微信客服
+    # enter_session's scene_param, the playground's invite link); typed codes stay text.
+    binding_code: str = ""
+    # Platform details only the channel that made this Inbound reads again (Feishu's
+    # message id and type, WeCom's task id and kf account); no flow looks inside.
+    # `reply_to`: the address answers go to, where the channel needs one of its own (the
+    # AI bot's req_id).
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_older_payloads(cls, data: Any) -> Any:
+        """Inbound rows stored before the typed fields existed carried them in `event` /
+        `extra`: read back, they mean the same (pending rows survive an upgrade)."""
+        if not isinstance(data, dict):
+            return data
+        event, extra = data.get("event"), data.get("extra")
+        entered = isinstance(event, dict) and event.get("event") == "enter_session"
+        if "binding_code" not in data and entered and event.get("scene_param"):
+            data = {**data, "binding_code": str(event["scene_param"])}
+        if "card_ref" not in data and isinstance(extra, dict) and extra.get("response_code"):
+            data = {**data, "card_ref": str(extra["response_code"])}
+        return data
 
 
 class Action(BaseModel):

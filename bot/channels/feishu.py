@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
 
+from bot.channels.addresses import GROUP_PREFIX, is_group_address
 from bot.channels.base import (
     Channel,
     DeliveryError,
@@ -29,6 +29,7 @@ from bot.channels.base import (
 )
 from bot.channels.feishu_api import FeishuApi
 from bot.channels.feishu_cards import build_card, card_json, defuse_mentions
+from bot.channels.platform.files import read_chart
 from bot.privacy import normalize_phone
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # Feishu serves resources up to 100 MB
 MESSAGES = "/open-apis/im/v1/messages"
 
 
@@ -56,7 +56,13 @@ class FeishuChannel(Channel):
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.cfg = rt.settings.feishu
-        self.api = FeishuApi(rt)
+        self.api = FeishuApi(
+            self.cfg,
+            rt.http,
+            rt.redis,
+            rt.problems,
+            read_timeout=rt.settings.delivery.http_timeout.total_seconds(),
+        )
 
     def can_reach_hr(self) -> bool:
         return bool(self.cfg.hr_chat_id)
@@ -69,8 +75,8 @@ class FeishuChannel(Channel):
             if not self.cfg.hr_chat_id:
                 raise PermanentError("feishu.hr_chat_id is not set", code="no_hr_chat")
             return "chat_id", self.cfg.hr_chat_id
-        if to.address.startswith("chat:"):
-            return "chat_id", to.address.removeprefix("chat:")
+        if is_group_address(to.address):
+            return "chat_id", to.address.removeprefix(GROUP_PREFIX)
         return "open_id", to.address
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
@@ -85,7 +91,8 @@ class FeishuChannel(Channel):
                 await self._create(
                     id_type, receive_id, "text", self._text(message), idempotency_key, "text"
                 )
-            image_key = await self.upload_image(self._chart(message.image_key))
+            chart = await read_chart(self.rt.settings.data_dir, message.image_key)
+            image_key = await self.upload_image(chart)
             return await self._create(
                 id_type, receive_id, "image", {"image_key": image_key}, idempotency_key, "image"
             )
@@ -129,13 +136,6 @@ class FeishuChannel(Channel):
         )
         return SendResult(message_id=message_id)
 
-    def _chart(self, image_key: str) -> bytes:
-        charts = (self.rt.settings.data_dir / "charts").resolve()
-        path = (charts / image_key).resolve()
-        if charts not in path.parents or not path.is_file():
-            raise PermanentError(f"chart {image_key!r} not found", code="no_chart")
-        return Path(path).read_bytes()
-
     async def upload_image(self, data: bytes) -> str:
         """Upload an image for sending; returns Feishu's image_key."""
 
@@ -159,7 +159,10 @@ class FeishuChannel(Channel):
             raise PermanentError("feishu media without a message id", code="no_message_id")
         path = f"{MESSAGES}/{_segment(media.message_id)}/resources/{_segment(media.key)}"
         kind = "image" if media.kind == "image" else "file"
-        got = await self.api.download(path, {"type": kind}, MAX_DOWNLOAD_BYTES)
+        # The same limit as on every platform: a larger file comes back one byte over it
+        # and the document checks refuse it (bot/channels/platform/download.py).
+        limit = int(self.rt.settings.storage.max_document_mb * 1024 * 1024)
+        got = await self.api.download(path, {"type": kind}, limit)
         return DownloadedFile(
             data=got.data,
             filename=got.filename or media.filename,

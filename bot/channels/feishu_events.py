@@ -5,6 +5,7 @@ same URL, schema 2.0, plain or encrypted (AES-256-CBC, key = sha256(encrypt_key)
 Signature = sha256_hex(timestamp + nonce + encrypt_key + raw body bytes), present when an
 encrypt key is configured; URL verification carries none (Feishu's rule). Everything
 here raises `Rejected(status, reason)` for the HTTP edge to answer; nothing is stored.
+`Rejected` and the age limit are the ones every platform shares (bot/channels/platform/).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import padding
@@ -26,20 +27,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.channels.base import Inbound, MediaRef
 from bot.channels.feishu_cards import UI_KEY
+from bot.channels.platform.age import check_age
+from bot.channels.platform.errors import Rejected
 
-MAX_AGE = timedelta(hours=12)  # older requests are replays (Feishu retries for ~7.1 h)
 PLATFORM = "feishu"
 
 _MENTION = re.compile(r"@_user_\d+")
-
-
-class Rejected(Exception):
-    """A request we refuse: `status` is the HTTP answer (4xx), `reason` a short text."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 # -- crypto -----------------------------------------------------------------------------
@@ -120,14 +113,6 @@ def _seconds(value: Any) -> float | None:
     return number if _EARLIEST <= number <= _LATEST else None
 
 
-def _check_age(timestamp: Any, now: datetime) -> None:
-    seconds = _seconds(timestamp)
-    if seconds is None:
-        raise Rejected(400, "missing or bad timestamp")
-    if abs(now.timestamp() - seconds) > MAX_AGE.total_seconds():
-        raise Rejected(403, "request is too old (replay?)")
-
-
 def open_request(
     body: bytes,
     headers: Mapping[str, str],
@@ -172,7 +157,7 @@ def open_request(
         raise Rejected(400, "not a schema 2.0 event (no header)")
     if not same_secret(verification_token, header.get("token")):
         raise Rejected(403, "wrong verification token")
-    _check_age(timestamp if timestamp is not None else header.get("create_time"), now)
+    check_age(_seconds(timestamp if timestamp is not None else header.get("create_time")), now)
     return Verified(challenge=None, payload=payload)
 
 

@@ -19,7 +19,6 @@ answer is not shown twice.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
@@ -33,6 +32,7 @@ from urllib.parse import quote
 import filetype
 from redis.exceptions import RedisError
 
+from bot.channels.addresses import GROUP_PREFIX, KF_PREFIX, is_kf_address
 from bot.channels.base import (
     Channel,
     DownloadedFile,
@@ -44,10 +44,10 @@ from bot.channels.base import (
     SessionLimit,
     TransientError,
 )
+from bot.channels.platform.files import read_chart
 from bot.channels.wecom_api import GIVE_UP_ERRORS, WecomApi, WecomApiError
 from bot.channels.wecom_crypto import CallbackCrypto
 from bot.channels.wecom_kf import take_welcome_code
-from bot.channels.wecom_parse import KF_PREFIX
 from bot.channels.wecom_render import (
     MAX_BUTTONS,
     TEXT_BYTES,
@@ -71,14 +71,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KF_SESSION = SessionLimit(window=timedelta(hours=48), budget=5)
-CHAT_PREFIX = "chat:"
+CHAT_PREFIX = GROUP_PREFIX
 KF_INVITE_SCENE = "offer"  # add_contact_way scene; the invite code rides in scene_param
 DUPLICATE_CHECK_SECONDS = 1800
 USER_NOT_FOUND = 46004
 TASK_ID_TAKEN = 42014
 ROBOT_IMAGE_BYTES = 2 * 1024 * 1024
 _MOBILE = re.compile(r"^1\d{10}$")
-_CHART_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 BAD_AES_KEY = "wecom.encoding_aes_key is not a valid EncodingAESKey"
@@ -112,7 +111,7 @@ class WecomChannel(Channel):
     # -- the Channel interface ----------------------------------------------------------
 
     def session_limit(self, address: str) -> SessionLimit | None:
-        return KF_SESSION if address.startswith(KF_PREFIX) else None
+        return KF_SESSION if is_kf_address(address) else None
 
     def can_reach_hr(self) -> bool:
         bot = self.rt.settings.wecom_bot
@@ -395,14 +394,7 @@ class WecomChannel(Channel):
         await self.api.webhook(self.cfg.hr_webhook_key, {"msgtype": "image", "image": image})
 
     async def _chart(self, image_key: str) -> bytes:
-        """A chart the stats command wrote under <data_dir>/charts/ (no path tricks)."""
-        if not _CHART_KEY.match(image_key) or ".." in image_key:
-            raise PermanentError(f"not a chart key: {image_key[:60]!r}", "bad_image_key")
-        path = self.rt.settings.data_dir / "charts" / image_key
-        try:
-            return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
-            raise PermanentError(f"chart {image_key} not found", "no_image") from None
+        return await read_chart(self.rt.settings.data_dir, image_key)
 
 
 async def _redis_quietly(redis: Any, command: str, *args: Any, **kwargs: Any) -> Any:

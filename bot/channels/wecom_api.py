@@ -2,30 +2,31 @@
 URL for gettoken and media).
 
 - Every URL starts at `wecom.api_base_url`, so a stand-in on loopback can answer all of it.
-- The access token is cached in Redis for all processes (key per corp id + agent),
-  fetched under a Redis lock (SET NX with expiry: no gettoken stampede), kept a little
-  less long than `expires_in` says, and refetched ONCE when WeCom calls it invalid
-  (40014/42001/42009) — a second refusal is a transient error, never a loop.
-- Errors become `TransientError` (busy, rate limits, 5xx, timeouts: try again later) or
+- The access token (key per corp id + agent) is kept by the shared token cache
+  (bot/channels/platform/tokens.py: Redis for all processes, single-flight refresh, a
+  fetch anyway when Redis is down), a little less long than `expires_in` says, and
+  refetched ONCE when WeCom calls it invalid (40014/42001/42009) — a second refusal is a
+  transient error, never a loop.
+- Errors are classified by the shared kinds (bot/channels/platform/errors.py) into
+  `TransientError` (busy, rate limits, 5xx, timeouts: try again later) or
   `PermanentError` (will not work as it is). Codes that mean "the setup is wrong" are
   also written to `problems["wecom"]` for /readyz.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-import secrets
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
-from redis.exceptions import RedisError
 
 from bot.channels.base import DownloadedFile, PermanentError, TransientError
+from bot.channels.platform.download import read_limited
+from bot.channels.platform.errors import ErrorCodes, ErrorKind, Guarded, http_kind
+from bot.channels.platform.tokens import TokenCache
 from bot.config import WecomSettings
 from bot.problems import Problems
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 TOKEN_ERRORS = frozenset({40014, 42001, 42009})
 # Busy (-1) and rate limits: WeCom says no "when"; the outbox's exponential backoff decides.
 TRANSIENT_ERRORS = frozenset({-1, 45009, 45011, 45033})
+CODES = ErrorCodes(auth=TOKEN_ERRORS, transient=TRANSIENT_ERRORS)
 # errcode → what an operator must fix; recorded for /readyz
 GIVE_UP_ERRORS = {
     40001: "the app secret was refused (wecom.secret)",
@@ -44,12 +46,6 @@ GIVE_UP_ERRORS = {
 TOKEN_MARGIN_SECONDS = 300  # refresh this long before WeCom's expires_in runs out
 LOCK_SECONDS = 10
 LOCK_WAIT_SECONDS = 5.0
-
-# Compare-and-delete: never remove a token or lock another process has just replaced.
-_DELETE_IF_EQUAL = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 _FILENAME_STAR = re.compile(r"filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)")
 _FILENAME = re.compile(r'filename\s*=\s*"?([^";]+)"?')
 
@@ -71,12 +67,6 @@ def filename_from(disposition: str) -> str:
     return name.replace("/", "_").replace("\\", "_")[:255]
 
 
-@dataclass
-class _MemoryToken:
-    value: str = ""
-    expires_at: float = 0.0
-
-
 class WecomApi:
     def __init__(
         self,
@@ -87,12 +77,15 @@ class WecomApi:
     ):
         self.settings = settings
         self.http = http
-        self.redis = redis
         self.problems = problems
         self.base = settings.api_base_url.rstrip("/") + "/cgi-bin/"
-        self.token_key = f"offerbot:wecom:token:{settings.corp_id}:{settings.agent_id}"
-        self._memory = _MemoryToken()  # only when there is no Redis
-        self._memory_lock = asyncio.Lock()
+        self.tokens = TokenCache(
+            redis,
+            f"offerbot:wecom:token:{settings.corp_id}:{settings.agent_id}",
+            self._fetch_token,
+            lock_seconds=LOCK_SECONDS,
+            wait_seconds=LOCK_WAIT_SECONDS,
+        )
 
     # -- calls ------------------------------------------------------------------------
 
@@ -111,8 +104,8 @@ class WecomApi:
             async with self._request(method, endpoint, params=query, json=body) as resp:
                 data = await self._json(resp, endpoint)
             code = _errcode(data)
-            if code in TOKEN_ERRORS:
-                await self.drop_token(token)
+            if CODES.kind(code) is ErrorKind.AUTH:
+                await self.tokens.refused(token)
                 if attempt == 1:
                     log.info("wecom %s: token refused (%s), fetching a new one", endpoint, code)
                     continue
@@ -132,12 +125,11 @@ class WecomApi:
                 if content_type in ("application/json", "text/plain"):
                     data = await self._json(resp, "media/get")
                 else:
-                    body = await _read_at_most(resp, max_bytes + 1)
+                    body = await read_limited(resp, max_bytes)
                     name = filename_from(resp.headers.get("Content-Disposition", ""))
                     return DownloadedFile(data=body, filename=name, content_type=content_type)
-            code = _errcode(data)
-            if code in TOKEN_ERRORS:
-                await self.drop_token(token)
+            if CODES.kind(_errcode(data)) is ErrorKind.AUTH:
+                await self.tokens.refused(token)
                 if attempt == 1:
                     continue
                 raise TransientError("wecom media/get: access token refused twice")
@@ -154,9 +146,8 @@ class WecomApi:
             query = {"access_token": token, "type": kind}
             async with self._request("POST", "media/upload", params=query, data=form) as resp:
                 answer = await self._json(resp, "media/upload")
-            code = _errcode(answer)
-            if code in TOKEN_ERRORS:
-                await self.drop_token(token)
+            if CODES.kind(_errcode(answer)) is ErrorKind.AUTH:
+                await self.tokens.refused(token)
                 if attempt == 1:
                     continue
                 raise TransientError("wecom media/upload: access token refused twice")
@@ -176,10 +167,11 @@ class WecomApi:
 
     def check(self, data: dict[str, Any], endpoint: str) -> dict[str, Any]:
         code = _errcode(data)
-        if code == 0:
+        kind = CODES.kind(code)
+        if kind is None:
             return data
         message = str(data.get("errmsg", ""))[:200]
-        if code in TRANSIENT_ERRORS:
+        if kind is ErrorKind.TRANSIENT:
             raise TransientError(f"wecom {endpoint}: {code} {message}")
         if code in GIVE_UP_ERRORS:
             problem = f"{code}: {GIVE_UP_ERRORS[code]} (seen on {endpoint})"
@@ -188,13 +180,15 @@ class WecomApi:
         raise WecomApiError(f"wecom {endpoint}: {code} {message}", code)
 
     def _request(self, method: str, endpoint: str, **kwargs: Any):
-        return _Guarded(self.http.request(method, self.base + endpoint, **kwargs), endpoint)
+        request = self.http.request(method, self.base + endpoint, **kwargs)
+        return Guarded(request, f"wecom {endpoint}")
 
     @staticmethod
     async def _json(resp: aiohttp.ClientResponse, endpoint: str) -> dict[str, Any]:
-        if resp.status >= 500 or resp.status == 429:
+        kind = http_kind(resp.status)
+        if kind is ErrorKind.TRANSIENT:
             raise TransientError(f"wecom {endpoint}: HTTP {resp.status}")
-        if resp.status != 200:
+        if kind is not None or resp.status != 200:
             raise PermanentError(f"wecom {endpoint}: HTTP {resp.status}", resp.status)
         try:
             data = json.loads(await resp.read())
@@ -207,55 +201,11 @@ class WecomApi:
     # -- access token -----------------------------------------------------------------
 
     async def token(self) -> str:
-        if self.redis is None:
-            return await self._memory_token()
-        try:
-            return await self._shared_token()
-        except RedisError as exc:  # the outbox retries; the token is not fetched blindly
-            raise TransientError(f"wecom: Redis unavailable for the token ({exc})") from None
-
-    async def _shared_token(self) -> str:
-        cached = await self.redis.get(self.token_key)
-        if cached:
-            return cached.decode() if isinstance(cached, bytes) else str(cached)
-        lock_key, owner = self.token_key + ":lock", secrets.token_hex(8)
-        if await self.redis.set(lock_key, owner, nx=True, ex=LOCK_SECONDS):
-            try:
-                # Look again under the lock: a process that held it just before us may
-                # have stored a fresh token after our first look (else: a 2nd gettoken).
-                cached = await self.redis.get(self.token_key)
-                if cached:
-                    return cached.decode() if isinstance(cached, bytes) else str(cached)
-                value, ttl = await self._fetch_token()
-                await self.redis.set(self.token_key, value, ex=ttl)
-                return value
-            finally:
-                await self.redis.eval(_DELETE_IF_EQUAL, 1, lock_key, owner)
-        # Another process is fetching: wait for its token rather than asking WeCom too.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + LOCK_WAIT_SECONDS
-        while loop.time() < deadline:
-            await asyncio.sleep(0.05)
-            cached = await self.redis.get(self.token_key)
-            if cached:
-                return cached.decode() if isinstance(cached, bytes) else str(cached)
-        raise TransientError("wecom: another process is still fetching the access token")
+        return await self.tokens.get()
 
     async def drop_token(self, token: str) -> None:
         """Forget a refused token — unless another process has already replaced it."""
-        if self.redis is None:
-            if self._memory.value == token:
-                self._memory = _MemoryToken()
-            return
-        await self.redis.eval(_DELETE_IF_EQUAL, 1, self.token_key, token)
-
-    async def _memory_token(self) -> str:
-        loop = asyncio.get_running_loop()
-        async with self._memory_lock:
-            if not self._memory.value or loop.time() >= self._memory.expires_at:
-                value, ttl = await self._fetch_token()
-                self._memory = _MemoryToken(value, loop.time() + ttl)
-            return self._memory.value
+        await self.tokens.refused(token)
 
     async def _fetch_token(self) -> tuple[str, int]:
         query = {"corpid": self.settings.corp_id, "corpsecret": self.settings.secret}
@@ -276,37 +226,6 @@ class WecomApi:
 
 # Setup problems a successful gettoken proves fixed (refused secret, corp id, IP).
 TOKEN_PROBLEMS = ("40001:", "40013:", "60020:")
-
-
-class _Guarded:
-    """`async with` around an aiohttp request that turns network failures into
-    TransientError (timeouts, refused connections, resets)."""
-
-    def __init__(self, request_cm: Any, endpoint: str):
-        self._cm = request_cm
-        self._endpoint = endpoint
-
-    async def __aenter__(self) -> aiohttp.ClientResponse:
-        try:
-            return await self._cm.__aenter__()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise TransientError(f"wecom {self._endpoint}: {type(exc).__name__}") from None
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        await self._cm.__aexit__(exc_type, exc, tb)
-        if isinstance(exc, TimeoutError | aiohttp.ClientError):  # while reading the body
-            raise TransientError(f"wecom {self._endpoint}: {type(exc).__name__}") from None
-
-
-async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks, size = [], 0
-    while size < limit:
-        chunk = await resp.content.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _errcode(data: dict[str, Any]) -> int:

@@ -3,14 +3,15 @@
 wechatpy's `WeChatCrypto` does the AES. What is around it lives here because wechatpy
 compares signatures with `!=` (not constant time), checks no timestamp, parses the outer
 XML before verifying anything, and raises four unrelated exception types for a bad
-request. Everything here raises `Rejected(status, reason)` for the HTTP edge to answer.
+request. Everything here raises `Rejected(status, reason)` for the HTTP edge to answer;
+`Rejected` and the age limit are the ones every platform shares (bot/channels/platform/).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import TreeBuilder
 
@@ -20,20 +21,13 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
-MAX_AGE = timedelta(hours=12)  # older (or further ahead) callbacks are replays
+from bot.channels.platform.age import check_age
+from bot.channels.platform.errors import Rejected
+
 # WeCom's XML is at most four levels deep (xml > SendPicsInfo > PicList > item) and has a
 # few dozen elements; anything far beyond is not WeCom's and is refused while parsing.
 MAX_DEPTH = 12
 MAX_ELEMENTS = 2_000
-
-
-class Rejected(Exception):
-    """A request we refuse: `status` is the HTTP answer (4xx), `reason` a short text."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
@@ -122,12 +116,12 @@ class CallbackCrypto:
 
     @staticmethod
     def check_age(timestamp: str, now: datetime) -> None:
+        """WeCom's timestamp is whole seconds; the limit is the shared one."""
         try:
-            sent = datetime.fromtimestamp(int(timestamp), UTC)
+            sent: float | None = datetime.fromtimestamp(int(timestamp), UTC).timestamp()
         except (ValueError, OverflowError, OSError):
-            raise Rejected(400, "timestamp is not a unix time") from None
-        if abs(now - sent) > MAX_AGE:
-            raise Rejected(403, "timestamp outside the 12 h window")
+            sent = None
+        check_age(sent, now)
 
     def verify_url(
         self, msg_signature: str, timestamp: str, nonce: str, echostr: str, now: datetime

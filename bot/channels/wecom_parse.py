@@ -13,11 +13,12 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.channels.addresses import KF_PREFIX
 from bot.channels.base import Inbound, MediaRef
 from bot.channels.wecom_render import decode_button_key
 
 PLATFORM = "wecom"
-KF_PREFIX = "kf:"
+__all__ = ["KF_PREFIX", "PLATFORM", "callback_inbound", "kf_inbound"]
 KF_SYNC_PREFIX = "kfsync:"
 KF_ORIGIN_CUSTOMER = 3  # 4 = system event, 5 = a human servicer's own message
 
@@ -83,7 +84,8 @@ def _event_inbound(msg: dict[str, Any]) -> Inbound | None:
             kind="action",
             action=decode_button_key(key),
             at=_when(created),
-            extra={"response_code": _text(msg, "ResponseCode"), "task_id": task_id},
+            card_ref=_text(msg, "ResponseCode"),
+            extra={"task_id": task_id},
         )
     if event == "kf_msg_or_event":
         token, open_kfid = _text(msg, "Token"), _text(msg, "OpenKfId")
@@ -158,6 +160,7 @@ def _kf_event(event: Any, event_id: str, at: datetime | None) -> Inbound | None:
             "scene_param": str(event.get("scene_param") or ""),
             "welcome_code": str(event.get("welcome_code") or ""),
         },
+        binding_code=str(event.get("scene_param") or ""),  # the entry link's invite code
         at=at,
         extra={"open_kfid": event.get("open_kfid", "")},
     )

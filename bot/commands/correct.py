@@ -49,6 +49,14 @@ def _reading(ctx: Ctx, intent: str, concerns: list[str]) -> str:
     return ctx.t("commands.correct.with_concerns", intent=label, concerns=listed)
 
 
+async def _unknown_word(ctx: Ctx, key: str, word: str, group: str, names: tuple[str, ...]) -> None:
+    """A label HR typed that is not one: say which, and list the ones there are."""
+    choices = {group: _choices(ctx, group, names)}
+    await ctx.answer(
+        ctx.t(f"commands.correct.{key}", word=clip(word, 20), **choices), suffix=":bad"
+    )
+
+
 def _choices(ctx: Ctx, group: str, keys: tuple[str, ...]) -> str:
     return " / ".join(f"{k} {ctx.t(f'commands.correct.{group}.{k}')}" for k in keys)
 
@@ -90,25 +98,11 @@ async def correct(ctx: Ctx, args: tuple[int, list[str]]) -> None:
     intents, concerns = _names(ctx, "intents", INTENTS), _names(ctx, "concerns", CONCERNS)
     intent = intents.get(words[0])
     if intent is None:
-        await ctx.answer(
-            ctx.t(
-                "commands.correct.bad_intent",
-                word=clip(words[0], 20),
-                intents=_choices(ctx, "intents", INTENTS),
-            ),
-            suffix=":bad",
-        )
+        await _unknown_word(ctx, "bad_intent", words[0], "intents", INTENTS)
         return
     unknown = [w for w in words[1:] if w not in concerns]
     if unknown:
-        await ctx.answer(
-            ctx.t(
-                "commands.correct.bad_concern",
-                word=clip(unknown[0], 20),
-                concerns=_choices(ctx, "concerns", CONCERNS),
-            ),
-            suffix=":bad",
-        )
+        await _unknown_word(ctx, "bad_concern", unknown[0], "concerns", CONCERNS)
         return
     named = {concerns[w] for w in words[1:]}
     hr_concerns = [c for c in CONCERNS if c in named]

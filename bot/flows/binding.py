@@ -24,12 +24,13 @@ import re
 import unicodedata
 from datetime import datetime, timedelta
 
+from bot.channels.addresses import identity_for
 from bot.channels.base import Outgoing
 from bot.flows.filters import private
 from bot.flows.offer_send import send_offer
 from bot.flows.router import Filter, Router, SkipHandler, Turn
-from bot.services.identity import identity_for
-from bot.storage.models import Candidate, Conversation, Offer
+from bot.storage.context import conversation_context, save_context
+from bot.storage.models import Candidate, Offer
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,7 @@ FAILED_CODES_WINDOW = timedelta(hours=1)
 def code_in(turn: Turn) -> str | None:
     inbound = turn.inbound
     if inbound.kind == "event":
-        if inbound.event.get("event") != "enter_session":
-            return None
-        param = str(inbound.event.get("scene_param") or "").strip()
+        param = inbound.binding_code.strip()
         return param if re.fullmatch(r"\d{6}", param) else None
     if inbound.kind != "text":
         return None
@@ -98,10 +97,9 @@ async def bind(turn: Turn, offer: Offer) -> None:
     if field is not None:
         setattr(candidate, field[0], field[1])
         await candidate.save(update_fields=[field[0], "updated_at"])
-    context = {k: v for k, v in turn.conversation.context.items() if k != "invite_failures"}
-    await Conversation.filter(id=turn.conversation.id).update(
-        candidate_id=candidate.id, context=context
-    )
+    ctx = conversation_context(turn.conversation)
+    ctx.invite_failures = []
+    await save_context(turn.conversation, ctx, candidate_id=candidate.id)
     offer.data = {**offer.data, "bound_to": f"{inbound.platform}:{inbound.sender_id}"}
     await offer.save(update_fields=["data", "updated_at"])
     await fx.record(
@@ -119,8 +117,7 @@ async def _answer(turn: Turn, key: str) -> None:
 
 def _failures(turn: Turn) -> list[datetime]:
     since = turn.fx.now() - FAILED_CODES_WINDOW
-    stamps = turn.conversation.context.get("invite_failures", [])
-    return [t for t in map(datetime.fromisoformat, stamps) if t > since]
+    return [t for t in conversation_context(turn.conversation).invite_failures if t > since]
 
 
 async def _locked_out(turn: Turn) -> bool:
@@ -128,7 +125,6 @@ async def _locked_out(turn: Turn) -> bool:
 
 
 async def _count_failure(turn: Turn) -> None:
-    recent = [*_failures(turn), turn.fx.now()]
-    context = {**turn.conversation.context, "invite_failures": [t.isoformat() for t in recent]}
-    turn.conversation.context = context
-    await Conversation.filter(id=turn.conversation.id).update(context=context)
+    ctx = conversation_context(turn.conversation)
+    ctx.invite_failures = [*_failures(turn), turn.fx.now()]
+    await save_context(turn.conversation, ctx)

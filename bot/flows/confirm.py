@@ -27,9 +27,9 @@ from typing import Any
 
 from bot.channels.base import Action, Outgoing
 from bot.flows.router import Turn
-from bot.storage.models import Conversation, Offer
+from bot.storage.context import PendingConfirmation, conversation_context, save_context
+from bot.storage.models import Offer
 
-CONTEXT_KEY = "confirm"
 DECISIONS = ("accept", "decline")
 SETTLED = ("process",)  # concerns an acceptance may carry without doubting
 # A yes to the bot's question, typed (normalised text): confirms whatever was asked.
@@ -85,15 +85,15 @@ async def ask(
     status, intent, digit, style = ASKS[kind]
     await _save(
         turn,
-        {
-            "offer_id": offer.id,
-            "kind": kind,
-            "intent": intent,
-            "concerns": list(concerns),
-            "text": text,
-            "reading": reading,
-            "at": turn.fx.now().isoformat(),
-        },
+        PendingConfirmation(
+            offer_id=offer.id,
+            kind=kind,
+            intent=intent,
+            concerns=list(concerns),
+            text=text,
+            reading=reading,
+            at=turn.fx.now().isoformat(),
+        ),
     )
     fx, value = turn.fx, {"offer_id": offer.id}
     actions = (
@@ -116,28 +116,25 @@ async def ask(
 
 async def take(turn: Turn, offer: Offer) -> Asked | None:
     """The question still open for this offer (and forget it: one answer settles it)."""
-    stored = turn.conversation.context.get(CONTEXT_KEY)
-    if not isinstance(stored, dict):
+    stored = conversation_context(turn.conversation).confirm
+    if stored is None:
         return None
     await _save(turn, None)
-    kind = stored.get("kind")
-    if stored.get("offer_id") != offer.id or kind not in ASKS or offer.status != ASKS[kind][0]:
+    kind = stored.kind
+    if stored.offer_id != offer.id or kind not in ASKS or offer.status != ASKS[kind][0]:
         return None  # another offer, or this one moved meanwhile (expired, HR withdrew)
-    reading = stored.get("reading")
     return Asked(
         kind=kind,
         intent=ASKS[kind][1],
-        concerns=tuple(str(c) for c in stored.get("concerns") or ()),
-        text=str(stored.get("text") or ""),
-        reading=reading if isinstance(reading, dict) else {},
+        concerns=tuple(stored.concerns),
+        text=stored.text,
+        reading=stored.reading,
     )
 
 
-async def _save(turn: Turn, value: dict[str, Any] | None) -> None:
-    context = {k: v for k, v in turn.conversation.context.items() if k != CONTEXT_KEY}
-    if value is not None:
-        context[CONTEXT_KEY] = value
-    elif CONTEXT_KEY not in turn.conversation.context:
+async def _save(turn: Turn, value: PendingConfirmation | None) -> None:
+    ctx = conversation_context(turn.conversation)
+    if value is None and ctx.confirm is None:
         return
-    turn.conversation.context = context
-    await Conversation.filter(id=turn.conversation.id).update(context=context)
+    ctx.confirm = value
+    await save_context(turn.conversation, ctx)

@@ -481,7 +481,7 @@ async def _send(turn: Turn, offer: Offer, message: Outgoing, purpose: str) -> No
 async def _replace_card(turn: Turn, offer: Offer, outcome: str) -> None:
     """After a click, platforms that need it (WeCom: a one-shot response code) get the
     card replaced by the outcome, so its buttons cannot be pressed again."""
-    code = turn.inbound.extra.get("response_code")
+    code = turn.inbound.card_ref
     if turn.inbound.kind != "action" or not code:
         return
     text = turn.fx.t(f"offer.card_done.{outcome}")

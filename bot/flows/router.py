@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.channels.addresses import conversation_address
 from bot.channels.base import DownloadedFile, Inbound, account
 from bot.channels.registry import playground_enabled
 from bot.channels.web import PLAYGROUND_HR_ID
@@ -82,9 +83,7 @@ class Turn:
         reply_to = self.inbound.extra.get("reply_to")
         if isinstance(reply_to, str) and reply_to:
             return reply_to
-        if self.inbound.chat_type == "group":
-            return f"chat:{self.inbound.chat_id}"
-        return self.inbound.sender_id
+        return conversation_address(self.inbound)
 
 
 class SkipHandler(Exception):  # noqa: N818 - aiogram's name for the same thing

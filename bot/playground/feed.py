@@ -21,12 +21,13 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from bot.channels.addresses import group_address
 from bot.channels.base import HR_GROUP, Inbound, Outgoing
 from bot.channels.web import PLAYGROUND_HR_ID, WebDelivery
 from bot.playground.inbound import HR_CHAT_ID, PLATFORM, inbound_event_id
 from bot.storage.models import InboundEvent, Outbox
 
-HR_ADDRESSES = (HR_GROUP, f"chat:{HR_CHAT_ID}", PLAYGROUND_HR_ID)
+HR_ADDRESSES = (HR_GROUP, group_address(HR_CHAT_ID), PLAYGROUND_HR_ID)
 # A row's timestamp is taken a moment before its transaction commits: every read looks
 # back this far so that nothing committed late is skipped (duplicates are filtered by id).
 OVERLAP = timedelta(seconds=10)

@@ -103,7 +103,7 @@ def _content(body: SendBody) -> dict[str, Any]:
         if body.role != "candidate":
             raise BadInput("invite_code", "only a candidate opens an invite link")
         event = {"event": "enter_session", "scene_param": body.invite_code}
-        return {"kind": "event", "event": event}
+        return {"kind": "event", "event": event, "binding_code": body.invite_code}
     return {"kind": "text", "text": body.text.strip()}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from bot.channels.addresses import ADDRESS_FIELDS, addresses_of
 from bot.channels.base import Outgoing, PermanentError
 from bot.channels.web import PLAYGROUND_HR_ID, upload_path
 from bot.services import candidate_links
@@ -49,16 +50,11 @@ _SCAN_BATCH = 500
 
 def addresses(candidate: Candidate) -> dict[str, set[str]]:
     """Every platform address the person wrote from or was written to, by platform."""
-    kf = candidate.wecom_external_userid
     out: dict[str, set[str]] = {}
-    for platform, value in (
-        ("wecom", candidate.wecom_user_id),
-        ("wecom", f"kf:{kf}" if kf else None),
-        ("feishu", candidate.feishu_open_id),
-        ("web", candidate.web_id),
-    ):
-        if value:
-            out.setdefault(platform, set()).add(value)
+    for platform in ADDRESS_FIELDS:
+        found = set(addresses_of(candidate, platform))
+        if found:
+            out[platform] = found
     return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.channels.addresses import addresses_of
 from bot.channels.base import HR_GROUP, Outgoing
 from bot.config import Settings
 from bot.i18n import Catalog
@@ -33,14 +34,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Which candidate identity a platform uses, in order of preference.
-ADDRESS_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "wecom": (("wecom_user_id", ""), ("wecom_external_userid", "kf:")),
-    "feishu": (("feishu_open_id", ""),),
-    "web": (("web_id", ""),),
-}
-
-
 def candidate_address(candidate: Candidate, preferred: str | None, enabled: Iterable[str]):
     """(platform, address) to reach the candidate, or None when they must be invited."""
     enabled = list(enabled)
@@ -48,10 +41,8 @@ def candidate_address(candidate: Candidate, preferred: str | None, enabled: Iter
     for platform in order:
         if platform not in enabled:
             continue
-        for attr, prefix in ADDRESS_FIELDS.get(platform, ()):
-            value = getattr(candidate, attr, None)
-            if value:
-                return platform, prefix + value
+        for address in addresses_of(candidate, platform):
+            return platform, address
     return None
 
 

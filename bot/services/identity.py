@@ -9,25 +9,15 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from bot.channels.addresses import identity_for
 from bot.privacy import normalize_phone
 from bot.services import candidate_links
-from bot.services.fx import ADDRESS_FIELDS, Fx, candidate_address
+from bot.services.fx import Fx, candidate_address
 from bot.storage.models import Candidate, Offer
 
 log = logging.getLogger(__name__)
 
 PLAYGROUND_INVITE_PATH = "/playground?code={code}"
-
-
-def identity_for(platform: str, address: str) -> tuple[str, str] | None:
-    """The Candidate field and value an address is stored as ("kf:abc" → external userid)."""
-    plain = None
-    for attr, prefix in ADDRESS_FIELDS.get(platform, ()):
-        if prefix and address.startswith(prefix):
-            return attr, address[len(prefix) :]
-        if not prefix and plain is None:
-            plain = (attr, address)
-    return plain
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from tortoise.expressions import Q
 
+from bot.channels.addresses import IDENTITY_COLUMNS
 from bot.privacy import normalize_phone
 from bot.storage.models import Candidate
 
@@ -76,14 +77,7 @@ async def find_candidates(query: str, limit: int = SHORT_LIST) -> Lookup:
 
 # Fields that identify one person across candidate rows (the ATS may create a new record
 # when someone applies again). E-mail is compared case-insensitively.
-_IDENTITY_FIELDS = (
-    "external_id",
-    "phone_norm",
-    "wecom_user_id",
-    "wecom_external_userid",
-    "feishu_open_id",
-    "web_id",
-)
+_IDENTITY_FIELDS = ("external_id", "phone_norm", *IDENTITY_COLUMNS)
 
 
 async def same_person(candidate: Candidate) -> list[Candidate]:

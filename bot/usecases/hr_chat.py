@@ -17,9 +17,10 @@ from tortoise.expressions import Q
 
 import bot.flows.offer_send as offer_flow
 from bot.api_schemas import ApplicationIn, CandidateIn, OfferIn, RequisitionIn
+from bot.channels.addresses import ADDRESS_FIELDS
 from bot.privacy import normalize_phone
 from bot.services import identity
-from bot.services.fx import ADDRESS_FIELDS, Fx
+from bot.services.fx import Fx
 from bot.storage.models import Application, Candidate, Offer, Requisition
 from bot.usecases import ats
 

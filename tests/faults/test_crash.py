@@ -12,14 +12,13 @@ code runs), prove SPEC §4 "acknowledge fast, lose nothing" and "exactly one eff
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
 from bot.storage.models import InboundEvent, Offer, Outbox, TimelineEvent
+from tests import offer_steps
 from tests.helpers import drain, wait_for
-from tests.offer_steps import PHONE, post
+from tests.offer_steps import PHONE
 from tests.standins.wecom import image_xml, text_xml
 
 CANDIDATE = "lisi"
@@ -30,25 +29,17 @@ async def make_offer(env) -> dict:
     """A WeCom offer to CANDIDATE through the ATS API, delivered by an in-process worker
     (no subprocess has run yet)."""
     async with TestClient(TestServer(build_app(env.rt))) as client:
-        await post(client, "requisitions", {"external_id": "req-be", "title": "后端工程师"})
-        person = await post(
+        answer = await offer_steps.make_offer(
             client,
-            "candidates",
-            {"external_id": "c-1", "name": "李四", "phone": PHONE, "wecom_user_id": CANDIDATE},
+            requisition={"external_id": "req-be", "title": "后端工程师"},
+            candidate={
+                "external_id": "c-1",
+                "name": "李四",
+                "phone": PHONE,
+                "wecom_user_id": CANDIDATE,
+            },
+            channel="wecom",
         )
-        application = await post(
-            client,
-            "applications",
-            {"candidate_id": person["id"], "requisition_external_id": "req-be"},
-        )
-        start = (date.today() + timedelta(days=30)).isoformat()
-        body = {
-            "application_id": application["id"],
-            "salary_monthly": "25000",
-            "start_date": start,
-            "channel": "wecom",
-        }
-        answer = await post(client, "offers", body)
     await drain(env.rt)
     assert env.standin.delivered_to(CANDIDATE), "the offer reached the candidate"
     return answer

@@ -37,7 +37,7 @@ from bot.flows import alerts
 from bot.storage.models import Alert, Candidate, Document, Offer, Outbox
 from tests.conftest import PG_URL
 from tests.helpers import API_TOKEN, auth, drain
-from tests.offer_steps import api, hire, post, said, send
+from tests.offer_steps import api, hire, make_offer, post, said, send
 from tests.standins import wecom as wecom_standin
 from tests.standins.wecom import running_standin, text_xml
 
@@ -263,25 +263,15 @@ async def test_info_logs_carry_no_bodies_personal_data_or_secrets(
         rt = await make_runtime(settings)
         signer = wecom_standin.CallbackSigner()
         async with TestClient(TestServer(build_app(rt))) as client:
-            await post(client, "requisitions", {"external_id": "r", "title": "后端工程师"})
-            person = await post(
+            offer = await make_offer(
                 client,
-                "candidates",
-                {"external_id": "c", "name": NAME, "phone": PHONE, "email": EMAIL,
-                 "wecom_user_id": "nana"},
+                requisition={"external_id": "r", "title": "后端工程师"},
+                candidate={"external_id": "c", "name": NAME, "phone": PHONE, "email": EMAIL,
+                           "wecom_user_id": "nana"},
+                salary_monthly="31337",
+                channel="wecom",
             )  # fmt: skip
-            app = await post(
-                client,
-                "applications",
-                {"candidate_id": person["id"], "requisition_external_id": "r"},
-            )
-            start = (rt.clock() + timedelta(days=30)).date().isoformat()
-            await post(
-                client,
-                "offers",
-                {"application_id": app["id"], "salary_monthly": "31337", "start_date": start,
-                 "channel": "wecom"},
-            )  # fmt: skip
+            person = {"id": offer["candidate_id"]}
             await drain(rt)
             words = [f"我还要考虑 {WITH_PII}", "薪资能不能再谈谈", "2", "家里人不同意"]
             for text in words:

@@ -29,10 +29,9 @@ from bot.channels.base import Outgoing, Recipient
 from bot.storage.models import Alert, Outbox
 from bot.worker import sweep_once
 from tests.helpers import drain
-from tests.standins.feishu import FeishuStandin
+from tests.standins.feishu import FeishuStandin, feishu_config
 from tests.standins.wecom import CallbackSigner, WecomEnv, WecomStandin
 from tests.test_feishu_offer import make_offer as make_feishu_offer
-from tests.test_feishu_webhook import feishu_config
 from tests.test_wecom_conversation import make_offer as make_wecom_offer
 
 # Backoff large enough to see its growth through arq's 50 ms polling:

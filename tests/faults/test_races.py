@@ -27,10 +27,9 @@ from bot.queue import QUEUE_NAME
 from bot.storage.models import InboundEvent, Offer, TimelineEvent, Timer
 from bot.worker import build_worker
 from tests.helpers import drain
-from tests.standins.feishu import FeishuSender, FeishuStandin
+from tests.standins.feishu import EKEY, VTOKEN, FeishuSender, FeishuStandin, feishu_config
 from tests.standins.wecom import card_click_xml, text_xml, wecom_env
 from tests.test_feishu_offer import make_offer as make_feishu_offer
-from tests.test_feishu_webhook import EKEY, VTOKEN, feishu_config
 from tests.test_wecom_conversation import make_offer as make_wecom_offer
 
 USER = "lisi"

@@ -21,7 +21,7 @@ from bot.app import build_app
 from bot.queue import QUEUE_NAME
 from bot.storage.models import InboundEvent, Offer, Outbox, TimelineEvent, Timer
 from tests.helpers import wait_for
-from tests.offer_steps import post
+from tests.offer_steps import make_offer
 from tests.standins.wecom import text_xml
 
 DEADLINE = 30.0
@@ -33,25 +33,16 @@ async def create_offers(env) -> list[int]:
     ids = []
     start = (date.today() + timedelta(days=30)).isoformat()
     async with TestClient(TestServer(build_app(env.rt))) as client:
-        await post(client, "requisitions", {"external_id": "req-1", "title": "测试工程师"})
         for n, user in enumerate(CANDIDATES):
-            person = await post(
+            answer = await make_offer(
                 client,
-                "candidates",
-                {"external_id": f"c-{user}", "name": f"候选人{n}", "wecom_user_id": user},
+                requisition={"external_id": "req-1", "title": "测试工程师"},
+                candidate={"external_id": f"c-{user}", "name": f"候选人{n}", "wecom_user_id": user},
+                salary_monthly="20000",
+                start_date=start,
+                channel="wecom",
             )
-            app = await post(
-                client,
-                "applications",
-                {"candidate_id": person["id"], "requisition_external_id": "req-1"},
-            )
-            body = {
-                "application_id": app["id"],
-                "salary_monthly": "20000",
-                "start_date": start,
-                "channel": "wecom",
-            }
-            ids.append((await post(client, "offers", body))["id"])
+            ids.append(answer["id"])
     return ids
 
 

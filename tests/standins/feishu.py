@@ -29,6 +29,24 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+# The bot's Feishu secrets in tests, and its [feishu] section pointing at a stand-in.
+VTOKEN = "v-token-123"
+EKEY = "encrypt-key-456"
+
+
+def feishu_config(standin: FeishuStandin, **overrides: Any) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "app_id": standin.app_id,
+        "app_secret": standin.app_secret,
+        "verification_token": VTOKEN,
+        "encrypt_key": EKEY,
+        "api_base_url": standin.url,
+        "hr_chat_id": "oc_hr",
+        **overrides,
+    }
+
+
 MAX_CARD_BYTES = 30 * 1024
 MAX_TEXT_BYTES = 150 * 1024
 
