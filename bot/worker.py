@@ -130,6 +130,8 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     files, errors = await _download_all(rt, inbound)
     reading = await router.read_ahead(rt, inbound)  # no network inside the transaction
     fx = rt.fx(actor=f"{inbound.platform}:{inbound.sender_id}")
+    if inbound.kind == "action":
+        fx.click = dict(inbound.extra)
     try:
         async with in_transaction():
             conv = await locked_conversation(rt, inbound)

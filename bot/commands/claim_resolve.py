@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.channels.base import Outgoing
 from bot.commands.registry import Ctx, alert_id, alert_id_and_note, command
+from bot.flows import cards
 from bot.history_text import alert_kind_label, clip
 from bot.storage.models import Alert
 
@@ -72,6 +73,8 @@ async def claim(ctx: Ctx, number: int) -> None:
         await ctx.fx.record(
             alert.candidate_id, "alert_claimed", {"alert_id": alert.id}, offer_id=alert.offer_id
         )
+    await alert.refresh_from_db()
+    await cards.refresh_alert(ctx.fx, alert, by=display_name(ctx), click=ctx.fx.click)
     await ctx.answer(ctx.t("commands.claimed", alert=describe(ctx, alert)))
     await _tell_group(ctx, alert, "commands.claimed_group")
 
@@ -98,6 +101,8 @@ async def resolve(ctx: Ctx, args: tuple[int, str]) -> None:
             {"alert_id": alert.id, "note": note},
             offer_id=alert.offer_id,
         )
+    await alert.refresh_from_db()
+    await cards.refresh_alert(ctx.fx, alert, by=display_name(ctx), click=ctx.fx.click)
     shown_note = ctx.t("commands.resolution_note", note=clip(note, 200)) if note else ""
     await ctx.answer(ctx.t("commands.resolved", alert=describe(ctx, alert), note=shown_note))
     await _tell_group(ctx, alert, "commands.resolved_group", note=shown_note)

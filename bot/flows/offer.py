@@ -318,7 +318,6 @@ async def _accept(turn: Turn, offer: Offer, reply: Reply) -> None:
     if not await move(fx, offer, "offer_accepted", via=_via(reply)):
         return
     await stop_waiting(fx, offer)
-    await _replace_card(turn, offer, "accept")
     await _say(turn, offer, "offer.accepted", company=fx.settings.company.name)
     facts = await alerts.offer_facts(fx, offer)
     notice = fx.t(
@@ -348,7 +347,6 @@ async def _close_by_candidate(
     if not await move(fx, offer, event, via=_via(reply)):
         return
     await stop_waiting(fx, offer)
-    await _replace_card(turn, offer, "decline")
     await _tell_hr(turn, offer, reply, alert_kind, merge=False)
     ask = "offer.ask_decline_reason" if alert_kind == "decline" else "offer.ask_renege_reason"
     await _send(turn, offer, _reason_question(fx, offer, ask), "reason")
@@ -356,7 +354,6 @@ async def _close_by_candidate(
 
 async def _doubt(turn: Turn, offer: Offer, reply: Reply) -> None:
     await _tell_hr(turn, offer, reply, reply.intent)
-    await _replace_card(turn, offer, "question")
     if reply.click == "question":
         await _say(turn, offer, "offer.ask_question")
     elif reply.intent == "hesitate":
@@ -373,6 +370,7 @@ async def _record_reason(turn: Turn, offer: Offer, click: str | None) -> None:
         category, text = classify_reason(turn.text), turn.text
         if MENU_ONLY.match(normalise(text)):
             text = None  # "3" is a menu choice, not words worth quoting
+    offer.reason_category = category  # the reason menu's card shows it (bot/flows/cards.py)
     if not await move(fx, offer, "reason_recorded", category=category, text=text):
         return
     kind = "decline" if offer.status == "declined" else "renege"
@@ -476,16 +474,6 @@ async def _send(turn: Turn, offer: Offer, message: Outgoing, purpose: str) -> No
         platform=inbound.platform,
         address=inbound.sender_id,
     )
-
-
-async def _replace_card(turn: Turn, offer: Offer, outcome: str) -> None:
-    """After a click, platforms that need it (WeCom: a one-shot response code) get the
-    card replaced by the outcome, so its buttons cannot be pressed again."""
-    code = turn.inbound.extra.get("response_code")
-    if turn.inbound.kind != "action" or not code:
-        return
-    text = turn.fx.t(f"offer.card_done.{outcome}")
-    await _send(turn, offer, Outgoing(kind="card", text=text, replaces=str(code)), "card")
 
 
 async def _start_documents(fx: Fx, offer: Offer) -> None:

@@ -100,9 +100,7 @@ def guarded(handler: Handler) -> Handler:
         refused = _refused(request, settings)
         if refused is not None:
             return refused
-        if access.token_required(request, settings) and not _token_ok(
-            request, settings.api.token
-        ):
+        if access.token_required(request, settings) and not _token_ok(request, settings.api.token):
             response = json_error(401, "a valid API token is required")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
@@ -201,7 +199,7 @@ async def history(request: web.Request) -> web.Response:
     rt = runtime(request)
     now = rt.clock()
     panes = feed.panes_for(_user_param(request))
-    items = await feed.load_items(panes, now, _since_param(request))
+    items = await feed.load_items(panes, now, _since_param(request), catalog=rt.catalog)
     return web.json_response({"items": items, "now": now.isoformat()})
 
 

@@ -77,6 +77,9 @@ class Fx:
     # (outbox id, when it may go: None = now, recipient) of the messages written
     _deliveries: list[tuple[int, datetime | None, str]] = field(default_factory=list)
     _timers: list[tuple[int, datetime]] = field(default_factory=list)
+    # The click this turn answers (Inbound.extra): a WeCom click's response code is what
+    # updates that very card (bot/flows/cards.py).
+    click: dict[str, Any] = field(default_factory=dict)
     # set by an erasure: flush() then scrubs the database files (see docs/privacy.md)
     erased: bool = False
 
@@ -170,6 +173,21 @@ class Fx:
             message=message,
             key=key,
             not_before=self.now(),
+        )
+
+    async def replace_card(self, card: Outbox, message: Outgoing, version: str) -> Outbox:
+        """A card's replacement (bot/flows/cards.py), to where the card went: never held by
+        quiet hours (it is the card's state, not news), one per card and version."""
+        return await self._queue(
+            platform=card.platform,
+            recipient_kind=card.recipient_kind,
+            recipient_id=card.recipient_id,
+            message=message,
+            key=f"card:{card.id}:{version}",
+            not_before=self.now(),
+            candidate_id=card.candidate_id,
+            offer_id=card.offer_id,
+            alert_id=card.alert_id,
         )
 
     async def to_hr(

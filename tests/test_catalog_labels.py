@@ -1,0 +1,80 @@
+"""Every code the bot writes where people read it has words in both catalogs: the timeline
+events `/history` shows, and the buttons a click echoes in the playground."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+import typing
+from pathlib import Path
+
+import pytest
+
+from bot.documents.intake import Outcome
+from bot.flows.offer_state import TRANSITIONS
+from bot.history_text import button_label, event_label
+from bot.i18n import CATALOG_DIR, LANGUAGES, Catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _literals(node: ast.expr) -> set[str] | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.IfExp):
+        body, orelse = _literals(node.body), _literals(node.orelse)
+        return None if body is None or orelse is None else body | orelse
+    return None
+
+
+def event_codes() -> set[str]:
+    """Every `kind` a `fx.record(candidate_id, kind, …)` call in bot/ can write: the
+    literals, the offer transitions (`move` records the event), the document outcomes.
+    A call the scan cannot read fails the test, so a new kind cannot slip by."""
+    codes: set[str] = set(TRANSITIONS)
+    codes |= {f"document_{outcome}" for outcome in typing.get_args(Outcome)}
+    known_dynamic = {("offer_state.py", "event"), ("documents.py", "f'document_{intake.outcome}'")}
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "record"
+                and len(node.args) >= 2
+            ):
+                continue
+            found = _literals(node.args[1])
+            if found is None:
+                assert (path.name, ast.unparse(node.args[1])) in known_dynamic, path
+            else:
+                codes |= found
+    return codes
+
+
+def _raw(language: str) -> dict:
+    with open(CATALOG_DIR / f"{language}.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_event_code_has_a_label(language):
+    labels = _raw(language)["commands"]["event_kinds"]
+    codes = event_codes()
+    assert {"documents_started", "document_stored", "offer_accepted"} <= codes
+    missing = sorted(code for code in codes if code not in labels)
+    assert not missing, f"{language}: no label for {missing}"
+    catalog = Catalog(language)
+    assert all(event_label(catalog, code) != code for code in codes)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_button_has_a_label(language):
+    catalog = Catalog(language)
+    from bot.vocab import REASON_CATEGORIES
+
+    keys = ["accept", "decline", "question", "claim", "resolve", "correct"]
+    keys += [f"reason:{c}" for c in REASON_CATEGORIES]
+    for key in keys:
+        shown = button_label(catalog, {"action": key, "offer_id": 1})
+        assert shown and shown != key, (language, key)
+    assert button_label(catalog, {"action": "something-new"}) == "something-new"
