@@ -239,16 +239,21 @@ async def test_talking_points_come_from_config_when_set(settings_factory, make_r
 
 
 async def test_question_button_then_the_question(rt):
+    """The click only asks for the question: HR is alerted once, with the words."""
     offer = await offered(rt)
+    hr_before = len(await hr_texts())
     await send(rt, clicked("question", offer_id=offer.id))
-    [alert] = await Alert.filter(offer_id=offer.id)
-    assert alert.kind == "question"
+    assert not await Alert.filter(offer_id=offer.id).exists()
+    assert len(await hr_texts()) == hr_before
     assert "请直接输入您的问题" in (await candidate_texts())[-1]
-    await send(rt, said("入职体检需要自己去医院做吗"))
+    assert (await Offer.get(id=offer.id)).stage == "awaiting_reply"
+    await send(rt, said("团建"))  # words the classifier alone calls "other"
     [alert] = await Alert.filter(offer_id=offer.id)
-    assert alert.updates == 1
-    assert "入职体检需要自己去医院做吗" in (await hr_texts())[-1]
+    assert (alert.kind, alert.updates) == ("question", 0)
+    assert "团建" in (await hr_texts())[-1]
+    assert "点击了" not in "\n".join(await hr_texts())
     assert "已转给 HR" in (await candidate_texts())[-1]
+    assert "question_pending" not in (await Offer.get(id=offer.id)).data
 
 
 async def test_a_hesitation_after_a_question_escalates_the_same_alert(rt):

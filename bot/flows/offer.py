@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.channels.base import Action, Inbound, Outgoing
@@ -55,6 +55,9 @@ REASON_STAGES = ("awaiting_decline_reason", "awaiting_renege_reason")
 # The alert HR works on after an offer closed: late words from the candidate join it.
 CLOSING_ALERT = {"declined": "decline", "reneged": "renege", "expired": "expiry"}
 ASKED = "ask_to_confirm"  # a reply read as a decision the bot must confirm first
+# Set by a click on 我有问题: the candidate's next words are their question, whatever
+# they read as (docs/offer-flow.md: a question alert only when there is a question).
+QUESTION_PENDING = "question_pending"
 MENU_ONLY = re.compile(r"^(?:我?选|第)?\s*\d{1,2}\s*(?:号|个|项)?\s*$")
 
 # The offer's reply routes; composed in bot/flows/routes.py.
@@ -165,6 +168,8 @@ async def on_decline(turn: Turn) -> None:
 async def on_doubt(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
     await _note_reply(turn.fx, offer, reply)
+    if await _question_to_come(turn, offer, reply):
+        return
     await move(turn.fx, offer, "offer_hesitating")
     # HR takes it from here: no reminder, no "silent" alert while they talk.
     await turn.fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, ESCALATE])
@@ -194,7 +199,8 @@ async def on_renege(turn: Turn) -> None:
 async def on_doubt_after_accepting(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
     await _note_reply(turn.fx, offer, reply)
-    await _doubt(turn, offer, reply)
+    if not await _question_to_come(turn, offer, reply):
+        await _doubt(turn, offer, reply)
 
 
 # "好的谢谢" after accepting matches no route here: the fallback answers.
@@ -287,6 +293,8 @@ async def _settle(turn: Turn, offer: Offer, reply: Reply) -> Reply:
         )
     if reply.click is not None:  # buttons are always sure
         return reply
+    if offer.data.get(QUESTION_PENDING) and reply.intent == "other":
+        return replace(reply, intent="question", sure=True)  # the words they were asked for
     kind = confirm.question_for(offer, reply.intent, reply.sure, reply.concerns)
     if kind is None:
         return reply
@@ -352,11 +360,23 @@ async def _close_by_candidate(
     await _send(turn, offer, _reason_question(fx, offer, ask), "reason")
 
 
+async def _question_to_come(turn: Turn, offer: Offer, reply: Reply) -> bool:
+    """我有问题 without words yet: ask for the question; HR hears it with the words. If
+    none come, the reminder is off but the "silent" escalation still runs."""
+    if reply.text is not None or reply.click != "question":
+        return False
+    offer.data = {**offer.data, QUESTION_PENDING: True}
+    await offer.save(update_fields=["data", "updated_at"])
+    await _say(turn, offer, "offer.ask_question")
+    return True
+
+
 async def _doubt(turn: Turn, offer: Offer, reply: Reply) -> None:
+    if offer.data.get(QUESTION_PENDING):
+        offer.data = {k: v for k, v in offer.data.items() if k != QUESTION_PENDING}
+        await offer.save(update_fields=["data", "updated_at"])
     await _tell_hr(turn, offer, reply, reply.intent)
-    if reply.click == "question":
-        await _say(turn, offer, "offer.ask_question")
-    elif reply.intent == "hesitate":
+    if reply.intent == "hesitate":
         await _say(turn, offer, "offer.ack_hesitate")
     else:
         await _say(turn, offer, "offer.ack_question")
