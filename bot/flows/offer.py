@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.channels.base import Action, Inbound, Outgoing
-from bot.flows import alerts, confirm, documents
+from bot.flows import alerts, confirm, documents, reapply
 from bot.flows.filters import known_candidate, private
 from bot.flows.offer_send import (
     reminder_key,
@@ -226,7 +226,8 @@ def _click(inbound: Inbound) -> str | None:
 
 
 async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | None:
-    """The offer a click names (it must be this candidate's), else the one in play —
+    """The offer a click names (it must be this candidate's), else the one in play (a
+    closed one only while no newer application exists: words then belong to that) —
     read row-locked, as `locked_offer` does, so replies, timers and delivery news for
     one offer take turns."""
     mine = Offer.filter(candidate_id=candidate.id).select_for_update()
@@ -239,9 +240,8 @@ async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | Non
     for offer in offers:
         if offer.status in ("sent", "accepted") or offer.stage in REASON_STAGES:
             return offer
-    if offers and offers[0].status in CLOSED_STATUSES:
-        return offers[0]
-    return None
+    closed = offers[0] if offers and offers[0].status in CLOSED_STATUSES else None
+    return closed if closed and not await reapply.newer_application(closed) else None
 
 
 async def _reply(turn: Turn) -> Reply:
