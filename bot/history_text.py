@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.history import CandidateHistory, offer_closed_at, offer_reason
-from bot.i18n import Catalog
+from bot.i18n import Catalog, money
 from bot.privacy import mask_phone, scrub
 from bot.storage.models import Alert, Application, Candidate, Note, TimelineEvent
 
@@ -146,8 +146,7 @@ def application_lines(s: Style, app: Application) -> list[str]:
                 "commands.history.offer",
                 id=offer.id,
                 date=s.day(offer.created_at),
-                salary=f"{offer.salary_monthly:,.0f}",
-                currency=offer.currency,
+                salary=money(s.catalog, offer.salary_monthly, offer.currency),
                 status=s.status(offer.status),
                 closed=s.day(closed) if closed else "",
             ).rstrip()

@@ -222,8 +222,7 @@ async def application_created(fx: Fx, application: Application) -> None:
     await fx.to_hr(
         Outgoing(
             kind="card",
-            title=fx.t("reapply.card_title"),
-            text=text,
+            text=text,  # its first line is the heading: no title beside it
             actions=claim_resolve_actions(fx, alert.id),
         ),
         f"alert:{alert.id}",
