@@ -113,3 +113,15 @@ def test_check_config_cli_prints_what_is_enabled(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "wecom: disabled" in out
     assert "api: enabled" in out
+
+
+def test_check_config_names_who_may_run_hr_commands(tmp_path, capsys):
+    """With no admins configured, the playground's HR pane still may (and can)."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[hr]\nadmins = []\n")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    admins = next(line for line in capsys.readouterr().out.splitlines() if "hr admins" in line)
+    assert "web:playground-hr" in admins and "nobody" not in admins
+    cfg.write_text("[hr]\nadmins = []\n[playground]\nenabled = false\n")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    assert "nobody can run HR commands" in capsys.readouterr().out
