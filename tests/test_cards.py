@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import build_app
 from bot.channels.base import HR_GROUP
 from bot.storage.models import Alert, Offer
-from tests.helpers import drain
+from tests.helpers import drain, sent_messages
 from tests.offer_steps import CANDIDATE, hire, said, send
 from tests.standins.feishu import FeishuSender, FeishuStandin
 from tests.test_feishu_offer import make_offer, to, words
@@ -217,3 +217,16 @@ async def test_feishu_alert_card_shows_who_claimed_it(fclient, frt, standin, sen
     assert "resolve" in keys and "claim" not in keys
     assert "已认领" in words({"msg_type": "interactive", "content": patch["content"]})
     assert HR_GROUP  # the group card, not a private one
+
+
+async def test_an_update_to_a_claimed_alert_has_no_claim_button(client, rt):
+    offer = await hire(client)
+    await drain(rt)
+    await send(rt, said("我再考虑一下，薪资还能再谈吗？"))
+    alert = await Alert.get(offer_id=offer["id"])
+    await click(client, rt, "hr", action="claim", alert_id=alert.id)
+    await send(rt, said("另外加班多吗？"))
+    assert (await Alert.get(id=alert.id)).updates == 1
+    update = [m for m in await sent_messages("web", HR_GROUP) if "加班多吗" in m["text"]][-1]
+    keys = [a["key"] for a in update["actions"]]
+    assert "claim" not in keys and "resolve" in keys

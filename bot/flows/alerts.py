@@ -122,7 +122,11 @@ def wrong_label_action(fx: Fx, alert: Alert) -> tuple[Action, ...]:
 
 
 def alert_actions(fx: Fx, alert: Alert) -> tuple[Action, ...]:
-    return claim_resolve_actions(fx, alert.id) + wrong_label_action(fx, alert)
+    """The buttons that still make sense: a claimed alert's update has no 认领."""
+    buttons = claim_resolve_actions(fx, alert.id)
+    if alert.status == "claimed":
+        buttons = tuple(b for b in buttons if b.key != "claim")
+    return buttons + wrong_label_action(fx, alert)
 
 
 def phone_suffix(fx: Fx, candidate: Candidate) -> str:
