@@ -287,11 +287,11 @@ async def test_duplicate_clicks_change_the_state_once(rt):
     second = await Offer.get(id=second.id)
     assert second.stage == "awaiting_decline_reason"  # the second click is not a reason
     assert not await Reason.filter(offer_id=second.id).exists()
-    assert "已经记录" in (await candidate_texts("cand2"))[-1]
+    assert "已记录" in (await candidate_texts("cand2"))[-1]
     await send(rt, clicked("reason:salary", "cand2", offer_id=second.id))
     await send(rt, clicked("reason:timing", "cand2", offer_id=second.id))
     assert [r.category for r in await Reason.filter(offer_id=second.id)] == ["salary"]
-    assert "已经记录" in (await candidate_texts("cand2"))[-1]
+    assert "已记录" in (await candidate_texts("cand2"))[-1]
 
 
 async def test_a_click_on_someone_elses_offer_is_not_taken(rt):
@@ -329,7 +329,7 @@ async def test_silence_gets_one_reminder_then_hr_is_alerted(settings_factory, ma
     offer = await Offer.get(id=offer.id)
     assert offer.reminders_sent == 1 and offer.status == "sent"
     texts = await candidate_texts()
-    assert len(texts) == 2 and "温馨提醒" in texts[1] and "回复 1 接受" in texts[1]
+    assert len(texts) == 2 and "还在等您答复" in texts[1] and "回复 1 接受" in texts[1]
     reminder = (await sent_messages("web", CANDIDATE))[1]
     assert [a["command"] for a in reminder["actions"]] == ["1", "2", "3"]
     [alert] = await Alert.filter(offer_id=offer.id)
