@@ -166,6 +166,8 @@ async def test_invite_link_binding_accept_and_a_pdf_over_kf(env):
     offer = await Offer.get(id=answer["id"])
     assert offer.status == "accepted"
     assert {m["touser"] for m in env.standin.delivered("kf/send_msg")} == {"wmCand"}
+    # 微信客服 has no cards to update: nothing is queued for them (nor spends the budget).
+    assert not await Outbox.filter(idempotency_key__startswith="card:").exists()
 
     # Documents: a PDF through kf is downloaded by the worker and stored.
     pdf = pdf_bytes()

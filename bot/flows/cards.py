@@ -154,6 +154,10 @@ async def _target(row: Outbox, click: dict[str, Any] | None) -> str:
     """How the row's platform names the card to replace."""
     if row.platform == "web":
         return row.idempotency_key
+    if row.platform == "wecom" and (
+        row.recipient_kind != "user" or row.recipient_id.startswith(("kf:", "chat:"))
+    ):
+        return ""  # only app members get template cards (微信客服 and groups get text)
     if row.platform == "wecom" and click and click.get("response_code"):
         salt = await KeyValue.get_or_none(key="wecom:task_salt")
         value = salt.value.get("salt") if salt and isinstance(salt.value, dict) else None
