@@ -114,7 +114,7 @@ async def test_claiming_keeps_resolve_and_shows_who_and_when(client, rt):
     (card,) = [i for i in items if f"#{alert.id}" in i["text"] and i.get("replaces")]
     keys = [a["key"] for a in card["actions"]]
     assert "claim" not in keys and "resolve" in keys
-    assert "已认领" in card["text"].splitlines()[-1]
+    assert card["text"].splitlines()[-1].startswith("🙋 HR 已认领")
 
     await click(client, rt, "hr", action="resolve", alert_id=alert.id)
     items = [i for i in await page(client) if i["pane"] == "hr"]
