@@ -36,15 +36,25 @@ def heading_once(text: str) -> None:
     assert text.count("候选人犹豫") == 1, text
 
 
-async def test_the_hesitation_alert_fits_a_phone_in_the_playground(rt):
+@pytest.mark.parametrize(
+    ("language", "words", "heading"),
+    [
+        ("zh", HESITATION, "候选人犹豫"),
+        ("en", "I need to think about it, could the salary be higher?", "hesitating"),
+    ],
+)
+async def test_the_hesitation_alert_fits_a_phone_in_the_playground(
+    settings_factory, make_runtime, language, words, heading
+):
+    rt = await make_runtime(settings_factory(company={"language": language}))
     async with api(rt) as client:
         await hire(client)
     await drain(rt)
-    await send(rt, said(HESITATION))
-    (alert,) = [m for m in await sent_messages("web", "hr_group") if "犹豫" in m["text"]]
+    await send(rt, said(words))
+    (alert,) = [m for m in await sent_messages("web", "hr_group") if heading in m["text"]]
     shown = "\n".join(p for p in (alert["title"], alert["text"]) if p)
-    assert HESITATION in shown
-    heading_once(shown)
+    assert words in shown
+    assert shown.count(heading) == 1, shown
     assert phone_lines(shown) + 1 <= MAX_LINES, shown  # + the row of buttons
 
 
