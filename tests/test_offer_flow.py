@@ -256,6 +256,21 @@ async def test_question_button_then_the_question(rt):
     assert "question_pending" not in (await Offer.get(id=offer.id)).data
 
 
+async def test_a_question_click_with_no_words_reaches_hr_with_the_silence_alert(rt):
+    """我有问题, then nothing: the reminder is off, the escalation tells HR about the click."""
+    offer = await offered(rt)
+    await send(rt, clicked("question", offer_id=offer.id))
+    timers = await pending_timers(offer)
+    assert "offer_remind" not in timers and "offer_escalate" in timers
+    await Timer.filter(id=timers["offer_escalate"].id).update(
+        due_at=rt.clock() - timedelta(seconds=1)
+    )
+    await drain(rt)
+    [alert] = await Alert.filter(offer_id=offer.id)
+    assert alert.kind == "silent"
+    assert "我有问题" in (await hr_texts())[-1]
+
+
 async def test_a_hesitation_after_a_question_escalates_the_same_alert(rt):
     offer = await offered(rt)
     await send(rt, said("请问试用期多久？"))

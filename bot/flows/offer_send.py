@@ -353,6 +353,8 @@ async def escalate(fx: Fx, timer: Timer) -> None:
         "reminders": offer.reminders_sent,
         "last_message": (last.data.get("text") or "") if last else "",
     }
+    if offer.data.get("question_pending"):  # pressed 我有问题, then wrote nothing
+        details["last_message"] = fx.t("alerts.clicked", label=fx.t("offer.button_question"))
     await alerts.raise_alert(
         fx, "silent", candidate=candidate, offer=offer, details=details, merge=True
     )
