@@ -78,3 +78,16 @@ def test_every_button_has_a_label(language):
         shown = button_label(catalog, {"action": key, "offer_id": 1})
         assert shown and shown != key, (language, key)
     assert button_label(catalog, {"action": "something-new"}) == "something-new"
+
+
+def _keys(tree: dict, prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for key, value in tree.items():
+        found |= _keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key}
+    return found
+
+
+def test_both_catalogs_have_the_same_keys():
+    """Every sentence in both languages (a key in one only falls back to Chinese)."""
+    zh, en = (_keys(_raw(language)) for language in ("zh", "en"))
+    assert sorted(zh - en) == [] and sorted(en - zh) == []
