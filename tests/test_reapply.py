@@ -254,6 +254,11 @@ async def test_a_reapplicants_words_belong_to_the_new_application(client, rt):
     assert "前端这个岗位需要经常出差吗" in hr and "前端工程师" in hr
     assert (await Offer.get(id=old["id"])).status == "declined"  # the old offer is untouched
 
+    await send(rt, said("远程可以吗？"))  # another question: the same alert, updated
+    assert await Alert.filter(kind__in=["question", "hesitate"]).count() == alerts_before + 1
+    assert (await Alert.get(id=alert.id)).updates == 1
+    assert "远程可以吗" in (await hr_group_texts())[-1]
+
     await send(rt, said("好的"))  # nothing to alert about: noted, on the timeline
-    assert await Alert.filter(kind="question").count() == alerts_before + 1
+    assert (await Alert.get(id=alert.id)).updates == 1
     assert "前端工程师" in (await candidate_texts())[-1]

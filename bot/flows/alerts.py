@@ -158,7 +158,8 @@ async def raise_alert(
     details = dict(details or {})
     # With `merge`, the open alert is read, modified and written: callers hold the offer's
     # row lock (flows/offer_state.py: locked_offer), so two events of one offer take turns.
-    current = await open_alert_for(offer, kind) if merge else None
+    about = details.get("application_id")  # an alert about an application, no offer yet
+    current = await open_alert_for(offer, kind, candidate.id, about) if merge else None
     if current is not None:
         kind = await _merged_kind(current, kind)
         data = dict(current.data)
@@ -204,11 +205,19 @@ async def raise_alert(
     return alert
 
 
-async def open_alert_for(offer: Offer | None, kind: str) -> Alert | None:
-    """The offer's open (or claimed) alert that news of `kind` would update."""
-    if offer is None:
-        return None
+async def open_alert_for(
+    offer: Offer | None, kind: str, candidate_id: int | None = None, application_id: Any = None
+) -> Alert | None:
+    """The offer's open (or claimed) alert that news of `kind` would update; without an
+    offer, the one about that application (bot/flows/reapply.py)."""
     family = DOUBT_KINDS if kind in DOUBT_KINDS else (kind,)
+    if offer is None:
+        if application_id is None:
+            return None
+        rows = await Alert.filter(
+            candidate_id=candidate_id, offer_id=None, kind__in=family, status__in=OPEN_STATUSES
+        ).order_by("-id")
+        return next((a for a in rows if a.data.get("application_id") == application_id), None)
     return (
         await Alert.filter(offer_id=offer.id, kind__in=family, status__in=OPEN_STATUSES)
         .order_by("-id")

@@ -283,5 +283,6 @@ async def on_message(turn: Turn) -> None:
         reply=turn.text,
         concerns=tuple(reading.concerns),
         details={"job": job, "application_id": application.id},
+        merge=True,  # more words about this application update the same alert
     )
     await turn.reply(Outgoing(text=fx.t("reapply.message_forwarded", job=job)), "application")

@@ -232,7 +232,7 @@ class Fx:
         """Create an alert, or with `merge_open` update the open one of this kind for the
         offer (repeated hesitant replies must not flood the group); a caller that has
         already read that open alert passes it as `current`. Returns (alert, created)."""
-        if merge_open and offer_id is not None:
+        if merge_open and (offer_id is not None or current is not None):
             if current is None:
                 current = (
                     await Alert.filter(offer_id=offer_id, kind=kind, status__in=("open", "claimed"))
