@@ -94,7 +94,6 @@ def _managed(key: str, managed: tuple[str, ...]) -> bool:
 async def refresh_offer(fx: Fx, offer: Offer, *, click: dict[str, Any] | None = None) -> int:
     """Replace the offer's cards (offer, reminder, reason menu); returns how many."""
     rows = await _cards(Outbox.filter(offer_id=offer.id, recipient_kind="user"))
-
     count = 0
     for row in rows:
         message = Outgoing.model_validate(row.payload)
@@ -137,7 +136,6 @@ async def _replace(
     if after.actions == before.actions and after.text == before.text:
         return 0  # nothing changed (a question leaves the offer card as it is)
     target = await _target(row, click)
-
     if not target:
         return 0
     if row.platform == "wecom":
