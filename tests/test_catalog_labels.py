@@ -4,6 +4,7 @@ events `/history` shows, and the buttons a click echoes in the playground."""
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 import typing
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.documents.intake import Outcome
 from bot.flows.offer_state import TRANSITIONS
 from bot.history_text import button_label, event_label
 from bot.i18n import CATALOG_DIR, LANGUAGES, Catalog
+from tests.helpers import drain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,3 +93,18 @@ def test_both_catalogs_have_the_same_keys():
     """Every sentence in both languages (a key in one only falls back to Chinese)."""
     zh, en = (_keys(_raw(language)) for language in ("zh", "en"))
     assert sorted(zh - en) == [] and sorted(en - zh) == []
+
+
+async def test_history_names_every_event_in_words(rt):
+    """/history after an accepted offer: the timeline reads 接受 offer, 开始收入职材料 …"""
+    from tests.hr_data import ask
+    from tests.offer_steps import api, clicked, hire, send
+
+    async with api(rt) as client:
+        offer = await hire(client)
+    await drain(rt)
+    await send(rt, clicked("accept", offer_id=offer["id"]))
+    text = (await ask(rt, "/history 张三"))["text"]
+    recent = text.split(rt.catalog.t("commands.history.recent"))[1]
+    assert "接受 offer" in recent and "开始收入职材料" in recent
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", recent), recent  # no raw event code
