@@ -19,6 +19,7 @@ from bot.storage.models import Application, Interview, Offer, Reason, Requisitio
 from bot.vocab import LOST_STATUSES
 
 REAPPLY_WINDOW = timedelta(days=90)
+LOSSES = ("declined", "expired", "reneged")
 LATENCY_BUCKETS = ("le_1d", "d1_2", "gt_2d")
 # A requisition gets the "review the job description" hint when at least this many of its
 # losses, and at least half of them, were `info_mismatch`.
@@ -208,32 +209,39 @@ def render_chart(stats: dict[str, Any], path: Path, labels: dict[str, str]) -> P
     """Draw the /stats chart (PNG) off-screen: outcomes, losses by requisition, drop-off
     by feedback latency, loss reasons. `labels` are the words (catalog `stats.chart`)."""
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     font = cjk_font()
     rc = {"font.family": [font, "DejaVu Sans"]} if font else {}
     with matplotlib.rc_context(rc):
-        fig = Figure(figsize=(11, 7.5), dpi=100)
-        FigureCanvasAgg(fig)
-        (ax_out, ax_req), (ax_lat, ax_reason) = fig.subplots(2, 2)
-        _outcomes(ax_out, stats, labels)
-        _requisitions(ax_req, stats, labels, cjk=font is not None)
-        _latency(ax_lat, stats, labels)
-        _reasons(ax_reason, stats, labels)
-        fig.suptitle(
-            labels["title"].format(
-                days=stats["days"],
-                decline=f"{stats['decline_rate']:.0%}",
-                renege=f"{stats['renege_rate']:.0%}",
-                dropoff=f"{stats['dropoff_rate']:.0%}",
-            ),
-            fontsize=13,
-        )
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        fig = chart_figure(stats, labels, cjk=font is not None)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="png")
     return path
+
+
+def chart_figure(stats: dict[str, Any], labels: dict[str, str], *, cjk: bool = True):
+    """The chart's figure: a panel with nothing to draw says so (no empty axes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 7.5), dpi=100)
+    FigureCanvasAgg(fig)
+    (ax_out, ax_req), (ax_lat, ax_reason) = fig.subplots(2, 2)
+    _outcomes(ax_out, stats, labels)
+    _requisitions(ax_req, stats, labels, cjk=cjk)
+    _latency(ax_lat, stats, labels)
+    _reasons(ax_reason, stats, labels)
+    fig.suptitle(
+        labels["title"].format(
+            days=stats["days"],
+            decline=f"{stats['decline_rate']:.0%}",
+            renege=f"{stats['renege_rate']:.0%}",
+            dropoff=f"{stats['dropoff_rate']:.0%}",
+        ),
+        fontsize=13,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
 
 
 def _whole_numbers(axis) -> None:
@@ -281,16 +289,17 @@ def requisition_name(row: dict[str, Any], can_draw_chinese: bool) -> str:
 def _requisitions(ax, stats: dict[str, Any], labels: dict[str, str], cjk: bool) -> None:
     rows = stats["by_requisition"][:6]
     ax.set_title(labels["by_requisition"])
-    if not rows:
+    if not any(r[k] for r in rows for k in LOSSES):  # offers, none lost: nothing to draw
         _empty(ax, labels)
         return
     names = [requisition_name(r, cjk) for r in rows][::-1]
-    lost = {k: [r[k] for r in rows][::-1] for k in ("declined", "expired", "reneged")}
+    lost = {k: [r[k] for r in rows][::-1] for k in LOSSES}
     left = [0] * len(rows)
-    for key in ("declined", "expired", "reneged"):
+    for key in LOSSES:
         ax.barh(names, lost[key], left=left, color=_OUTCOME_COLORS[key], label=labels[key])
         left = [a + b for a, b in zip(left, lost[key], strict=True)]
     ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(left=0)
     ax.set_xlabel(labels["lost_offers"])
     _whole_numbers(ax.xaxis)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.channels.registry import playground_enabled
+from bot.channels.web import PLAYGROUND_HR_ID
 from bot.config import Settings
 
 
@@ -22,6 +24,14 @@ def _feishu_connection(cfg) -> list[str]:
         f"  encrypt_key: {_mask(cfg.encrypt_key)}",
     ]
 
+def _admins(s: Settings) -> str:
+    """Who may run HR commands: the configured admins, and the playground's HR pane while
+    the playground is on (docs/hr-commands.md#who-may-run-them)."""
+    who = list(s.hr.admins)
+    if playground_enabled(s):
+        who.append(f"web:{PLAYGROUND_HR_ID} (the playground's HR pane)")
+    return ", ".join(who) or "none (nobody can run HR commands)"
+
 
 def report(settings: Settings) -> tuple[list[str], bool]:
     s = settings
@@ -33,7 +43,7 @@ def report(settings: Settings) -> tuple[list[str], bool]:
     lines.append(f"company: {s.company.name} ({s.company.timezone}, language {s.company.language})")
     lines.append(f"quiet hours: {' - '.join(s.company.quiet_hours) or 'off'}")
     lines.append(f"api: {'enabled' if s.api.token else 'disabled (api.token is empty)'}")
-    lines.append(f"hr admins: {', '.join(s.hr.admins) or 'none (nobody can run HR commands)'}")
+    lines.append(f"hr admins: {_admins(s)}")
     lines.append(f"intents: {s.intents.provider}")
     ok = True
     for platform in ("wecom", "feishu"):

@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.history import CandidateHistory, offer_closed_at, offer_reason
-from bot.i18n import Catalog
+from bot.i18n import Catalog, money
 from bot.privacy import mask_phone, scrub
 from bot.storage.models import Alert, Application, Candidate, Note, TimelineEvent
 
@@ -44,6 +44,31 @@ def alert_kind_label(catalog: Catalog, kind: str) -> str:
     return label(
         catalog, f"alerts.titles.{kind}", label(catalog, f"commands.alert_kinds.{kind}", kind)
     )
+
+
+def event_label(catalog: Catalog, kind: str) -> str:
+    """A timeline event as people read it (every kind has one: tests/test_catalog_labels.py)."""
+    return label(catalog, f"commands.event_kinds.{kind}", clip(kind, 40))
+
+
+# The catalog word of each button the bot puts on a card (what a click echoes).
+BUTTON_WORDS = {
+    "accept": "offer.button_accept",
+    "decline": "offer.button_decline",
+    "question": "offer.button_question",
+    "claim": "alerts.button_claim",
+    "resolve": "alerts.button_resolve",
+    "correct": "alerts.wrong_label.button",
+}
+
+
+def button_label(catalog: Catalog, action: dict) -> str:
+    """The label of the button a click came from, from the catalogs (not from the page)."""
+    key = str(action.get("action", ""))
+    if key.startswith("reason:"):
+        return label(catalog, f"offer.reasons.{key[len('reason:') :]}", key)
+    word = BUTTON_WORDS.get(key)
+    return label(catalog, word, key) if word else key
 
 
 def mask_email(email: str) -> str:
@@ -121,8 +146,7 @@ def application_lines(s: Style, app: Application) -> list[str]:
                 "commands.history.offer",
                 id=offer.id,
                 date=s.day(offer.created_at),
-                salary=f"{offer.salary_monthly:,.0f}",
-                currency=offer.currency,
+                salary=money(s.catalog, offer.salary_monthly, offer.currency),
                 status=s.status(offer.status),
                 closed=s.day(closed) if closed else "",
             ).rstrip()
@@ -179,7 +203,7 @@ def event_lines(s: Style, events: list[TimelineEvent]) -> list[str]:
             s.t(
                 "commands.history.event",
                 date=s.day(event.at),
-                kind=label(s.catalog, f"commands.event_kinds.{event.kind}", clip(event.kind, 40)),
+                kind=event_label(s.catalog, event.kind),
                 text=clip(text, 80) if isinstance(text, str) else "",
             ).rstrip(" ：:")
         )

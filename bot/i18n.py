@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,13 @@ class Catalog:
     def list(self, key: str) -> list[str]:
         value = self.raw(key)
         return list(value) if isinstance(value, list) else [str(value)]
+
+
+def money(catalog: Catalog, amount: Decimal | float | int | str, currency: str = "CNY") -> str:
+    """The one way money is written, everywhere ("25,000 元", "3,500.50 USD"): offer
+    cards, alerts, advisories, /history."""
+    value = Decimal(str(amount))
+    text = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
+    if currency.upper() == "CNY":
+        return catalog.t("offer.salary_cny", amount=text)
+    return catalog.t("offer.salary_other", amount=text, currency=currency.upper())

@@ -39,6 +39,7 @@ from bot.config import Settings
 from bot.flows import routes as router
 from bot.queue import QUEUES, redis_settings
 from bot.runtime import Runtime
+from bot.services.quiet import reevaluate_held
 from bot.services.unprocessed import tell_hr_unprocessed
 from bot.storage.models import Candidate, Conversation, InboundEvent, Outbox, Timer
 from bot.sweeper import _sweep_forever, sweep_once  # noqa: F401 - sweep_once: tests, bench
@@ -124,6 +125,9 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     files, errors = await _download_all(rt, inbound)
     reading = await router.read_ahead(rt, inbound)  # no network inside the transaction
     fx = rt.fx(actor=account(inbound.platform, inbound.sender_id))
+    if inbound.kind == "action":
+        # which card was clicked, for replacing it (bot/flows/cards.py)
+        fx.click = {**inbound.extra, "response_code": inbound.card_ref}
     try:
         async with in_transaction():
             conv = await locked_conversation(rt, inbound)
@@ -348,6 +352,7 @@ class Workers:
         self.current: dict[str, Worker] = {}
         self._started: list[Worker] = []  # every arq worker so far, for the counts
         self._stopping = False
+        self._reevaluated = False  # held messages re-timed once, at the first run
         self._task: asyncio.Task | None = None
 
     @property
@@ -394,6 +399,9 @@ class Workers:
     async def async_run(self) -> None:
         """Burst: each queue until it is empty. Otherwise until `shutdown()`."""
         self._task = asyncio.current_task()
+        if not self._reevaluated:  # the quiet hours may have changed with the restart
+            self._reevaluated = True
+            await reevaluate_held(self.rt.clock(), self.rt.settings.company)
         if self.burst:
             self.current = {q: self._arq(q) for q in QUEUES}
             await asyncio.gather(*(w.async_run() for w in self.current.values()))

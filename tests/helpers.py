@@ -50,10 +50,17 @@ async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 10.
         await asyncio.sleep(0.05)
 
 
-async def sent_messages(platform: str = "web", recipient: str | None = None) -> list[dict]:
-    """What the bot delivered (outbox rows marked sent), oldest first."""
+async def sent_messages(
+    platform: str = "web", recipient: str | None = None, *, cards: bool = False
+) -> list[dict]:
+    """What the bot delivered (outbox rows marked sent), oldest first; with `cards`, only
+    the replacements of earlier cards (bot/flows/cards.py), which are skipped otherwise."""
     q = Outbox.filter(platform=platform, status="sent")
     if recipient is not None:
         q = q.filter(recipient_id=recipient)
     rows = await q.order_by("id")
-    return [{"to": r.recipient_id, **r.payload} for r in rows]
+    return [
+        {"to": r.recipient_id, **r.payload}
+        for r in rows
+        if bool(r.payload.get("replaces")) == cards
+    ]

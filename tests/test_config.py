@@ -186,3 +186,14 @@ def test_check_config_names_the_feishu_connection_and_what_it_lacks(tmp_path, ca
     with pytest.raises(SystemExit):
         main(["check-config", "--config", str(cfg)])
     assert "feishu.verification_token: required" in capsys.readouterr().err
+
+def test_check_config_names_who_may_run_hr_commands(tmp_path, capsys):
+    """With no admins configured, the playground's HR pane still may (and can)."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[hr]\nadmins = []\n")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    admins = next(line for line in capsys.readouterr().out.splitlines() if "hr admins" in line)
+    assert "web:playground-hr" in admins and "nobody" not in admins
+    cfg.write_text("[hr]\nadmins = []\n[playground]\nenabled = false\n")
+    assert main(["check-config", "--config", str(cfg)]) == 0
+    assert "nobody can run HR commands" in capsys.readouterr().out

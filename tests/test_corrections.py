@@ -91,8 +91,8 @@ async def test_alerts_not_born_from_words_cannot_be_corrected(rt):
     async with api(rt) as client:
         await hire(client)
     await drain(rt)
-    await send(rt, clicked("question"))  # a button: nothing was read from words
-    alert = await Alert.get(kind="question")
+    await send(rt, clicked("decline"))  # a button: nothing was read from words
+    alert = await Alert.get(kind="decline")
     answer = await ask(rt, f"/correct {alert.id} hesitate")
     assert answer["text"] == rt.catalog.t("commands.correct.not_a_reply", id=alert.id)
     missing = await ask(rt, "/correct 999999 hesitate")

@@ -555,7 +555,7 @@ async def test_reminder_and_hr_alert_fire_before_the_start_date(settings_factory
     assert alert.kind == "documents_missing" and alert.status == "open"
     assert alert.data["missing"] == ["bank_card", "photo"]
     hr = (await sent_messages("web", HR_GROUP))[-1]
-    assert f"告警 #{alert.id}" in hr["text"]
+    assert f"#{alert.id}" in hr["text"].splitlines()[0]
     assert "还差 2 项：银行卡、证件照" in hr["text"]
     assert "张三（138****8000）" in hr["text"] and PHONE not in hr["text"]
     assert [a["command"] for a in hr["actions"]] == [f"/claim {alert.id}", f"/resolve {alert.id}"]
@@ -610,7 +610,7 @@ async def test_start_date_onboards_and_lists_what_is_missing(rt):
     alert = await Alert.get(offer_id=offer.id)
     hr = (await sent_messages("web", HR_GROUP))[-1]
     assert "今天入职" in hr["text"] and "还差 2 项：身份证正面、证件照" in hr["text"]
-    assert f"告警 #{alert.id}" in hr["text"]
+    assert f"#{alert.id}" in hr["text"]
     # Documents can still follow after day one.
     await send_file(rt, jpeg())
     assert (await last_text()).startswith("身份证正面 ✅ 1/2")

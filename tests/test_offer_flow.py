@@ -239,16 +239,36 @@ async def test_talking_points_come_from_config_when_set(settings_factory, make_r
 
 
 async def test_question_button_then_the_question(rt):
+    """The click only asks for the question: HR is alerted once, with the words."""
+    offer = await offered(rt)
+    hr_before = len(await hr_texts())
+    await send(rt, clicked("question", offer_id=offer.id))
+    assert not await Alert.filter(offer_id=offer.id).exists()
+    assert len(await hr_texts()) == hr_before
+    assert "请直接输入您的问题" in (await candidate_texts())[-1]
+    assert (await Offer.get(id=offer.id)).stage == "awaiting_reply"
+    await send(rt, said("团建"))  # words the classifier alone calls "other"
+    [alert] = await Alert.filter(offer_id=offer.id)
+    assert (alert.kind, alert.updates) == ("question", 0)
+    assert "团建" in (await hr_texts())[-1]
+    assert "点击了" not in "\n".join(await hr_texts())
+    assert "已转给 HR" in (await candidate_texts())[-1]
+    assert "question_pending" not in (await Offer.get(id=offer.id)).data
+
+
+async def test_a_question_click_with_no_words_reaches_hr_with_the_silence_alert(rt):
+    """我有问题, then nothing: the reminder is off, the escalation tells HR about the click."""
     offer = await offered(rt)
     await send(rt, clicked("question", offer_id=offer.id))
+    timers = await pending_timers(offer)
+    assert "offer_remind" not in timers and "offer_escalate" in timers
+    await Timer.filter(id=timers["offer_escalate"].id).update(
+        due_at=rt.clock() - timedelta(seconds=1)
+    )
+    await drain(rt)
     [alert] = await Alert.filter(offer_id=offer.id)
-    assert alert.kind == "question"
-    assert "请直接输入您的问题" in (await candidate_texts())[-1]
-    await send(rt, said("入职体检需要自己去医院做吗"))
-    [alert] = await Alert.filter(offer_id=offer.id)
-    assert alert.updates == 1
-    assert "入职体检需要自己去医院做吗" in (await hr_texts())[-1]
-    assert "已转给 HR" in (await candidate_texts())[-1]
+    assert alert.kind == "silent"
+    assert "我有问题" in (await hr_texts())[-1]
 
 
 async def test_a_hesitation_after_a_question_escalates_the_same_alert(rt):
@@ -282,11 +302,11 @@ async def test_duplicate_clicks_change_the_state_once(rt):
     second = await Offer.get(id=second.id)
     assert second.stage == "awaiting_decline_reason"  # the second click is not a reason
     assert not await Reason.filter(offer_id=second.id).exists()
-    assert "已经记录" in (await candidate_texts("cand2"))[-1]
+    assert "已记录" in (await candidate_texts("cand2"))[-1]
     await send(rt, clicked("reason:salary", "cand2", offer_id=second.id))
     await send(rt, clicked("reason:timing", "cand2", offer_id=second.id))
     assert [r.category for r in await Reason.filter(offer_id=second.id)] == ["salary"]
-    assert "已经记录" in (await candidate_texts("cand2"))[-1]
+    assert "已记录" in (await candidate_texts("cand2"))[-1]
 
 
 async def test_a_click_on_someone_elses_offer_is_not_taken(rt):
@@ -324,7 +344,7 @@ async def test_silence_gets_one_reminder_then_hr_is_alerted(settings_factory, ma
     offer = await Offer.get(id=offer.id)
     assert offer.reminders_sent == 1 and offer.status == "sent"
     texts = await candidate_texts()
-    assert len(texts) == 2 and "温馨提醒" in texts[1] and "回复 1 接受" in texts[1]
+    assert len(texts) == 2 and "还在等您答复" in texts[1] and "回复 1 接受" in texts[1]
     reminder = (await sent_messages("web", CANDIDATE))[1]
     assert [a["command"] for a in reminder["actions"]] == ["1", "2", "3"]
     [alert] = await Alert.filter(offer_id=offer.id)

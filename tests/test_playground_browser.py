@@ -228,3 +228,45 @@ async def test_beside_a_real_platform_the_page_asks_for_the_api_token(
         await page.locator("#candidate-select option", has_text="王小明").wait_for(state="attached")
         await page.locator('#connection[data-mode="live"]').wait_for()
         await page.screenshot(path=ARTIFACTS / "playground-7-token.png")
+
+
+@pytest.mark.timeout(300)
+async def test_buttons_follow_the_server_across_a_reload(server):
+    """我有问题 leaves 接受 and 婉拒 usable; after accepting, the card shows the outcome and
+    no buttons, and a reload shows the same (the server's state, not the page's). The
+    click echoes the button's words, not its key."""
+    errors: list[str] = []
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(WAIT_MS)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await page.goto(str(server.make_url("/playground")))
+        pane = page.locator("#candidate-messages")
+        await page.click("#start-demo")
+        card = pane.locator(".msg.card").filter(has=page.locator('button[data-action="accept"]'))
+        await card.first.wait_for()
+        name = await page.locator("#candidate-select option:checked").inner_text()
+        candidate = await Candidate.get(name=name)
+
+        await card.first.locator('button[data-action="question"]').click()
+        await pane.get_by_text("请直接输入您的问题").first.wait_for()
+        for key in ("accept", "decline"):
+            assert await card.first.locator(f'button[data-action="{key}"]').is_enabled(), key
+
+        await card.first.locator('button[data-action="accept"]').click()
+
+        async def accepted():
+            offer = await Offer.filter(candidate_id=candidate.id).order_by("-id").first()
+            return offer.status == "accepted"
+
+        await wait_for(accepted, WAIT_MS / 1000)
+        await pane.get_by_text("✅ 已接受").first.wait_for()
+        assert await pane.locator('button[data-action="accept"]').count() == 0
+
+        await page.reload()
+        await pane.get_by_text("✅ 已接受").first.wait_for()
+        assert await pane.locator('button[data-action="accept"]').count() == 0
+        await pane.get_by_text("点了「我有问题」").first.wait_for()
+        assert await pane.get_by_text("点了「question」").count() == 0
+    assert errors == []

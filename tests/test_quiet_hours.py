@@ -151,3 +151,97 @@ async def test_a_reply_cancels_an_hr_remind_still_waiting_for_morning(rt):
     await process_inbound(ctx(rt), pk)
     held = await Outbox.get(id=held.id)
     assert (held.status, held.last_error) == ("cancelled", "the candidate replied")
+
+
+async def restarted(make_runtime, settings):
+    """A process started again with `settings`: its worker's first run, then the work."""
+    from bot.worker import build_worker
+
+    rt = await make_runtime(settings)
+    worker = build_worker(rt, burst=True)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+    await drain(rt)
+    return rt
+
+
+async def night_runtime(settings_factory, make_runtime):
+    base = settings_factory(company={"timezone": SHANGHAI})
+    window, ends = window_around_now(base)
+    rt = await make_runtime(settings_factory(company={"timezone": SHANGHAI, "quiet_hours": window}))
+    return rt, ends
+
+
+async def test_a_restart_without_quiet_hours_releases_what_they_held(
+    settings_factory, make_runtime
+):
+    rt, ends = await night_runtime(settings_factory, make_runtime)
+    async with api(rt) as client:
+        answer = await hire(client)
+    await drain(rt)
+    row = await Outbox.get(offer_id=answer["id"], recipient_id=CANDIDATE)
+    assert (row.status, row.not_before) == ("pending", ends)
+
+    # HR sets `quiet_hours = []` and restarts: the held offer goes now, its deadline kept.
+    deadline = (await Offer.get(id=answer["id"])).expires_at
+    await restarted(
+        make_runtime, settings_factory(company={"timezone": SHANGHAI, "quiet_hours": []})
+    )
+    assert (await Outbox.get(id=row.id)).status == "sent"
+    offer = await Offer.get(id=answer["id"])
+    assert offer.delivered_at is not None and offer.expires_at == deadline
+
+
+async def test_a_restart_with_a_later_morning_holds_until_then(settings_factory, make_runtime):
+    rt, ends = await night_runtime(settings_factory, make_runtime)
+    async with api(rt) as client:
+        answer = await hire(client)
+    local = ends.astimezone(rt.settings.company.tz)
+    start = (local - timedelta(hours=2)).strftime("%H:%M")
+    window = [start, (local + timedelta(hours=1)).strftime("%H:%M")]
+    await restarted(
+        make_runtime, settings_factory(company={"timezone": SHANGHAI, "quiet_hours": window})
+    )
+    row = await Outbox.get(offer_id=answer["id"], recipient_id=CANDIDATE)
+    assert row.status == "pending" and row.not_before == ends + timedelta(hours=1)
+
+
+async def test_the_advisory_and_the_card_show_one_deadline(settings_factory, make_runtime):
+    rt, ends = await night_runtime(settings_factory, make_runtime)
+    async with api(rt) as client:
+        answer = await hire(client, expectations={"salary_min": 30000})
+    offer = await Offer.get(id=answer["id"])
+    shown = offer.expires_at.astimezone(rt.settings.company.tz).strftime("%Y-%m-%d %H:%M")
+    advisory = await Outbox.get(recipient_id=HR_GROUP)
+    card = await Outbox.get(offer_id=offer.id, recipient_id=CANDIDATE)
+    assert shown in advisory.payload["text"]
+    assert shown in card.payload["text"]
+    # Morning: delivered a little late; the deadline the candidate read does not move.
+    rt.clock = lambda: ends + timedelta(minutes=7)
+    await drain(rt)
+    assert (await Offer.get(id=offer.id)).expires_at == offer.expires_at
+
+
+async def test_the_playground_shows_messages_in_the_order_they_were_written(
+    settings_factory, make_runtime
+):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import build_app
+
+    rt, _ = await night_runtime(settings_factory, make_runtime)
+    async with TestClient(TestServer(build_app(rt))) as client:
+        await hire(client)
+        body = {"role": "candidate", "user": CANDIDATE, "text": "在吗"}
+        assert (await client.post("/playground/api/send", json=body)).status == 202
+        await drain(rt)
+        history = await client.get("/playground/api/history", params={"user": CANDIDATE})
+        items = [i for i in (await history.json())["items"] if i["pane"] == "candidate"]
+    assert [(i["dir"], i["status"]) for i in items] == [
+        ("out", "scheduled"),  # the offer, held for the morning
+        ("in", "received"),  # the candidate's message, after the offer it answers
+        ("out", "scheduled"),  # the bot's answer to it
+    ]
+    assert ":message:" in items[0]["id"]

@@ -224,3 +224,41 @@ async def test_an_erased_person_is_not_recognised(client, rt):
     app = await apply(client, rt, candidate_id=newcomer.id, requisition_external_id="REQ-NEW")
     assert app.reapplication_of is None
     assert await hr_group_texts() == []
+
+
+async def test_a_reapplicants_words_belong_to_the_new_application(client, rt):
+    """The old offer was declined and HR closed that alert; the person applies again and
+    asks about the new job: HR hears it (naming the new job), the answer is about it."""
+    from bot.storage.models import Offer
+    from tests.offer_steps import candidate_texts, clicked, hire, said, send
+
+    old = await hire(client)
+    await drain(rt)
+    await send(rt, clicked("decline", offer_id=old["id"]))
+    await send(rt, said("1"))
+    assert (await Offer.get(id=old["id"])).stage == "closed"
+    await Alert.filter(offer_id=old["id"]).update(status="resolved")
+    req = {"external_id": "req-fe", "title": "前端工程师"}
+    assert (await client.post(f"{API}/requisitions", json=req, headers=auth())).status == 201
+    person = (await Offer.get(id=old["id"])).candidate_id
+    await apply(client, rt, candidate_id=person, requisition_external_id="req-fe")
+    alerts_before = await Alert.filter(kind="question").count()
+
+    await send(rt, said("前端这个岗位需要经常出差吗？"))
+    answer = (await candidate_texts())[-1]
+    assert "婉拒" not in answer and "前端工程师" in answer
+    [alert] = await Alert.filter(kind="question").order_by("-id").limit(1)
+    assert await Alert.filter(kind="question").count() == alerts_before + 1
+    assert alert.offer_id is None and alert.data["job"] == "前端工程师"
+    hr = (await hr_group_texts())[-1]
+    assert "前端这个岗位需要经常出差吗" in hr and "前端工程师" in hr
+    assert (await Offer.get(id=old["id"])).status == "declined"  # the old offer is untouched
+
+    await send(rt, said("远程可以吗？"))  # another question: the same alert, updated
+    assert await Alert.filter(kind__in=["question", "hesitate"]).count() == alerts_before + 1
+    assert (await Alert.get(id=alert.id)).updates == 1
+    assert "远程可以吗" in (await hr_group_texts())[-1]
+
+    await send(rt, said("好的"))  # nothing to alert about: noted, on the timeline
+    assert (await Alert.get(id=alert.id)).updates == 1
+    assert "前端工程师" in (await candidate_texts())[-1]

@@ -20,6 +20,7 @@ def test_the_flows_are_included_in_the_visible_order():
         "documents",
         "offer",
         "offer_send",
+        "reapply",
         "fallback",
     ]
 

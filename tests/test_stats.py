@@ -144,7 +144,7 @@ async def test_stats_command_and_api_tell_the_same_numbers(rt, client, settings)
     assert "婉拒率 33% · 反悔率 22% · 流失率 67%" in text
     r2_line = next(line for line in text.splitlines() if "销售经理" in line)
     assert "流失率 75%" in r2_line and rt.catalog.t("stats.review_jd") in r2_line
-    assert "薪资 2" in text and "≤1 天 33%（3 个）" in text and "复投占申请比例：25%" in text
+    assert "薪资 2" in text and "≤1 天 33%（3 个）" in text and "复投率 25%" in text
     chart = settings.data_dir / "charts" / answer["image_key"]
     with Image.open(chart) as image:
         assert image.format == "PNG" and image.size == (1100, 750)
@@ -162,6 +162,35 @@ async def test_an_empty_window(rt, settings):
     assert stats["reapply_rate_90d"] == 0.0
     path = render_chart(stats, settings.data_dir / "empty.png", chart_labels(Catalog("en")))
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_a_panel_without_data_says_so_instead_of_an_empty_axis(rt, language):
+    """Offers out, none lost yet: the losses panel drew bars of zero on a −0.045…0.045
+    axis. Every panel now draws data on axes that start at 0, or says there is none."""
+    from bot.analytics import chart_figure
+
+    now = rt.clock()
+    app = await application(await candidate("甲"), await requisition("QA"), now - timedelta(days=3))
+    await offer(app, "sent", sent_at=now - timedelta(days=1))
+    stats = await compute_stats(30, now=rt.clock())
+    assert stats["offers_sent"] == 1 and stats["by_requisition"]
+    labels = chart_labels(Catalog(language))
+    fig = chart_figure(stats, labels)
+    for ax in fig.axes:
+        says_none = any(t.get_text() == labels["no_data"] for t in ax.texts)
+        if not says_none:  # a drawn panel: no axis squeezed round zero (−0.045…0.045)
+            for low, high in (ax.get_xlim(), ax.get_ylim()):
+                assert high - low > 0.5, (ax.get_title(), low, high)
+    (losses,) = [ax for ax in fig.axes if ax.get_title() == labels["by_requisition"]]
+    assert [t.get_text() for t in losses.texts] == [labels["no_data"]]
+
+
+def test_the_reapply_rate_says_what_it_counts():
+    for language in ("zh", "en"):
+        text = Catalog(language).t("stats.reapply", rate="25%")
+        assert "90" in text and "25%" in text
+    assert "占申请比例" not in Catalog("zh").t("stats.reapply", rate="25%")
 
 
 @pytest.mark.parametrize("days", [0, -1, True, 1.5, "30"])

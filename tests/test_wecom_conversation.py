@@ -83,6 +83,27 @@ async def test_accept_by_button_in_the_app_chat(env):
     assert PHONE not in robot  # masked in the group
 
 
+async def test_a_question_click_leaves_the_card_usable_and_accept_then_closes_it(env):
+    answer = await make_offer(env, wecom_user_id="lisi")
+    (card,) = [
+        m["template_card"]
+        for m in env.standin.delivered("message/send")
+        if m["msgtype"] == "template_card"
+    ]
+    keys = {decode_button_key(b["key"])["action"]: b["key"] for b in card["button_list"]}
+    code = env.standin.click()
+    await env.callback(card_click_xml("lisi", keys["question"], card["task_id"], code))
+    await drain(env.rt)
+    assert env.standin.delivered("message/update_template_card") == []  # still usable
+    code = env.standin.click()
+    await env.callback(card_click_xml("lisi", keys["accept"], card["task_id"], code))
+    await drain(env.rt)
+    assert (await Offer.get(id=answer["id"])).status == "accepted"
+    (update,) = env.standin.delivered("message/update_template_card")
+    assert update["response_code"] == code
+    assert update["button"]["replace_name"].startswith("✅ 已接受")
+
+
 async def test_hesitation_in_words_alerts_hr_even_when_wecom_is_busy(env):
     answer = await make_offer(env, wecom_user_id="lisi")
     env.standin.fail("message/send", -1)
@@ -137,6 +158,8 @@ async def test_invite_link_binding_accept_and_a_pdf_over_kf(env):
     offer = await Offer.get(id=answer["id"])
     assert offer.status == "accepted"
     assert {m["touser"] for m in env.standin.delivered("kf/send_msg")} == {"wmCand"}
+    # 微信客服 has no cards to update: nothing is queued for them (nor spends the budget).
+    assert not await Outbox.filter(idempotency_key__startswith="card:").exists()
 
     # Documents: a PDF through kf is downloaded by the worker and stored.
     pdf = pdf_bytes()

@@ -93,9 +93,10 @@ def _mentions(text: str, command: str) -> bool:
 
 
 def commands_hint(message: Outgoing, catalog: Catalog) -> str:
-    """ "You can also reply: 1 Accept; 2 Decline" — unless the text already says so."""
-    actions = [a for a in message.actions if a.command]
-    if not actions or all(_mentions(message.text, a.command) for a in actions):
+    """ "You can also reply: 1 Accept; 2 Decline" — only the commands the text does not
+    already name (an alert's footer names /claim and /resolve)."""
+    actions = [a for a in message.actions if a.command and not _mentions(message.text, a.command)]
+    if not actions:
         return ""
     items = catalog.t("channel.wecom.command_separator").join(
         catalog.t("channel.wecom.command_item", command=a.command, label=a.label) for a in actions

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bot.channels.base import Outgoing
 from bot.commands.registry import Ctx, alert_id, alert_id_and_note, command
+from bot.flows import cards
 from bot.flows.alerts import alert_actions
 from bot.history_text import alert_kind_label, clip
 from bot.storage.models import Alert
@@ -90,6 +91,8 @@ async def claim(ctx: Ctx, number: int) -> None:
             alert.candidate_id, "alert_claimed", {"alert_id": alert.id}, offer_id=alert.offer_id
         )
     alert.status = "claimed"
+    await alert.refresh_from_db()
+    await cards.refresh_alert(ctx.fx, alert, by=display_name(ctx), click=ctx.fx.click)
     if await _card_answer(ctx, alert, "commands.claimed_group"):
         return
     await ctx.answer(ctx.t("commands.claimed", alert=describe(ctx, alert)))
@@ -118,6 +121,8 @@ async def resolve(ctx: Ctx, args: tuple[int, str]) -> None:
             {"alert_id": alert.id, "note": note},
             offer_id=alert.offer_id,
         )
+    await alert.refresh_from_db()
+    await cards.refresh_alert(ctx.fx, alert, by=display_name(ctx), click=ctx.fx.click)
     shown_note = ctx.t("commands.resolution_note", note=clip(note, 200)) if note else ""
     alert.status = "resolved"
     if await _card_answer(ctx, alert, "commands.resolved_group", note=shown_note):

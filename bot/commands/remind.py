@@ -55,4 +55,5 @@ async def remind(ctx: Ctx, query: str) -> None:
     await ctx.fx.record(candidate.id, "reminder_sent", {"by": ctx.actor}, offer_id=offer.id)
     later = row.not_before > ctx.fx.now()
     answer = "commands.remind_queued" if later else "commands.remind_sent"
-    await ctx.answer(ctx.t(answer, who=who, time=ctx.style.day(row.not_before)))
+    when = row.not_before.astimezone(ctx.style.tz).strftime("%Y-%m-%d %H:%M")
+    await ctx.answer(ctx.t(answer, who=who, time=when))

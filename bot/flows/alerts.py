@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.channels.base import Action, Outgoing
+from bot.i18n import money as format_money
 from bot.privacy import mask_phone, scrub
 from bot.services.fx import Fx
 from bot.storage.models import Alert, Candidate, Offer, Requisition
@@ -55,11 +56,7 @@ def local_time(fx: Fx, moment: datetime | None) -> str:
 
 
 def money(fx: Fx, amount: Decimal | float | int, currency: str = "CNY") -> str:
-    value = Decimal(str(amount))
-    text = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
-    if currency.upper() == "CNY":
-        return fx.t("offer.salary_cny", amount=text)
-    return fx.t("offer.salary_other", amount=text, currency=currency.upper())
+    return format_money(fx.catalog, amount, currency)  # one format everywhere (bot/i18n.py)
 
 
 async def offer_facts(fx: Fx, offer: Offer) -> dict[str, str]:
@@ -125,7 +122,11 @@ def wrong_label_action(fx: Fx, alert: Alert) -> tuple[Action, ...]:
 
 
 def alert_actions(fx: Fx, alert: Alert) -> tuple[Action, ...]:
-    return claim_resolve_actions(fx, alert.id) + wrong_label_action(fx, alert)
+    """The buttons that still make sense: a claimed alert's update has no 认领."""
+    buttons = claim_resolve_actions(fx, alert.id)
+    if alert.status == "claimed":
+        buttons = tuple(b for b in buttons if b.key != "claim")
+    return buttons + wrong_label_action(fx, alert)
 
 
 def phone_suffix(fx: Fx, candidate: Candidate) -> str:
@@ -157,7 +158,8 @@ async def raise_alert(
     details = dict(details or {})
     # With `merge`, the open alert is read, modified and written: callers hold the offer's
     # row lock (flows/offer_state.py: locked_offer), so two events of one offer take turns.
-    current = await open_alert_for(offer, kind) if merge else None
+    about = details.get("application_id")  # an alert about an application, no offer yet
+    current = await open_alert_for(offer, kind, candidate.id, about) if merge else None
     if current is not None:
         kind = await _merged_kind(current, kind)
         data = dict(current.data)
@@ -203,11 +205,19 @@ async def raise_alert(
     return alert
 
 
-async def open_alert_for(offer: Offer | None, kind: str) -> Alert | None:
-    """The offer's open (or claimed) alert that news of `kind` would update."""
-    if offer is None:
-        return None
+async def open_alert_for(
+    offer: Offer | None, kind: str, candidate_id: int | None = None, application_id: Any = None
+) -> Alert | None:
+    """The offer's open (or claimed) alert that news of `kind` would update; without an
+    offer, the one about that application (bot/flows/reapply.py)."""
     family = DOUBT_KINDS if kind in DOUBT_KINDS else (kind,)
+    if offer is None:
+        if application_id is None:
+            return None
+        rows = await Alert.filter(
+            candidate_id=candidate_id, offer_id=None, kind__in=family, status__in=OPEN_STATUSES
+        ).order_by("-id")
+        return next((a for a in rows if a.data.get("application_id") == application_id), None)
     return (
         await Alert.filter(offer_id=offer.id, kind__in=family, status__in=OPEN_STATUSES)
         .order_by("-id")
@@ -252,19 +262,16 @@ def render_alert(fx: Fx, alert: Alert) -> Outgoing:
     if kind in ("decline", "renege"):
         lines.append(_reason_line(fx, data))
     concerns = list(data.get("concerns", []))
-    if concerns:
-        lines.append(_concerns_line(fx, concerns))
+    if concerns and not all(talking_points(fx, c) for c in concerns):
+        lines.append(_concerns_line(fx, concerns))  # else the talking points name them
     lines += _talking_point_lines(fx, _with_reason(concerns, data))
     advice = _optional(fx, f"alerts.advice.{kind}")
     if advice:
         lines.append(fx.t("alerts.advice_line", text=advice))
     lines.append(fx.t("alerts.footer", id=alert.id))
-    return Outgoing(
-        kind="card",
-        title=title,
-        text="\n".join(lines),
-        actions=alert_actions(fx, alert),
-    )
+    # No separate `title`: the heading is the text's first line, said once on every
+    # platform (a card title plus the same heading read twice).
+    return Outgoing(kind="card", text="\n".join(lines), actions=alert_actions(fx, alert))
 
 
 def render_update(
@@ -300,19 +307,16 @@ def render_update(
         fresh.append(category)
     lines += _talking_point_lines(fx, fresh)
     lines.append(fx.t("alerts.footer", id=alert.id))
-    return Outgoing(
-        kind="card",
-        title=title,
-        text="\n".join(lines),
-        actions=alert_actions(fx, alert),
-    )
+    # No separate `title`: the heading is the text's first line, said once on every
+    # platform (a card title plus the same heading read twice).
+    return Outgoing(kind="card", text="\n".join(lines), actions=alert_actions(fx, alert))
 
 
 def _subject_lines(fx: Fx, data: dict[str, Any]) -> list[str]:
     phone = fx.t("alerts.phone", phone=data["phone"]) if data.get("phone") else ""
-    lines = [fx.t("alerts.candidate", name=data.get("candidate", ""), phone=phone)]
-    if data.get("job"):
-        lines.append(fx.t("alerts.job", job=data["job"]))
+    # Who and which job on one line: a phone shows little.
+    who = fx.t("alerts.candidate", name=data.get("candidate", ""), phone=phone)
+    lines = [who + (fx.t("alerts.job", job=data["job"]) if data.get("job") else "")]
     if data.get("salary"):
         lines.append(
             fx.t(
@@ -374,8 +378,6 @@ def _talking_point_lines(fx: Fx, concerns: list[str]) -> list[str]:
             continue
         lines.append(fx.t("alerts.talking_point_concern", concern=label(fx, concern)))
         lines += [fx.t("alerts.talking_point", point=p) for p in points]
-    if lines:
-        lines.insert(0, fx.t("alerts.talking_points_heading"))
     return lines
 
 

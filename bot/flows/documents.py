@@ -438,12 +438,8 @@ async def alert_hr(fx: Fx, timer: Timer) -> None:
         count=len(progress.missing),
         missing=item_names(fx, progress.missing),
     )
-    message = Outgoing(
-        kind="card",
-        title=fx.t("documents.hr_missing_title"),
-        text=text,
-        actions=claim_resolve_actions(fx, alert.id),
-    )
+    # The first line is the heading: no card title beside it (a phone would show it twice).
+    message = Outgoing(kind="card", text=text, actions=claim_resolve_actions(fx, alert.id))
     await fx.to_hr(
         message,
         f"docs:{offer.id}:hr_alert",
@@ -467,11 +463,10 @@ async def onboard(fx: Fx, timer: Timer) -> None:
     requisition = await Requisition.get_or_none(id=offer.requisition_id)
     job = requisition.title if requisition else ""
     key = f"docs:{offer.id}:onboarded"
-    title = fx.t("documents.hr_onboarded_title")
     if progress.complete:
         text = fx.t("documents.hr_onboarded_complete", who=who(fx, candidate), job=job)
         await fx.to_hr(
-            Outgoing(title=title, text=text), key, candidate_id=candidate.id, offer_id=offer.id
+            Outgoing(text=text), key, candidate_id=candidate.id, offer_id=offer.id
         )
         return
     alert = await _open_alert(fx, offer, progress)
@@ -483,9 +478,7 @@ async def onboard(fx: Fx, timer: Timer) -> None:
         count=len(progress.missing),
         missing=item_names(fx, progress.missing),
     )
-    message = Outgoing(
-        kind="card", title=title, text=text, actions=claim_resolve_actions(fx, alert.id)
-    )
+    message = Outgoing(kind="card", text=text, actions=claim_resolve_actions(fx, alert.id))
     await fx.to_hr(message, key, candidate_id=candidate.id, offer_id=offer.id, alert_id=alert.id)
 
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.channels.base import Action, Inbound, Outgoing
-from bot.flows import alerts, confirm, documents
+from bot.flows import alerts, confirm, documents, reapply
 from bot.flows.filters import known_candidate, private
 from bot.flows.offer_send import (
     reminder_key,
@@ -55,6 +55,9 @@ REASON_STAGES = ("awaiting_decline_reason", "awaiting_renege_reason")
 # The alert HR works on after an offer closed: late words from the candidate join it.
 CLOSING_ALERT = {"declined": "decline", "reneged": "renege", "expired": "expiry"}
 ASKED = "ask_to_confirm"  # a reply read as a decision the bot must confirm first
+# Set by a click on 我有问题: the candidate's next words are their question, whatever
+# they read as (docs/offer-flow.md: a question alert only when there is a question).
+QUESTION_PENDING = "question_pending"
 MENU_ONLY = re.compile(r"^(?:我?选|第)?\s*\d{1,2}\s*(?:号|个|项)?\s*$")
 
 # The offer's reply routes; composed in bot/flows/routes.py.
@@ -165,6 +168,8 @@ async def on_decline(turn: Turn) -> None:
 async def on_doubt(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
     await _note_reply(turn.fx, offer, reply)
+    if await _question_to_come(turn, offer, reply):
+        return
     await move(turn.fx, offer, "offer_hesitating")
     # HR takes it from here: no reminder, no "silent" alert while they talk.
     await turn.fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, ESCALATE])
@@ -194,7 +199,8 @@ async def on_renege(turn: Turn) -> None:
 async def on_doubt_after_accepting(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
     await _note_reply(turn.fx, offer, reply)
-    await _doubt(turn, offer, reply)
+    if not await _question_to_come(turn, offer, reply):
+        await _doubt(turn, offer, reply)
 
 
 # "好的谢谢" after accepting matches no route here: the fallback answers.
@@ -220,7 +226,8 @@ def _click(inbound: Inbound) -> str | None:
 
 
 async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | None:
-    """The offer a click names (it must be this candidate's), else the one in play —
+    """The offer a click names (it must be this candidate's), else the one in play (a
+    closed one only while no newer application exists: words then belong to that) —
     read row-locked, as `locked_offer` does, so replies, timers and delivery news for
     one offer take turns."""
     mine = Offer.filter(candidate_id=candidate.id).select_for_update()
@@ -233,9 +240,8 @@ async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | Non
     for offer in offers:
         if offer.status in ("sent", "accepted") or offer.stage in REASON_STAGES:
             return offer
-    if offers and offers[0].status in CLOSED_STATUSES:
-        return offers[0]
-    return None
+    closed = offers[0] if offers and offers[0].status in CLOSED_STATUSES else None
+    return closed if closed and not await reapply.newer_application(closed) else None
 
 
 async def _reply(turn: Turn) -> Reply:
@@ -287,6 +293,8 @@ async def _settle(turn: Turn, offer: Offer, reply: Reply) -> Reply:
         )
     if reply.click is not None:  # buttons are always sure
         return reply
+    if offer.data.get(QUESTION_PENDING) and reply.intent == "other":
+        return replace(reply, intent="question", sure=True)  # the words they were asked for
     kind = confirm.question_for(offer, reply.intent, reply.sure, reply.concerns)
     if kind is None:
         return reply
@@ -318,7 +326,6 @@ async def _accept(turn: Turn, offer: Offer, reply: Reply) -> None:
     if not await move(fx, offer, "offer_accepted", via=_via(reply)):
         return
     await stop_waiting(fx, offer)
-    await _replace_card(turn, offer, "accept")
     await _say(turn, offer, "offer.accepted", company=fx.settings.company.name)
     facts = await alerts.offer_facts(fx, offer)
     notice = fx.t(
@@ -348,18 +355,28 @@ async def _close_by_candidate(
     if not await move(fx, offer, event, via=_via(reply)):
         return
     await stop_waiting(fx, offer)
-    await _replace_card(turn, offer, "decline")
     await _tell_hr(turn, offer, reply, alert_kind, merge=False)
     ask = "offer.ask_decline_reason" if alert_kind == "decline" else "offer.ask_renege_reason"
     await _send(turn, offer, _reason_question(fx, offer, ask), "reason")
 
 
+async def _question_to_come(turn: Turn, offer: Offer, reply: Reply) -> bool:
+    """我有问题 without words yet: ask for the question; HR hears it with the words. If
+    none come, the reminder is off but the "silent" escalation still runs."""
+    if reply.text is not None or reply.click != "question":
+        return False
+    offer.data = {**offer.data, QUESTION_PENDING: True}
+    await offer.save(update_fields=["data", "updated_at"])
+    await _say(turn, offer, "offer.ask_question")
+    return True
+
+
 async def _doubt(turn: Turn, offer: Offer, reply: Reply) -> None:
+    if offer.data.get(QUESTION_PENDING):
+        offer.data = {k: v for k, v in offer.data.items() if k != QUESTION_PENDING}
+        await offer.save(update_fields=["data", "updated_at"])
     await _tell_hr(turn, offer, reply, reply.intent)
-    await _replace_card(turn, offer, "question")
-    if reply.click == "question":
-        await _say(turn, offer, "offer.ask_question")
-    elif reply.intent == "hesitate":
+    if reply.intent == "hesitate":
         await _say(turn, offer, "offer.ack_hesitate")
     else:
         await _say(turn, offer, "offer.ack_question")
@@ -373,6 +390,7 @@ async def _record_reason(turn: Turn, offer: Offer, click: str | None) -> None:
         category, text = classify_reason(turn.text), turn.text
         if MENU_ONLY.match(normalise(text)):
             text = None  # "3" is a menu choice, not words worth quoting
+    offer.reason_category = category  # the reason menu's card shows it (bot/flows/cards.py)
     if not await move(fx, offer, "reason_recorded", category=category, text=text):
         return
     kind = "decline" if offer.status == "declined" else "renege"
@@ -476,16 +494,6 @@ async def _send(turn: Turn, offer: Offer, message: Outgoing, purpose: str) -> No
         platform=inbound.platform,
         address=inbound.sender_id,
     )
-
-
-async def _replace_card(turn: Turn, offer: Offer, outcome: str) -> None:
-    """After a click, platforms that need it (WeCom: a one-shot response code) get the
-    card replaced by the outcome, so its buttons cannot be pressed again."""
-    code = turn.inbound.card_ref
-    if turn.inbound.kind != "action" or not code:
-        return
-    text = turn.fx.t(f"offer.card_done.{outcome}")
-    await _send(turn, offer, Outgoing(kind="card", text=text, replaces=str(code)), "card")
 
 
 async def _start_documents(fx: Fx, offer: Offer) -> None:

@@ -4,13 +4,15 @@ advisory, the offer and reminder messages, delivery news and the offer's timers.
 Timers (keys `offer:<id>:remind|escalate|expire`) start when the offer message is
 delivered: one reminder after `offer_unconfirmed_after` if there is no reply yet, a
 "silent" HR alert after `offer_escalate_after` unless HR already has the candidate's
-doubts, expiry at `expires_at`. A default `expires_at` counts from delivery; an explicit
-one is a fixed date (armed at creation). Any reply cancels the reminder (and a reminder
-held by quiet hours); a decision cancels everything still waiting.
+doubts, expiry at `expires_at`. A default `expires_at` counts from when the message may go
+out (quiet hours) and is fixed then: the advisory, the card and the timer show the same
+moment; an explicit one is a fixed date (armed at creation). Any reply cancels the
+reminder (and a reminder held by quiet hours); a decision cancels everything still waiting.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -70,8 +72,8 @@ async def create_offer(
     candidate, requisition = application.candidate, application.requisition
     values = dict(fields)
     fixed_deadline = values.get("expires_at") is not None
-    if not fixed_deadline:  # re-based when the message is actually delivered
-        values["expires_at"] = fx.now() + fx.settings.timers.offer_expires_after
+    if not fixed_deadline:  # one deadline: the advisory, the card and the timer all use it
+        values["expires_at"] = default_deadline(fx)
     offer = await Offer.create(
         application=application,
         candidate=candidate,
@@ -126,6 +128,12 @@ async def withdraw_offer(fx: Fx, offer: Offer) -> Offer:
 # -- creating: advisory and the offer message ---------------------------------------------
 
 
+def default_deadline(fx: Fx) -> datetime:
+    """The reply deadline when the ATS gave none: counted from when the message can go out
+    (quiet hours), fixed from then on (docs/offer-flow.md#the-reply-deadline)."""
+    return next_allowed(fx.now(), fx.settings.company) + fx.settings.timers.offer_expires_after
+
+
 def expectation_mismatches(
     fx: Fx, expectations: dict[str, Any], requisition: Requisition, offer: Offer
 ) -> list[str]:
@@ -174,10 +182,9 @@ async def send_offer(
     fx: Fx, offer: Offer, candidate: Candidate, platform: str, address: str
 ) -> None:
     """Queue the offer message to where the candidate is (also right after binding)."""
-    if offer.data.get("expires_defaulted"):
-        # The deadline shown counts from when the message can go out (quiet hours).
-        send_at = next_allowed(fx.now(), fx.settings.company)
-        offer.expires_at = send_at + fx.settings.timers.offer_expires_after
+    if offer.data.get("expires_defaulted") and offer.stage == "awaiting_binding":
+        # Sent only now that the candidate opened the invite: the clock starts now.
+        offer.expires_at = default_deadline(fx)
     offer.data = {**offer.data, "address": [platform, address]}
     await offer.save(update_fields=["expires_at", "data", "updated_at"])
     await fx.to_candidate(
@@ -268,9 +275,8 @@ async def offer_delivered(fx: Fx, row: Outbox) -> None:
     if offer is None or offer.delivered_at is not None:
         return
     offer.delivered_at = fx.now()
-    if offer.data.get("expires_defaulted"):
-        offer.expires_at = offer.delivered_at + fx.settings.timers.offer_expires_after
-    await offer.save(update_fields=["delivered_at", "expires_at", "updated_at"])
+    # The deadline is not moved: the candidate's card already shows it.
+    await offer.save(update_fields=["delivered_at", "updated_at"])
     if offer.status != "sent":
         return
     await move(fx, offer, "offer_delivered", platform=row.platform)
@@ -377,6 +383,8 @@ async def escalate(fx: Fx, timer: Timer) -> None:
         "reminders": offer.reminders_sent,
         "last_message": (last.data.get("text") or "") if last else "",
     }
+    if offer.data.get("question_pending"):  # pressed 我有问题, then wrote nothing
+        details["last_message"] = fx.t("alerts.clicked", label=fx.t("offer.button_question"))
     await alerts.raise_alert(
         fx, "silent", candidate=candidate, offer=offer, details=details, merge=True
     )

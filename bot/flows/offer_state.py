@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.channels.base import Outgoing
+from bot.flows import cards
 from bot.services.fx import Fx
 from bot.storage.models import (
     Candidate,
@@ -80,6 +81,16 @@ STAMPS = {
 
 REMIND, ESCALATE, EXPIRE = "offer_remind", "offer_escalate", "offer_expire"
 CLOSED_STATUSES = ("declined", "reneged", "expired", "withdrawn")
+# Events after which the offer's cards show something else (bot/flows/cards.py).
+CARD_EVENTS = (
+    "offer_accepted",
+    "offer_declined",
+    "offer_reneged",
+    "reason_recorded",
+    "offer_expired",
+    "offer_withdrawn",
+    "offer_onboarded",
+)
 
 
 async def arm(fx: Fx, offer: Offer, kind: str, due: Any) -> None:
@@ -119,6 +130,8 @@ async def move(fx: Fx, offer: Offer, event: str, *, actor: str | None = None, **
             application_id=offer.application_id,
             actor=actor,
         )
+    if event in CARD_EVENTS:
+        await cards.refresh_offer(fx, offer, click=fx.click)
     return True
 
 
@@ -133,7 +146,8 @@ async def locked_offer(offer_id: int | None) -> Offer | None:
 async def stop_waiting(fx: Fx, offer: Offer) -> None:
     """A decision was made: no timer of this offer and no held candidate message matter."""
     await fx.cancel_timers(offer_id=offer.id)
-    await Outbox.filter(offer_id=offer.id, recipient_kind="user", status="pending").update(
+    held = Outbox.filter(offer_id=offer.id, recipient_kind="user", status="pending")
+    await held.exclude(idempotency_key__startswith=cards.KEY_PREFIX).update(  # not the cards
         status="cancelled", last_error=f"offer {offer.status}"
     )
 

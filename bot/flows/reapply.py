@@ -6,6 +6,10 @@ candidate row — is marked `reapplication_of` and HR gets one alert with the hi
 requisition's live state and three questions built from that history.
 
 Applications dated long ago (a CSV import of history) are marked but not alerted.
+
+What the person writes while their newest application has no offer yet belongs to that
+application, not to the old closed offer: it is on the timeline, a question or
+hesitation reaches HR as an alert naming the new job, and the answer speaks of it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from datetime import timedelta
 from typing import Any
 
 from bot.channels.base import Outgoing
+from bot.flows import alerts
 from bot.flows.alerts import claim_resolve_actions
+from bot.flows.filters import has_text, known_candidate, private
+from bot.flows.router import Filter, Router, Turn
 from bot.history import CandidateHistory, load_history, offer_ended_at, offer_reason
 from bot.history_text import (
     Style,
@@ -35,6 +42,10 @@ FILLED = ("accepted", "onboarded")
 # Reasons that are doubts about the job itself: the second question goes back to them.
 DOUBT_REASONS = ("info_mismatch", "role_fit", "team_culture", "overtime")
 LOW_SCORE = 3
+DOUBTS = ("question", "hesitate", "decline")  # what HR hears about; "decline" as hesitation
+
+# A message about the new application; composed in bot/flows/routes.py after the offer's.
+router = Router("reapply")
 
 
 async def earlier_losses(application: Application, people_ids: list[int]) -> list[Offer]:
@@ -211,11 +222,67 @@ async def application_created(fx: Fx, application: Application) -> None:
     await fx.to_hr(
         Outgoing(
             kind="card",
-            title=fx.t("reapply.card_title"),
-            text=text,
+            text=text,  # its first line is the heading: no title beside it
             actions=claim_resolve_actions(fx, alert.id),
         ),
         f"alert:{alert.id}",
         candidate_id=application.candidate.id,
         alert_id=alert.id,
     )
+
+
+# -- messages about the new application ------------------------------------------------------
+
+
+async def newer_application(offer: Offer) -> Application | None:
+    """The person's application made after this offer's, still without an offer."""
+    newest = (
+        await Application.filter(candidate_id=offer.candidate_id, id__gt=offer.application_id)
+        .order_by("-id")
+        .prefetch_related("requisition")
+        .first()
+    )
+    if newest is None or await Offer.filter(application_id=newest.id).exists():
+        return None
+    return newest
+
+
+async def _about_new_application(turn: Turn) -> bool:
+    assert turn.candidate is not None
+    last = await Offer.filter(candidate_id=turn.candidate.id).order_by("-id").first()
+    turn.data["application"] = await newer_application(last) if last else None
+    return turn.data["application"] is not None
+
+
+@router.turn(
+    known_candidate,
+    private,
+    has_text,
+    Filter("new_application", _about_new_application),
+    name="application_message",
+)
+async def on_message(turn: Turn) -> None:
+    fx, candidate, application = turn.fx, turn.candidate, turn.data["application"]
+    assert candidate is not None
+    reading = turn.reading or await fx.rt.intents.classify(turn.text)
+    job = application.requisition.title
+    await fx.record(
+        candidate.id,
+        "candidate_reply",
+        {"intent": reading.intent, "concerns": list(reading.concerns), "text": turn.text},
+        application_id=application.id,
+    )
+    if reading.intent not in DOUBTS:
+        await turn.reply(Outgoing(text=fx.t("reapply.message_noted", job=job)), "application")
+        return
+    kind = "question" if reading.intent == "question" else "hesitate"
+    await alerts.raise_alert(
+        fx,
+        kind,
+        candidate=candidate,
+        reply=turn.text,
+        concerns=tuple(reading.concerns),
+        details={"job": job, "application_id": application.id},
+        merge=True,  # more words about this application update the same alert
+    )
+    await turn.reply(Outgoing(text=fx.t("reapply.message_forwarded", job=job)), "application")

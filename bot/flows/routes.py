@@ -29,7 +29,7 @@ def table() -> Router:
     """The root router. Built on first use: the flows (and what they import: PDF and image
     checks, charts) load when the first turn or timer comes, not when a process starts."""
     from bot.commands import dispatch as commands
-    from bot.flows import binding, documents, fallback, kf_sync, offer, offer_send
+    from bot.flows import binding, documents, fallback, kf_sync, offer, offer_send, reapply
 
     return Router("root").include_routers(
         kf_sync.router,  # a WeCom kf "there are messages" event: pull them first
@@ -38,6 +38,7 @@ def table() -> Router:
         documents.router,  # files and checklist words while documents are collected
         offer.router,  # replies and clicks about the offer in play
         offer_send.router,  # the offer's delivery news and timers (no turns)
+        reapply.router,  # words about a newer application that has no offer yet
         fallback.router,  # nobody took it: a friendly answer, never silence
     )
 

@@ -193,7 +193,7 @@ async def history(request: web.Request) -> web.Response:
     rt = runtime(request)
     now = rt.clock()
     panes = feed.panes_for(_user_param(request))
-    items = await feed.load_items(panes, now, _since_param(request))
+    items = await feed.load_items(panes, now, _since_param(request), catalog=rt.catalog)
     return web.json_response({"items": items, "now": now.isoformat()})
 
 

@@ -19,8 +19,6 @@
     since: "",
     items: new Map(), // item id → its <li>
     pendingEcho: new Map(), // client id → the <li> shown before the server confirms
-    labels: new Map(), // button value (JSON) → label, to show which button was clicked
-    clicked: new Set(), // cards answered here: their buttons stay disabled
     stream: null,
     streamFailures: 0,
     pollTimer: 0,
@@ -125,8 +123,8 @@
 
   function inboundText(item) {
     if (item.kind === "action") {
-      const label = state.labels.get(JSON.stringify(item.action)) || item.action.action;
-      return word("clicked", { label });
+      // The server names the button from the catalogs (the card may have changed since).
+      return word("clicked", { label: item.label || item.action.action });
     }
     if (item.kind === "event" && item.event && item.event.scene_param) {
       return word("opened_invite", { code: item.event.scene_param });
@@ -171,13 +169,11 @@
     const row = element("div", "actions");
     for (const action of item.actions) {
       const value = actionValue(action);
-      state.labels.set(JSON.stringify(value), action.label);
       const button = element("button", action.style, action.label);
       button.type = "button";
       button.dataset.action = action.key;
       button.title = action.command;
-      button.disabled = state.clicked.has(item.id);
-      button.addEventListener("click", () => clickAction(item, action, value, row));
+      button.addEventListener("click", () => clickAction(item, action, value, button));
       row.append(button);
     }
     return row;
@@ -259,16 +255,19 @@
     if (!(await post(body))) li.classList.add("failed");
   }
 
-  async function clickAction(item, action, value, row) {
+  // Which buttons a card still has is the server's business: after a decision the bot
+  // sends the card again (replacing this one) with the outcome and the buttons that still
+  // make sense. Here only the pressed button waits while the click is on its way.
+  async function clickAction(item, action, value, button) {
     if (action.confirm && !window.confirm(action.confirm)) return;
-    for (const button of row.querySelectorAll("button")) button.disabled = true;
-    state.clicked.add(item.id);
+    button.disabled = true;
     const role = item.pane === "hr" ? "hr" : "candidate";
     const body = { role, action: value, client_id: newId() };
     if (role === "candidate") body.user = state.user;
-    if (!(await post(body))) {
-      state.clicked.delete(item.id);
-      for (const button of row.querySelectorAll("button")) button.disabled = false;
+    try {
+      await post(body);
+    } finally {
+      button.disabled = false;
     }
   }
 

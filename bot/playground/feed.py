@@ -24,6 +24,8 @@ from tortoise.expressions import Q
 from bot.channels.addresses import group_address
 from bot.channels.base import HR_GROUP, Inbound, Outgoing
 from bot.channels.web import PLAYGROUND_HR_ID, WebDelivery
+from bot.history_text import button_label
+from bot.i18n import Catalog
 from bot.playground.inbound import HR_CHAT_ID, PLATFORM, inbound_event_id
 from bot.storage.models import InboundEvent, Outbox
 
@@ -86,9 +88,9 @@ def _outbox_item(row: Outbox, pane: str) -> dict[str, Any]:
     return outgoing_item(row.idempotency_key, message, pane, row.not_before, "scheduled")
 
 
-def _inbound_item(row: InboundEvent, pane: str) -> dict[str, Any]:
+def _inbound_item(row: InboundEvent, pane: str, catalog: Catalog | None) -> dict[str, Any]:
     inbound = Inbound.model_validate(row.payload)
-    return {
+    item = {
         "id": f"in:{row.id}",
         "pane": pane,
         "dir": "in",
@@ -101,6 +103,9 @@ def _inbound_item(row: InboundEvent, pane: str) -> dict[str, Any]:
         "event": inbound.event,
         "files": [{"name": m.filename, "kind": m.kind, "size": m.size} for m in inbound.media],
     }
+    if inbound.kind == "action" and catalog is not None:  # the button's words, not its key
+        item["label"] = button_label(catalog, inbound.action)
+    return item
 
 
 def delivery_item(delivery: WebDelivery, panes: tuple[Pane, ...], now: datetime):
@@ -112,10 +117,15 @@ def delivery_item(delivery: WebDelivery, panes: tuple[Pane, ...], now: datetime)
 
 
 async def load_items(
-    panes: tuple[Pane, ...], now: datetime, since: datetime | None = None
+    panes: tuple[Pane, ...],
+    now: datetime,
+    since: datetime | None = None,
+    *,
+    catalog: Catalog | None = None,
 ) -> list[dict[str, Any]]:
-    """Everything the panes show, oldest first: the latest LIMIT per kind, or what changed
-    since `since` (minus the overlap)."""
+    """Everything the panes show in the order it was written (a message held by quiet
+    hours stands where the bot wrote it, not at its send time): the latest LIMIT per
+    kind, or what changed since `since` (minus the overlap)."""
     addresses = [a for pane in panes for a in pane.addresses]
     senders = [s for pane in panes for s in pane.senders]
     cutoff = since - OVERLAP if since else None
@@ -141,11 +151,11 @@ async def load_items(
     for row in [*sent_rows, *held_rows]:
         pane = pane_of(row.recipient_id, panes)
         if pane:
-            dated.append((row.sent_at or row.not_before, _outbox_item(row, pane)))
+            dated.append((row.created_at, _outbox_item(row, pane)))
     for row in typed_rows:
         sender = row.event_id.partition("/")[0]
         pane = next((p.name for p in panes if sender in p.senders), None)
         if pane:
-            dated.append((row.received_at, _inbound_item(row, pane)))
+            dated.append((row.received_at, _inbound_item(row, pane, catalog)))
     dated.sort(key=lambda pair: pair[0])
     return [item for _, item in dated]

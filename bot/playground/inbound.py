@@ -89,6 +89,7 @@ def _sender(role: str, user: str | None) -> dict[str, Any]:
             "chat_type": "group",
             "chat_id": HR_CHAT_ID,
             "mentioned_bot": True,
+            "sender_name": "HR",  # how cards name who claimed (a platform gives the name)
         }
     return {"sender_id": _check_candidate(user), "chat_type": "p2p"}
 

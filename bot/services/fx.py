@@ -68,6 +68,9 @@ class Fx:
     # (outbox id, when it may go: None = now, recipient) of the messages written
     _deliveries: list[tuple[int, datetime | None, str]] = field(default_factory=list)
     _timers: list[tuple[int, datetime]] = field(default_factory=list)
+    # The click this turn answers (Inbound.extra): a WeCom click's response code is what
+    # updates that very card (bot/flows/cards.py).
+    click: dict[str, Any] = field(default_factory=dict)
     # set by an erasure: flush() then scrubs the database files (see docs/privacy.md)
     erased: bool = False
 
@@ -163,6 +166,21 @@ class Fx:
             not_before=self.now(),
         )
 
+    async def replace_card(self, card: Outbox, message: Outgoing, version: str) -> Outbox:
+        """A card's replacement (bot/flows/cards.py), to where the card went: never held by
+        quiet hours (it is the card's state, not news), one per card and version."""
+        return await self._queue(
+            platform=card.platform,
+            recipient_kind=card.recipient_kind,
+            recipient_id=card.recipient_id,
+            message=message,
+            key=f"card:{card.id}:{version}",
+            not_before=self.now(),
+            candidate_id=card.candidate_id,
+            offer_id=card.offer_id,
+            alert_id=card.alert_id,
+        )
+
     async def to_hr(
         self,
         message: Outgoing,
@@ -205,7 +223,7 @@ class Fx:
         """Create an alert, or with `merge_open` update the open one of this kind for the
         offer (repeated hesitant replies must not flood the group); a caller that has
         already read that open alert passes it as `current`. Returns (alert, created)."""
-        if merge_open and offer_id is not None:
+        if merge_open and (offer_id is not None or current is not None):
             if current is None:
                 current = (
                     await Alert.filter(offer_id=offer_id, kind=kind, status__in=("open", "claimed"))
