@@ -10,7 +10,7 @@ document and sees the onboarding guide. A silent candidate's reminder goes by SM
 one SMS per 24 h unless they answered (the runtime clock moves, as in tests/test_reach.py).
 
 The server runs as `offerbot serve` runs it (app + worker in one process); every wait
-ends as soon as its condition holds. Screenshot: test-artifacts/candidate-page-done.png.
+ends as soon as its condition holds. Screenshots: test-artifacts/candidate-page-done*.png.
 """
 
 from __future__ import annotations
@@ -241,6 +241,8 @@ async def test_sms_to_page_offer_accepted_and_documents_complete(
         await wait_for(accepted, WAIT_S)
         progress = page.locator("#progress-text")
         await progress.filter(has_text="0/2").wait_for()
+        # The checklist's card gives an example from this checklist (item 2, not a "3").
+        await page.locator("#messages .msg.out", has_text="这是证件照").wait_for()
         await no_sideways_scroll(page)
 
         # One photo per checklist item, through the page's file input: k/n moves live.
@@ -266,7 +268,9 @@ async def test_sms_to_page_offer_accepted_and_documents_complete(
         body = await page.inner_text("body")
         assert "{" not in body and "candidate_page." not in body and "documents." not in body
 
-        await page.screenshot(path=ARTIFACTS / "candidate-page-done.png", full_page=True)
+        await page.screenshot(path=ARTIFACTS / "candidate-page-done-full.png", full_page=True)
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=ARTIFACTS / "candidate-page-done.png")  # docs/images
         # HR sent nothing by hand: no HR user wrote to the bot at all.
         assert env.to_hr() == []
         assert errors == []
