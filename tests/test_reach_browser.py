@@ -126,11 +126,15 @@ class Env:
         sent = self.wecom.delivered("message/send")
         return [json.dumps(b, ensure_ascii=False) for b in sent if b.get("touser") == user]
 
-    async def phone(self, link: str):
-        """The candidate's phone: chromium at 360×740 on the link (from the SMS)."""
+    async def phone(self, link: str, errors: list[str] | None = None):
+        """The candidate's phone: chromium at 360×740 on the link (from the SMS). Script
+        errors and failed requests (but the browser's favicon probe) go to `errors`."""
         assert link.startswith(f"{self.public}/c/"), link
         page = await self.browser.new_page(viewport=VIEWPORT, device_scale_factor=2, is_mobile=True)
         page.set_default_timeout(WAIT_MS)
+        if errors is not None:
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: m.type == "error" and _console(m, errors))
         page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
         await page.goto(link)
         return page
@@ -163,6 +167,12 @@ async def company(settings_factory, make_runtime, tmp_path, **sections: Any) -> 
             yield Env(rt, public, wecom, sms, smtp, http, browser)
 
 
+def _console(message: Any, errors: list[str]) -> None:
+    url = message.location.get("url", "")
+    if not url.endswith("/favicon.ico"):
+        errors.append(f"{message.text} {url}")
+
+
 async def _async(value: Any) -> Any:
     """`wait_for` polls an async predicate; this makes a plain value one."""
     return value
@@ -190,7 +200,9 @@ async def test_sms_to_page_offer_accepted_and_documents_complete(
         offer_id = answer["id"]
 
         # The invite reaches the candidate by SMS and by e-mail, nobody at HR lifting a finger.
-        await wait_for(lambda: _async(len(env.sms.sent()) == 1 and len(env.smtp.received) == 1))
+        await wait_for(
+            lambda: _async(len(env.sms.sent()) == 1 and len(env.smtp.received) == 1), WAIT_S
+        )
         (sms,) = env.sms.sent()
         assert (sms["phone"], sms["template"]) == (PHONE, aliyun_sms.TEMPLATE_INVITE)
         assert sms["params"]["name"] == NAME and sms["params"]["job"] == "前端工程师"
@@ -199,17 +211,8 @@ async def test_sms_to_page_offer_accepted_and_documents_complete(
         mail_link = link_in(mail.part("plain"), env.public)
 
         # The candidate opens the SMS's link on their phone.
-        page = await env.phone(sms["params"]["link"])
         errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on(
-            "console",
-            lambda m: (
-                m.type == "error"
-                and not m.location.get("url", "").endswith("/favicon.ico")
-                and errors.append(f"{m.text} {m.location.get('url', '')}")
-            ),
-        )
+        page = await env.phone(sms["params"]["link"], errors)
         await page.locator("#offer-job", has_text="前端工程师").wait_for()
         await page.locator("#greeting", has_text=NAME).wait_for()
         accept = page.locator('#offer-actions button[data-action="accept"]')
@@ -307,7 +310,8 @@ async def test_a_silent_page_candidate_is_reminded_by_sms_once_a_day(
         ahead = [timedelta(hours=25)]
         rt.clock = lambda: real() + ahead[0]  # time still runs: timers fire
 
-        page = await env.phone(invite_link)
+        errors: list[str] = []
+        page = await env.phone(invite_link, errors)
         await page.locator("#messages .msg.out").first.wait_for()  # the offer, bound
         # They say nothing; 2 s later the reminder is on the page — and, since the page
         # notifies nobody, in an SMS (its link opens the same page).
@@ -342,3 +346,4 @@ async def test_a_silent_page_candidate_is_reminded_by_sms_once_a_day(
         answers = await wait_for(lambda: _async(env.to_hr()[1:]), WAIT_S)
         assert "短信" in answers[0] and "24 小时" not in answers[0]
         await no_sideways_scroll(page)
+        assert errors == []
