@@ -239,6 +239,8 @@ async def test_sms_to_page_offer_accepted_and_documents_complete(
         (alert,) = await wait_for(lambda: _async(hesitation()), WAIT_S)
         assert MASKED in alert and PHONE not in alert and EMAIL not in alert
         assert "/c/" not in alert  # the page link is personal: never in a group
+        # Read on a phone: the title and each command said once.
+        assert alert.count("候选人犹豫") == 1 and alert.count("/claim 1") == 1
 
         # Hostile words typed on the page stay words.
         await page.fill("#input", HOSTILE)

@@ -94,8 +94,9 @@ def _mentions(text: str, command: str) -> bool:
 
 def commands_hint(message: Outgoing, catalog: Catalog) -> str:
     """ "You can also reply: 1 Accept; 2 Decline" — unless the text already says so."""
-    actions = [a for a in message.actions if a.command]
-    if not actions or all(_mentions(message.text, a.command) for a in actions):
+    # Only the commands the text does not already name (an alert's footer names some).
+    actions = [a for a in message.actions if a.command and not _mentions(message.text, a.command)]
+    if not actions:
         return ""
     items = catalog.t("channel.wecom.command_separator").join(
         catalog.t("channel.wecom.command_item", command=a.command, label=a.label) for a in actions
@@ -103,14 +104,25 @@ def commands_hint(message: Outgoing, catalog: Catalog) -> str:
     return catalog.t("channel.wecom.commands_hint", commands=items)
 
 
+def _opens_with_title(message: Outgoing) -> bool:
+    """The text's first line already carries the title (an alert's "🤔 候选人犹豫 · #1"):
+    the title is not said twice."""
+    return bool(message.title) and message.text.lstrip().startswith(message.title)
+
+
 def plain_text(message: Outgoing, catalog: Catalog) -> str:
     """The message as text alone (no buttons on this path): title, text, commands."""
-    parts = [message.title, message.text, commands_hint(message, catalog)]
+    title = "" if _opens_with_title(message) else message.title
+    parts = [title, message.text, commands_hint(message, catalog)]
     return clip_bytes("\n".join(p for p in parts if p), TEXT_BYTES)
 
 
 def markdown(message: Outgoing, catalog: Catalog) -> str:
-    parts = [f"**{message.title}**" if message.title else "", message.text]
+    if _opens_with_title(message):
+        first, _, rest = message.text.lstrip().partition("\n")
+        parts = [f"**{first}**", rest]
+    else:
+        parts = [f"**{message.title}**" if message.title else "", message.text]
     hint = commands_hint(message, catalog)
     if hint:
         parts.append(f"> {hint}")
