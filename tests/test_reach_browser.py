@@ -1,7 +1,8 @@
 """SMS / e-mail to the candidate page, end to end, in a real headless chromium at phone size
 (docs/sms-email.md, docs/candidate-page.md).
 
-The company runs on WeCom (its stand-in: the HR group is the group robot), with `[sms]`
+The company runs on WeCom and Feishu (their stand-ins; the HR group is WeCom's group robot
+and a Feishu chat), with `[sms]`
 against the Aliyun stand-in and `[email]` against a real SMTP server (aiosmtpd), and
 `server.public_url` naming this test's own server. The candidate is known to the ATS only
 by name, phone and e-mail. Nobody at HR sends anything by hand: the invite goes by SMS and
@@ -35,6 +36,7 @@ from tests.helpers import auth, wait_for
 from tests.offer_steps import MASKED, PHONE, in_days
 from tests.standins import aliyun_sms
 from tests.standins.aliyun_sms import AliyunSmsStandin
+from tests.standins.feishu import FeishuStandin, feishu_config
 from tests.standins.smtp import SmtpStandin
 from tests.standins.wecom import CallbackSigner, WecomStandin, running_standin, text_xml
 from tests.test_candidate_page_browser import HOSTILE, no_sideways_scroll
@@ -69,6 +71,7 @@ class Env:
     rt: Any
     public: str  # server.public_url: this test's own server
     wecom: WecomStandin
+    feishu: FeishuStandin
     sms: AliyunSmsStandin
     smtp: SmtpStandin
     http: ClientSession  # the ATS (and WeCom's callbacks) talking to the bot
@@ -107,8 +110,16 @@ class Env:
         return await self.api("POST", "offers", body)
 
     def hr_group(self) -> list[str]:
-        """Everything the HR group's robot posted (markdown texts)."""
+        """Everything the HR group's WeCom robot posted (markdown texts)."""
         return [json.dumps(b, ensure_ascii=False) for b in self.wecom.delivered("webhook/send")]
+
+    def hr_feishu_cards(self, word: str) -> list[dict]:
+        """The cards the bot posted in the HR group on Feishu that mention `word`."""
+        return [
+            m["content"]
+            for m in self.feishu.messages
+            if m["receive_id"] == "oc_hr" and word in json.dumps(m["content"], ensure_ascii=False)
+        ]
 
     async def hr_says(self, text: str, user: str = "hr_zhang") -> None:
         """HR types in the WeCom app chat: a signed, encrypted callback, stamped with the
@@ -146,12 +157,14 @@ async def company(settings_factory, make_runtime, tmp_path, **sections: Any) -> 
     public = f"http://127.0.0.1:{port}"
     async with (
         running_standin() as wecom,
+        FeishuStandin() as feishu,
         AliyunSmsStandin() as sms,
         SmtpStandin(tmp_path) as smtp,
     ):
         settings = settings_factory(
             server={"public_url": public},
             wecom=wecom.settings(),
+            feishu=feishu_config(feishu),
             sms=sms.settings(),
             email=smtp.settings(),
             documents={"checklist": CHECKLIST},
@@ -164,7 +177,7 @@ async def company(settings_factory, make_runtime, tmp_path, **sections: Any) -> 
             chromium() as browser,
             ClientSession(base_url=public) as http,
         ):
-            yield Env(rt, public, wecom, sms, smtp, http, browser)
+            yield Env(rt, public, wecom, feishu, sms, smtp, http, browser)
 
 
 def _console(message: Any, errors: list[str]) -> None:
@@ -241,6 +254,14 @@ async def test_sms_to_page_offer_accepted_and_documents_complete(
         assert "/c/" not in alert  # the page link is personal: never in a group
         # Read on a phone: the title and each command said once.
         assert alert.count("候选人犹豫") == 1 and alert.count("/claim 1") == 1
+        # The same alert in the company's Feishu HR group: a card, its title said once.
+        (card,) = await wait_for(lambda: _async(env.hr_feishu_cards("犹豫")), WAIT_S)
+        assert MASKED in json.dumps(card, ensure_ascii=False)
+        assert PHONE not in json.dumps(card, ensure_ascii=False)
+        shown = card["header"]["title"]["content"] + "".join(
+            e.get("content", "") for e in card["body"]["elements"]
+        )
+        assert shown.count("候选人犹豫") == 1 and NAME in shown
 
         # Hostile words typed on the page stay words.
         await page.fill("#input", HOSTILE)
