@@ -2,13 +2,13 @@
 (docs/sms-email.md, docs/candidate-page.md).
 
 The company runs on WeCom and Feishu (their stand-ins; the HR group is WeCom's group robot
-and a Feishu chat), with `[sms]`
-against the Aliyun stand-in and `[email]` against a real SMTP server (aiosmtpd), and
-`server.public_url` naming this test's own server. The candidate is known to the ATS only
-by name, phone and e-mail. Nobody at HR sends anything by hand: the invite goes by SMS and
-e-mail, the candidate opens the SMS's link on a phone, hesitates, accepts, uploads every
-document and sees the onboarding guide. A silent candidate's reminder goes by SMS, at most
-one SMS per 24 h unless they answered (the runtime clock moves, as in tests/test_reach.py).
+and a Feishu chat), with `[sms]` against the Aliyun stand-in and `[email]` against a real
+SMTP server (aiosmtpd), and `server.public_url` naming this test's own server. The
+candidate is known to the ATS only by name, phone and e-mail. Nobody at HR sends anything
+by hand: the invite goes by SMS and e-mail, the candidate opens the SMS's link on a phone,
+hesitates, accepts, uploads every document and sees the onboarding guide. A silent
+candidate's reminder goes by SMS, at most one SMS per 24 h unless they answered (the
+runtime clock moves, as in tests/test_reach.py).
 
 The server runs as `offerbot serve` runs it (app + worker in one process); every wait
 ends as soon as its condition holds. Screenshots: test-artifacts/candidate-page-done*.png.
