@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,15 +147,28 @@ class Enqueuer:
     re-enqueues whatever Redis lost or never got.
     """
 
-    def __init__(self, redis: ArqRedis | None):
+    def __init__(self, redis: ArqRedis | None, clock: Callable[[], datetime] | None = None):
         self.redis = redis
+        self.clock = clock
+
+    def _wall(self, at: datetime | None) -> datetime | None:
+        """`at` is a moment on the runtime's clock; arq defers by the wall clock. The same
+        in production; not when the runtime's clock was moved (tests) — then a job is due
+        when the runtime says so, as the sweeper decides (docs/redis.md)."""
+        if at is None or self.clock is None:
+            return at
+        return datetime.now(UTC) + (at - self.clock())
 
     async def enqueue(self, function: str, *args: Any, job_id: str, at: datetime | None = None):
         if self.redis is None:
             return None
         try:
             return await self.redis.enqueue_job(
-                function, *args, _job_id=job_id, _defer_until=at, _queue_name=queue_for(function)
+                function,
+                *args,
+                _job_id=job_id,
+                _defer_until=self._wall(at),
+                _queue_name=queue_for(function),
             )
         except Exception as exc:  # noqa: BLE001 - Redis down: the sweeper will catch up
             log.warning(
@@ -172,7 +186,7 @@ class Enqueuer:
         keys: list[str] = [queue_for(function)]
         argv: list[Any] = [now_ms, _EXPIRES_MS]
         for job_id, args, *when in jobs:
-            at = when[0] if when else None
+            at = self._wall(when[0]) if when else None
             score = max(now_ms, int(at.timestamp() * 1000)) if at is not None else now_ms
             keys += [job_key_prefix + job_id, result_key_prefix + job_id]
             argv += [job_id, serialize_job(function, args, {}, None, now_ms), score]

@@ -69,7 +69,7 @@ class Runtime:
 
     @property
     def enqueuer(self) -> Enqueuer:
-        return Enqueuer(self.redis)
+        return Enqueuer(self.redis, clock=lambda: self.clock())
 
     @property
     def platforms(self) -> list[str]:

@@ -66,9 +66,10 @@ def photo() -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def running(rt):
-    """The app and a worker on one runtime, as `offerbot serve` runs them."""
-    web_server = TestServer(build_app(rt), host="127.0.0.1")
+async def running(rt, port: int | None = None):
+    """The app and a worker on one runtime, as `offerbot serve` runs them (on `port`, when
+    the settings' `server.public_url` must name it)."""
+    web_server = TestServer(build_app(rt), host="127.0.0.1", port=port)
     await web_server.start_server()
     worker = build_worker(rt)
     task = asyncio.create_task(worker.async_run())

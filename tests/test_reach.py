@@ -427,3 +427,23 @@ async def test_a_candidate_who_only_opened_the_page_is_reminded_by_sms_too(
         assert "短信" in await remind(env)
         sent = env.sms.sent()
         assert len(sent) == 2 and sent[1]["template"] == aliyun_sms.TEMPLATE_REMINDER
+
+
+async def test_remind_for_a_page_candidate_says_the_sms_waited(
+    settings_factory, make_runtime, tmp_path
+):
+    """SMS only, the candidate opened the page and said nothing: HR's /remind puts the
+    reminder on the page and says the 24 h rule kept the SMS back (no route is invented)."""
+    async with reach_env(settings_factory, make_runtime, tmp_path, email=False) as env:
+        await invite(env)
+        link = env.sms.sent()[0]["params"]["link"]
+        assert (await env.client.get(f"/c/{token_of(link)}")).status == 200
+        await drain(env.rt)
+        answer = await remind(env)
+        assert "候选人页面" in answer and "24 小时" in answer and "绑定" not in answer
+        assert len(env.sms.sent()) == 1
+        candidate = await Candidate.get(phone=PHONE)
+        reminders = await Outbox.filter(
+            platform="web", recipient_id=candidate.web_id, idempotency_key__contains=":hr:"
+        ).count()
+        assert reminders == 1  # it is on the page

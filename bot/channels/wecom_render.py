@@ -104,14 +104,25 @@ def commands_hint(message: Outgoing, catalog: Catalog) -> str:
     return catalog.t("channel.wecom.commands_hint", commands=items)
 
 
+def _opens_with_title(message: Outgoing) -> bool:
+    """The text's first line already carries the title (an alert's "🤔 候选人犹豫 · #1"):
+    the title is not said twice."""
+    return bool(message.title) and message.text.lstrip().startswith(message.title)
+
+
 def plain_text(message: Outgoing, catalog: Catalog) -> str:
     """The message as text alone (no buttons on this path): title, text, commands."""
-    parts = [message.title, message.text, commands_hint(message, catalog)]
+    title = "" if _opens_with_title(message) else message.title
+    parts = [title, message.text, commands_hint(message, catalog)]
     return clip_bytes("\n".join(p for p in parts if p), TEXT_BYTES)
 
 
 def markdown(message: Outgoing, catalog: Catalog) -> str:
-    parts = [f"**{message.title}**" if message.title else "", message.text]
+    if _opens_with_title(message):
+        first, _, rest = message.text.lstrip().partition("\n")
+        parts = [f"**{first}**", rest]
+    else:
+        parts = [f"**{message.title}**" if message.title else "", message.text]
     hint = commands_hint(message, catalog)
     if hint:
         parts.append(f"> {hint}")

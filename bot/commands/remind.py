@@ -14,7 +14,7 @@ from bot.commands.registry import Ctx, command, required_text
 from bot.flows.alerts import offer_facts
 from bot.history_text import candidate_title
 from bot.services import reach
-from bot.storage.models import Offer
+from bot.storage.models import Candidate, Offer, Outbox
 
 
 @command("remind", parse=required_text)
@@ -33,27 +33,50 @@ async def remind(ctx: Ctx, query: str) -> None:
     row = await ctx.fx.to_candidate(candidate, message, key, offer=offer)
     # No chat address, or only the candidate page (which notifies nobody): SMS / e-mail
     # where configured (docs/sms-email.md).
-    if row is None or (reach.page_only(row) and reach.routes(ctx.fx)):
+    if row is not None and reach.page_only(row) and reach.routes(ctx.fx):
+        await _page_and_outside(ctx, candidate, offer, key, who)
+        return
+    if row is None:
         facts = await offer_facts(ctx.fx, offer)
         rows = await reach.instead_of_chat(ctx.fx, candidate, offer, "reminder", key, facts)
-        if not rows and row is not None:
-            rows = [row]  # the page has it; SMS / e-mail had to wait
         if not rows:
             recent = await reach.sms_waits(ctx.fx, candidate)
             answer = "commands.remind_sms_recent" if recent else "commands.remind_unreachable"
             await ctx.answer(ctx.t(answer, who=who))
             return
-        row = rows[0]
-        routes = ctx.t("reach.list_separator").join(
-            ctx.t(f"reach.route.{r.platform}") for r in rows
-        )
-        await Offer.filter(id=offer.id).update(reminders_sent=F("reminders_sent") + 1)
-        await ctx.fx.record(candidate.id, "reminder_sent", {"by": ctx.actor}, offer_id=offer.id)
-        await ctx.answer(ctx.t("commands.remind_outside", who=who, routes=routes))
+        await _reminded(ctx, candidate, offer)
+        await ctx.answer(ctx.t("commands.remind_outside", who=who, routes=_routes(ctx, rows)))
         return
-    await Offer.filter(id=offer.id).update(reminders_sent=F("reminders_sent") + 1)
-    await ctx.fx.record(candidate.id, "reminder_sent", {"by": ctx.actor}, offer_id=offer.id)
+    await _reminded(ctx, candidate, offer)
     later = row.not_before > ctx.fx.now()
     answer = "commands.remind_queued" if later else "commands.remind_sent"
     when = row.not_before.astimezone(ctx.style.tz).strftime("%Y-%m-%d %H:%M")
     await ctx.answer(ctx.t(answer, who=who, time=when))
+
+
+async def _page_and_outside(
+    ctx: Ctx, candidate: Candidate, offer: Offer, key: str, who: str
+) -> None:
+    """The candidate answers on their page: the reminder is there, and goes by SMS /
+    e-mail too, since the page notifies nobody; HR hears where it went and whether the
+    24 h rule kept the SMS back (docs/sms-email.md)."""
+    sms_waited = await reach.sms_waits(ctx.fx, candidate)
+    facts = await offer_facts(ctx.fx, offer)
+    rows = await reach.instead_of_chat(ctx.fx, candidate, offer, "reminder", key, facts)
+    await _reminded(ctx, candidate, offer)
+    if rows:
+        text = ctx.t("commands.remind_page_and", who=who, routes=_routes(ctx, rows))
+    else:
+        text = ctx.t("commands.remind_page", who=who)
+    if sms_waited and not any(r.platform == "sms" for r in rows):
+        text += ctx.t("commands.remind_page_sms_waited")
+    await ctx.answer(text)
+
+
+async def _reminded(ctx: Ctx, candidate: Candidate, offer: Offer) -> None:
+    await Offer.filter(id=offer.id).update(reminders_sent=F("reminders_sent") + 1)
+    await ctx.fx.record(candidate.id, "reminder_sent", {"by": ctx.actor}, offer_id=offer.id)
+
+
+def _routes(ctx: Ctx, rows: list[Outbox]) -> str:
+    return ctx.t("reach.list_separator").join(ctx.t(f"reach.route.{r.platform}") for r in rows)

@@ -76,8 +76,12 @@ def next_line(fx: Fx, progress: Progress, key: str) -> str:
 
 def intro_message(fx: Fx, offer: Offer, progress: Progress, first: ItemState) -> Outgoing:
     listing = "\n".join(f"{i}. {item_name(fx, s)}" for i, s in enumerate(progress.items, 1))
+    # The "say which item" example names one of this checklist's own items (the last).
+    example = progress.items[-1]
     text = fx.t(
         "documents.intro",
+        example_number=progress.total,
+        example_name=item_name(fx, example),
         total=progress.total,
         list=listing,
         tip=fx.t("documents.tip"),
