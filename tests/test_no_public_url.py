@@ -1,0 +1,318 @@
+"""No public URL, end to end (docs/long-connections.md): a company runs offerbot with no
+inbound port reachable from outside.
+
+- Feishu: a real `offerbot serve` process with `connection = "websocket"` against the
+  loopback Feishu (tests/standins/feishu_ws.py). HR sends the offer with `/offer` in the
+  HR group, the candidate answers in words and by a card click, HR claims the alert from
+  its card: every event and click comes through the long connection, and the process
+  never serves `POST /feishu/events`.
+- Feishu: the process SIGKILLed right after it acknowledged an event; after a restart
+  Feishu delivers the event again and it is processed exactly once.
+- WeCom: candidates on the app (signed callbacks), HR on the 智能机器人's long
+  connection: the hesitant candidate's alert arrives as a template card, 认领 claims it
+  and updates the card, `@bot /pending` is answered through the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.storage.models import Alert, Offer
+from tests.helpers import API_TOKEN, auth, drain, wait_for
+from tests.offer_steps import in_days
+from tests.standins.feishu import FeishuSender, FeishuStandin
+from tests.standins.feishu_ws import FeishuWsStandin
+from tests.test_feishu_webhook import buttons
+from tests.test_serve import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+HESITANT = "我再考虑一下，薪资还能再谈吗？"
+
+
+# -- a real `offerbot serve` in websocket mode ----------------------------------------------
+
+
+@pytest.fixture
+async def feishu() -> AsyncIterator[FeishuWsStandin]:
+    http = FeishuStandin()
+    ws = FeishuWsStandin(http)  # the long connection on the open API's origin
+    async with http:
+        yield ws
+
+
+@pytest.fixture
+def sender(feishu) -> FeishuSender:
+    # Over the long connection Feishu neither signs nor encrypts: no token, no key.
+    return FeishuSender(app_id=feishu.http.app_id, verification_token="", encrypt_key="")
+
+
+@dataclass
+class Serve:
+    """One `offerbot serve` process and what a test needs to talk to it."""
+
+    config: Path
+    database: Path
+    port: int
+    proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, feishu: FeishuWsStandin) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        connections = feishu.connections
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "serve", "--config", str(self.config),
+            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        exited = asyncio.ensure_future(self.proc.wait())
+        connected = asyncio.ensure_future(feishu.connected(connections + 1, timeout=90))
+        await asyncio.wait({exited, connected}, return_when=asyncio.FIRST_COMPLETED)
+        if exited.done():
+            connected.cancel()
+            raise AssertionError(f"serve exited: {await self.errors()}")
+        exited.cancel()
+        await connected  # a busy box imports lark-oapi slowly
+        await until(self.healthy, timeout=60)
+
+    async def healthy(self) -> bool:
+        try:
+            async with aiohttp.ClientSession() as s, s.get(f"{self.url}/healthz") as resp:
+                return resp.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    async def errors(self) -> str:
+        assert self.proc is not None and self.proc.stderr is not None
+        return (await self.proc.stderr.read()).decode(errors="replace")[-3000:]
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        await self.proc.wait()
+
+    async def stop(self) -> None:
+        assert self.proc is not None
+        if self.proc.returncode is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), 40)
+        except TimeoutError:
+            await self.kill()
+            raise
+        errors = await self.errors()
+        assert code == 0, errors
+        assert "Traceback" not in errors, errors
+
+    async def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        async with aiohttp.ClientSession() as s:
+            async with s.request(method, f"{self.url}{path}", json=body, headers=auth()) as resp:
+                assert resp.status in (200, 201), f"{path}: {resp.status} {await resp.text()}"
+                return await resp.json()
+
+    async def text(self, path: str) -> str:
+        async with aiohttp.ClientSession() as s, s.get(f"{self.url}{path}") as resp:
+            return await resp.text()
+
+    def rows(self, sql: str) -> list[tuple]:
+        """Read the process's database from outside (what a crash left there)."""
+        with contextlib.closing(sqlite3.connect(self.database, timeout=10)) as conn:
+            return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+async def serve(tmp_path, feishu, settings) -> AsyncIterator[Serve]:
+    data = tmp_path / "srv"
+    database = data / "offerbot.sqlite3"
+    port = free_port()
+    redis_url = settings.redis.url  # the session's Redis (embedded or the given server)
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    await client.flushdb()  # no queue left over from an earlier test
+    await client.aclose()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[storage]
+data_dir = "{data}"
+[database]
+url = "sqlite://{database}"
+[redis]
+url = "{redis_url}"
+[server]
+host = "127.0.0.1"
+port = {port}
+[api]
+token = "{API_TOKEN}"
+[company]
+quiet_hours = []
+language = "zh"
+[worker]
+sweep_interval = "1s"
+stale_after = "5s"
+[delivery]
+backoff_base = "50ms"
+backoff_max = "500ms"
+[hr]
+admins = ["feishu:ou_hr1"]
+[feishu]
+enabled = true
+connection = "websocket"
+app_id = "{feishu.http.app_id}"
+app_secret = "{feishu.http.app_secret}"
+api_base_url = "{feishu.http.url}"
+hr_chat_id = "oc_hr"
+""",
+        encoding="utf-8",
+    )
+    srv = Serve(config, database, port)
+    await srv.start(feishu)
+    try:
+        yield srv
+    finally:
+        if srv.proc is not None and srv.proc.returncode is None:
+            await srv.stop()
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Poll a predicate (plain or async) until it holds; the serve process works on its own."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def words(message: dict) -> str:
+    return json.dumps(message["content"], ensure_ascii=False)
+
+
+def cards_with(feishu: FeishuWsStandin, action: str) -> list[dict]:
+    """Cards the bot sent with a button whose value's action is `action`."""
+    return [
+        m
+        for m in feishu.http.messages
+        if m["msg_type"] == "interactive"
+        and any(b["behaviors"][0]["value"].get("action") == action for b in buttons(m["content"]))
+    ]
+
+
+def button_value(card: dict, action: str) -> dict:
+    return next(
+        b["behaviors"][0]["value"]
+        for b in buttons(card["content"])
+        if b["behaviors"][0]["value"].get("action") == action
+    )
+
+
+def to(feishu: FeishuWsStandin, receive_id: str) -> list[dict]:
+    return [m for m in feishu.http.messages if m.get("receive_id") == receive_id]
+
+
+def in_hr_group(sender: FeishuSender, text: str) -> dict:
+    """HR types `@offerbot <text>` in the HR group."""
+    return sender.message(
+        open_id="ou_hr1",
+        text=f"@_user_1 {text}",
+        chat_type="group",
+        chat_id="oc_hr",
+        mentions=[sender.bot_mention("@_user_1")],
+    )
+
+
+async def push(feishu: FeishuWsStandin, payload: dict, **kw: Any):
+    """Push one frame over the long connection and return its ack."""
+    ack = await feishu.ack(await feishu.send(payload, **kw), timeout=30)
+    assert ack.code == 200, ack
+    return ack
+
+
+# -- 1. Feishu: the whole offer through the long connection ----------------------------------
+
+
+async def test_feishu_offer_from_hr_command_to_acceptance_with_no_webhook(serve, feishu, sender):
+    # HR sends the offer from the HR group: `/offer` in one line, then 确认发送 on the card.
+    await push(
+        feishu, in_hr_group(sender, f"/offer 王五 feishu:ou_wang 前端工程师 25k {in_days(30)}")
+    )
+    [summary] = await until(lambda: cards_with(feishu, "offer_confirm"))
+    assert "25,000" in words(summary)
+    assert not to(feishu, "ou_wang"), "nothing goes to the candidate before 确认"
+    confirm = sender.click(
+        open_id="ou_hr1",
+        value=button_value(summary, "offer_confirm"),
+        message_id=summary["message_id"],
+        chat_id="oc_hr",
+    )
+    await push(feishu, confirm, message_id="frame-confirm")
+
+    # The candidate gets the offer card.
+    [offer_card] = await until(lambda: cards_with(feishu, "accept"))
+    assert offer_card["receive_id"] == "ou_wang"
+    [(offer_id,)] = serve.rows("SELECT id FROM offer")
+    offer = await serve.api("GET", f"/api/v1/offers/{offer_id}")
+    assert offer["status"] == "sent"
+
+    # The candidate hesitates in words: the bot answers, and HR gets an alert card.
+    before = len(to(feishu, "ou_wang"))
+    await push(feishu, sender.message(open_id="ou_wang", text=HESITANT))
+    await until(lambda: len(to(feishu, "ou_wang")) > before)
+    [alert_card] = await until(lambda: cards_with(feishu, "claim"))
+    assert "薪资还能再谈" in words(alert_card)
+
+    # HR claims it from the card: the answer comes back in the click's own ack frame.
+    claim = button_value(alert_card, "claim")
+    click = sender.click(
+        open_id="ou_hr1", value=claim, message_id=alert_card["message_id"], chat_id="oc_hr"
+    )
+    ack = await push(feishu, click, message_id="frame-claim")
+    assert ack.answer["toast"]["type"] == "success"
+    actions = [b["behaviors"][0]["value"]["action"] for b in buttons(ack.answer["card"]["data"])]
+    assert "claim" not in actions and "resolve" in actions
+
+    # The candidate accepts on the offer card, through the long connection too.
+    accept = sender.click(
+        open_id="ou_wang",
+        value=button_value(offer_card, "accept"),
+        message_id=offer_card["message_id"],
+    )
+    ack = await push(feishu, accept, message_id="frame-accept")
+    assert ack.answer["toast"]["content"].startswith("已收到：接受")
+    await until(lambda: offer_accepted(serve, offer["id"]))
+    await until(lambda: claimed(serve, claim["alert_id"]))
+
+    # Nothing came in by webhook: the route was never served, every event was a frame.
+    metrics = await serve.text("/metrics")
+    assert "/feishu/events" not in metrics
+    assert 'offerbot_feishu_ws_acks_total{outcome="accepted"}' in metrics
+    assert 'offerbot_inbound_total{outcome="stored",platform="feishu"} 5.0' in metrics
+
+
+async def offer_accepted(serve: Serve, offer_id: int) -> bool:
+    return (await serve.api("GET", f"/api/v1/offers/{offer_id}"))["status"] == "accepted"
+
+
+async def claimed(serve: Serve, alert_id: int) -> bool:
+    rows = serve.rows(f"SELECT status, claimed_by FROM alert WHERE id = {int(alert_id)}")
+    return rows == [("claimed", "feishu:ou_hr1")]
