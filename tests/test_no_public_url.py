@@ -30,16 +30,21 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.storage.models import Alert, Offer
+from bot.storage.models import Alert, InboundEvent, Offer
+from bot.transports.registry import build_transports
+from tests import offer_steps
 from tests.helpers import API_TOKEN, auth, drain, wait_for
-from tests.offer_steps import in_days
+from tests.offer_steps import PHONE, in_days
 from tests.standins.feishu import FeishuSender, FeishuStandin
 from tests.standins.feishu_ws import FeishuWsStandin
+from tests.standins.wecom import text_xml, wecom_env
+from tests.standins.wecom_bot import BOT_ID, SECRET, AibotStandin
 from tests.test_feishu_webhook import buttons
 from tests.test_serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HESITANT = "我再考虑一下，薪资还能再谈吗？"
+HR_CHAT = "wrHRgroup001"  # the WeCom HR group the AI bot is in
 
 
 # -- a real `offerbot serve` in websocket mode ----------------------------------------------
@@ -65,6 +70,7 @@ class Serve:
 
     config: Path
     database: Path
+    log: Path  # its stderr (a pipe nobody reads could fill up and block it)
     port: int
     proc: asyncio.subprocess.Process | None = None
 
@@ -76,10 +82,11 @@ class Serve:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         connections = feishu.connections
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", "--config", str(self.config),
-            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "serve", "--config", str(self.config),
+                env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
         exited = asyncio.ensure_future(self.proc.wait())
         connected = asyncio.ensure_future(feishu.connected(connections + 1, timeout=90))
         await asyncio.wait({exited, connected}, return_when=asyncio.FIRST_COMPLETED)
@@ -98,8 +105,7 @@ class Serve:
             return False
 
     async def errors(self) -> str:
-        assert self.proc is not None and self.proc.stderr is not None
-        return (await self.proc.stderr.read()).decode(errors="replace")[-3000:]
+        return self.log.read_text(errors="replace")[-3000:]
 
     async def kill(self) -> None:
         assert self.proc is not None
@@ -121,10 +127,13 @@ class Serve:
         assert "Traceback" not in errors, errors
 
     async def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        async with aiohttp.ClientSession() as s:
-            async with s.request(method, f"{self.url}{path}", json=body, headers=auth()) as resp:
-                assert resp.status in (200, 201), f"{path}: {resp.status} {await resp.text()}"
-                return await resp.json()
+        url = f"{self.url}{path}"
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(method, url, json=body, headers=auth()) as resp,
+        ):
+            assert resp.status in (200, 201), f"{path}: {resp.status} {await resp.text()}"
+            return await resp.json()
 
     async def text(self, path: str) -> str:
         async with aiohttp.ClientSession() as s, s.get(f"{self.url}{path}") as resp:
@@ -182,7 +191,7 @@ hr_chat_id = "oc_hr"
 """,
         encoding="utf-8",
     )
-    srv = Serve(config, database, port)
+    srv = Serve(config, database, tmp_path / "serve.log", port)
     await srv.start(feishu)
     try:
         yield srv
@@ -316,3 +325,159 @@ async def offer_accepted(serve: Serve, offer_id: int) -> bool:
 async def claimed(serve: Serve, alert_id: int) -> bool:
     rows = serve.rows(f"SELECT status, claimed_by FROM alert WHERE id = {int(alert_id)}")
     return rows == [("claimed", "feishu:ou_hr1")]
+
+
+# -- 2. Feishu: SIGKILL right after an ack ----------------------------------------------------
+
+
+async def test_sigkill_right_after_an_ack_then_redelivery_is_processed_once(serve, feishu, sender):
+    """The process dies the instant its ack reaches Feishu (whatever its worker had done
+    by then). Feishu delivers the event again to the restarted process: one acceptance,
+    one welcome, one stored event. (tests/test_feishu_ws.py covers the clean stop.)"""
+    await serve.api("POST", "/api/v1/requisitions", {"external_id": "req-be", "title": "后端"})
+    person = await serve.api(
+        "POST", "/api/v1/candidates", {"name": "张三", "feishu_open_id": "ou_zhang"}
+    )
+    application = await serve.api(
+        "POST",
+        "/api/v1/applications",
+        {"candidate_id": person["id"], "requisition_external_id": "req-be"},
+    )
+    offer = await serve.api(
+        "POST",
+        "/api/v1/offers",
+        {
+            "application_id": application["id"],
+            "salary_monthly": "30000",
+            "start_date": in_days(30),
+            "channel": "feishu",
+        },
+    )
+    await until(lambda: cards_with(feishu, "accept"))
+
+    async def kill_on_ack(ack) -> None:  # runs as the ack frame arrives, before it is recorded
+        if ack.message_id == "frame-kill" and serve.proc.returncode is None:
+            serve.proc.kill()
+
+    feishu.on_ack = kill_on_ack
+    payload = sender.message(open_id="ou_zhang", text="1", message_id="om_killed")
+    await push(feishu, payload, message_id="frame-kill")
+    await serve.proc.wait()
+    assert serve.proc.returncode == -signal.SIGKILL
+    feishu.on_ack = None
+    assert serve.rows("SELECT event_id FROM inbound_event") == [("om_killed",)], "acked: stored"
+
+    await serve.start(feishu)  # the same data dir, database and Redis
+    await push(feishu, payload, message_id="frame-again")  # Feishu delivers it again
+    await until(lambda: offer_accepted(serve, offer["id"]))
+    await until(lambda: settled(serve), timeout=60)  # a job the kill cut short is taken again
+    assert serve.rows("SELECT event_id, status FROM inbound_event") == [("om_killed", "done")]
+    replies = [words(m) for m in to(feishu, "ou_zhang")[1:]]
+    assert sum("欢迎加入" in r for r in replies) == 1, replies
+    assert len(replies) == len(set(replies)), "each answer sent once"
+
+
+def settled(serve: Serve) -> bool:
+    """Nothing left to do: every inbound event handled, every outbox row delivered."""
+    waiting = serve.rows(
+        "SELECT (SELECT COUNT(*) FROM inbound_event WHERE status != 'done')"
+        " + (SELECT COUNT(*) FROM outbox WHERE status != 'sent')"
+    )
+    return waiting == [(0,)]
+
+
+# -- 3. WeCom: candidates on the app, HR on the 智能机器人's long connection -------------------
+
+
+@pytest.fixture
+async def aibot() -> AsyncIterator[AibotStandin]:
+    standin = AibotStandin()
+    async with standin.running():
+        yield standin
+
+
+@pytest.fixture
+async def wecom(settings_factory, make_runtime, aibot) -> AsyncIterator[tuple[Any, Any]]:
+    bot = {
+        "enabled": True,
+        "bot_id": BOT_ID,
+        "secret": SECRET,
+        "ws_url": aibot.url,
+        "hr_chat_id": HR_CHAT,
+        "reconnect_delay": "50ms",
+        "send_timeout": "5s",
+    }  # the default lease: a first classification may hold the loop past a 1 s one
+    async with wecom_env(settings_factory, make_runtime, wecom_bot=bot) as env:
+        (transport,) = build_transports(env.rt)
+        env.rt.transports = [transport]
+        await transport.start()
+        try:
+            await wait_for(lambda: connected(transport))
+            yield env, transport
+        finally:
+            await transport.stop()
+
+
+async def connected(transport) -> bool:
+    return transport.status.state == "connected"
+
+
+async def test_wecom_alert_card_claimed_and_pending_answered_through_the_ai_bot(wecom, aibot):
+    env, transport = wecom
+    answer = await offer_steps.make_offer(
+        env.client,
+        requisition={"external_id": "req-be", "title": "后端工程师"},
+        candidate={"external_id": "c-1", "name": "李四", "phone": PHONE, "wecom_user_id": "lisi"},
+        channel="wecom",
+    )
+    await drain(env.rt)
+    assert {m["touser"] for m in env.standin.delivered("message/send")} == {"lisi"}
+
+    # The candidate hesitates in the app chat (a signed, encrypted callback).
+    sent_before = len(env.standin.delivered("message/send"))
+    assert (await env.callback(text_xml("lisi", HESITANT))).status == 200
+    await drain(env.rt)
+    assert len(env.standin.delivered("message/send")) > sent_before, "the candidate is answered"
+
+    # The alert reaches the HR group through the bot's connection: its words (too long for
+    # a card) as markdown, then the template card with 认领 / 已处理.
+    words_frame, card_frame = aibot.frames("aibot_send_msg")
+    assert {words_frame["body"]["chatid"], card_frame["body"]["chatid"]} == {HR_CHAT}
+    text = words_frame["body"]["markdown"]["content"]
+    assert "李四" in text and "薪资还能再谈" in text
+    assert PHONE not in text  # masked in the group
+    card = card_frame["body"]["template_card"]
+    assert card["main_title"]["title"] == "🤔 候选人犹豫"
+    [claim] = [b for b in card["button_list"] if b["text"] == "认领"]
+    assert not env.standin.delivered("webhook/send"), "the group robot is not used"
+    [alert] = await Alert.filter(offer_id=answer["id"])
+    assert alert.status == "open"
+
+    # HR clicks 认领: the alert is claimed and the card updated on the click's req_id.
+    click = await aibot.push(aibot.click(claim["key"], card["task_id"], chatid=HR_CHAT))
+    await wait_for(lambda: stored("wecom_bot", 1))
+    await drain(env.rt)
+    await alert.refresh_from_db()
+    assert (alert.status, alert.claimed_by) == ("claimed", "wecom:hr_zhang")
+    [update] = aibot.frames("aibot_respond_update_msg")
+    assert update["headers"]["req_id"] == click["headers"]["req_id"]
+    updated = update["body"]["template_card"]
+    assert updated["task_id"] == card["task_id"]
+    assert [b["text"] for b in updated["button_list"]][:1] == ["已处理"]  # no 认领 left
+    assert "hr_zhang" in updated["sub_title_text"]  # who claimed it
+
+    # HR asks `@bot /pending` in the group: answered through the connection.
+    ask = await aibot.push(aibot.message("@offerbot /pending", chatid=HR_CHAT))
+    await wait_for(lambda: stored("wecom_bot", 2))
+    await drain(env.rt)
+    [respond] = aibot.frames("aibot_respond_msg")
+    assert respond["headers"]["req_id"] == ask["headers"]["req_id"]
+    content = respond["body"]["stream"]["content"]
+    assert "李四" in content and "后端工程师" in content
+    assert PHONE not in content  # masked in the group
+    assert (await Offer.get(id=answer["id"])).status == "sent"
+    assert transport.status.state == "connected" and aibot.connects == 1
+
+
+async def stored(platform: str, count: int) -> bool:
+    return await InboundEvent.filter(platform=platform).count() >= count
