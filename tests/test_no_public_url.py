@@ -288,7 +288,11 @@ async def test_feishu_offer_from_hr_command_to_acceptance_with_no_webhook(serve,
     await push(feishu, sender.message(open_id="ou_wang", text=HESITANT))
     await until(lambda: len(to(feishu, "ou_wang")) > before)
     [alert_card] = await until(lambda: cards_with(feishu, "claim"))
-    assert "薪资还能再谈" in words(alert_card)
+    assert alert_card["receive_id"] == "oc_hr"
+    body = "".join(e.get("content", "") for e in alert_card["content"]["body"]["elements"])
+    assert "薪资还能再谈" in body
+    header = alert_card["content"]["header"]["title"]["content"]
+    assert header.startswith("🤔 候选人犹豫 · #") and "候选人犹豫" not in body  # said once
 
     # HR claims it from the card: the answer comes back in the click's own ack frame.
     claim = button_value(alert_card, "claim")
@@ -443,15 +447,18 @@ async def test_wecom_alert_card_claimed_and_pending_answered_through_the_ai_bot(
     # a card) as markdown, then the template card with 认领 / 已处理.
     words_frame, card_frame = aibot.frames("aibot_send_msg")
     assert {words_frame["body"]["chatid"], card_frame["body"]["chatid"]} == {HR_CHAT}
-    text = words_frame["body"]["markdown"]["content"]
-    assert "李四" in text and "薪资还能再谈" in text
-    assert PHONE not in text  # masked in the group
-    card = card_frame["body"]["template_card"]
-    assert card["main_title"]["title"] == "🤔 候选人犹豫"
-    [claim] = [b for b in card["button_list"] if b["text"] == "认领"]
-    assert not env.standin.delivered("webhook/send"), "the group robot is not used"
     [alert] = await Alert.filter(offer_id=answer["id"])
     assert alert.status == "open"
+    text = words_frame["body"]["markdown"]["content"]
+    assert text.startswith(f"**🤔 候选人犹豫 · #{alert.id}**\n")
+    assert "李四" in text and "薪资还能再谈" in text
+    assert PHONE not in text  # masked in the group
+    # Read as HR on a phone: the title once, each command once.
+    assert text.count("候选人犹豫") == 1 and text.count("/claim") == 1, text
+    card = card_frame["body"]["template_card"]
+    assert card["main_title"]["title"] == f"🤔 候选人犹豫 · #{alert.id}"  # which alert
+    [claim] = [b for b in card["button_list"] if b["text"] == "认领"]
+    assert not env.standin.delivered("webhook/send"), "the group robot is not used"
 
     # HR clicks 认领: the alert is claimed and the card updated on the click's req_id.
     click = await aibot.push(aibot.click(claim["key"], card["task_id"], chatid=HR_CHAT))

@@ -103,9 +103,10 @@ def _sized(title: str, body: str, actions: tuple[Action, ...], **kw: Any) -> dic
 
 
 def build_card(message: Outgoing, *, in_group: bool) -> dict[str, Any]:
+    title, text = message.headed()
     card = _sized(
-        message.title,
-        escape_markdown(message.text),
+        title,
+        escape_markdown(text),
         message.actions,
         in_group=in_group,
         template="blue",
