@@ -314,6 +314,12 @@ async def test_feishu_offer_from_hr_command_to_acceptance_with_no_webhook(serve,
     assert ack.answer["toast"]["content"].startswith("已收到：接受")
     await until(lambda: offer_accepted(serve, offer["id"]))
     await until(lambda: claimed(serve, claim["alert_id"]))
+    # The worker then updates the clicked card itself: who has the alert, 已处理 left.
+    [patch] = await until(lambda: feishu.http.patches)
+    assert patch["message_id"] == alert_card["message_id"]
+    assert "ou_hr1" in words(patch) and "认领" in words(patch)
+    assert [b["behaviors"][0]["value"]["action"] for b in buttons(patch["content"])][0] == "resolve"
+    await until(lambda: settled(serve))  # nothing failed, nothing left undelivered
 
     # Nothing came in by webhook: the route was never served, every event was a frame.
     metrics = await serve.text("/metrics")
