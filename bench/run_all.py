@@ -32,7 +32,17 @@ import asyncpg
 import psutil
 import redis.asyncio as aioredis
 
-from bench import backends, e2e, group_commit, ingest, intents, reply_cost, report, timers
+from bench import (
+    backends,
+    e2e,
+    feishu_ws,
+    group_commit,
+    ingest,
+    intents,
+    reply_cost,
+    report,
+    timers,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -120,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--skip",
         default="",
-        help="comma-separated: ingest,group_commit,e2e,reply_cost,timers,intents",
+        help="comma-separated: ingest,feishu_ws,group_commit,e2e,reply_cost,timers,intents",
     )
     ap.add_argument("--out", default=str(RESULTS), help="where to write the results")
     args = ap.parse_args(argv)
@@ -133,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     info["load_before"] = [round(x, 2) for x in os.getloadavg()]
     runs: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="offerbot-bench-") as tmp:
-        for name in ("ingest", "group_commit", "e2e", "reply_cost", "timers"):
+        # feishu_ws: the webhook and the long connection on one serve, in the same run
+        for name in ("ingest", "feishu_ws", "group_commit", "e2e", "reply_cost", "timers"):
             if name in skip:
                 continue
             e2e_extra = ["--platform", "wecom"] if args.quick and name == "e2e" else []
@@ -155,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         markdown={
             "ingest": ingest.markdown,
+            "feishu_ws": feishu_ws.markdown,
             "group_commit": group_commit.markdown,
             "e2e": e2e.markdown,
             "reply_cost": reply_cost.markdown,

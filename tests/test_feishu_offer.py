@@ -96,6 +96,10 @@ async def test_hesitant_text_reply_alerts_hr_who_claim_it_from_the_card(
     await drain(frt)
     alert = await Alert.get(id=claim["alert_id"])
     assert (alert.status, alert.claimed_by) == ("claimed", "feishu:ou_hr1")
+    # then the clicked card itself is updated (PATCH by its message id): who has it
+    [patch] = standin.patches
+    assert patch["message_id"] == alert_card["message_id"] and "ou_hr1" in str(patch["content"])
+    assert not await Outbox.filter(status="failed").exists()
 
 
 async def test_candidate_found_by_mobile_gets_the_offer(fclient, frt, standin):

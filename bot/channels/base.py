@@ -135,6 +135,16 @@ class Outgoing(BaseModel):
     template: str = ""
     params: dict[str, str] = Field(default_factory=dict)
 
+    def headed(self) -> tuple[str, str]:
+        """(title, text) where a platform shows both. A text whose first line opens or
+        closes with the title (an alert's "🤔 候选人犹豫 · #3") has that line as its
+        title, shown once; the text alone stays complete for the platforms without."""
+        first, _, rest = self.text.partition("\n")
+        first = first.strip()
+        if self.title and (first.startswith(self.title) or first.endswith(self.title)):
+            return first, rest.strip("\n")
+        return self.title, self.text
+
 
 @dataclass(frozen=True)
 class Recipient:

@@ -103,7 +103,8 @@ class FeishuChannel(Channel):
 
     @staticmethod
     def _text(message: Outgoing) -> dict[str, str]:
-        text = f"{message.title}\n{message.text}" if message.title else message.text
+        title, body = message.headed()
+        text = f"{title}\n{body}" if title else body
         return {"text": defuse_mentions(text)}
 
     async def _create(

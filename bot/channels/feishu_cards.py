@@ -103,11 +103,7 @@ def _sized(title: str, body: str, actions: tuple[Action, ...], **kw: Any) -> dic
 
 
 def build_card(message: Outgoing, *, in_group: bool) -> dict[str, Any]:
-    title, text = message.title, message.text
-    if title and text.lstrip().startswith(title):
-        # The text's first line carries the title (an alert's "🤔 候选人犹豫 · #1"): it
-        # becomes the header, so the title is not said twice.
-        title, _, text = text.lstrip().partition("\n")
+    title, text = message.headed()
     card = _sized(
         title,
         escape_markdown(text),

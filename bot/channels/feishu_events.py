@@ -344,6 +344,7 @@ def parse_click(payload: dict[str, Any]) -> Click:
     ui = ui if isinstance(ui, dict) else {}
     chat_id = context.get("open_chat_id") if isinstance(context.get("open_chat_id"), str) else ""
     message_id = context.get("open_message_id")
+    message_id = message_id if isinstance(message_id, str) else ""
     inbound = Inbound(
         platform=PLATFORM,
         event_id=_str(header, "event_id"),
@@ -353,9 +354,8 @@ def parse_click(payload: dict[str, Any]) -> Click:
         kind="action",
         action=value,
         at=_event_time(header.get("create_time")),
-        extra={
-            "message_id": message_id if isinstance(message_id, str) else "",
-            "card_token": event.get("token") if isinstance(event.get("token"), str) else "",
-        },
+        # The card's message id: what a later PATCH of the clicked card names (an alert's
+        # cards are replaced by bot/flows/cards.py once it is claimed or resolved).
+        extra={"message_id": message_id},
     )
     return Click(inbound=inbound, ui=ui)

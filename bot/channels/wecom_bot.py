@@ -81,7 +81,9 @@ class WecomBotChannel(Channel):
             if card_fits(message):
                 return [Frame(key, SEND, {"chatid": chat, **card_body(message, card)})]
             text = Frame(f"{key}#text", SEND, {"chatid": chat, **markdown_body(message, catalog)})
-            short = message.model_copy(update={"text": ""})
+            # The card keeps the title line (which alert: "🤔 候选人犹豫 · #3"), not the text.
+            title = message.headed()[0] or message.text.strip().partition("\n")[0]
+            short = message.model_copy(update={"title": title, "text": ""})
             return [text, Frame(key, SEND, {"chatid": chat, **card_body(short, card)})]
         if req_id:
             body = stream_body(message, catalog, task_id(self._salt, key))

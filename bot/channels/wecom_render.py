@@ -93,36 +93,27 @@ def _mentions(text: str, command: str) -> bool:
 
 
 def commands_hint(message: Outgoing, catalog: Catalog) -> str:
-    """ "You can also reply: 1 Accept; 2 Decline" — only the commands the text does not
-    already name (an alert's footer names /claim and /resolve)."""
-    actions = [a for a in message.actions if a.command and not _mentions(message.text, a.command)]
-    if not actions:
+    """ "You can also reply: 1 Accept; 2 Decline" — unless the text already says so."""
+    actions = [a for a in message.actions if a.command]
+    # Only what the text does not say already (an alert's footer names /claim, /resolve).
+    missing = [a for a in actions if not _mentions(message.text, a.command)]
+    if not missing:
         return ""
     items = catalog.t("channel.wecom.command_separator").join(
-        catalog.t("channel.wecom.command_item", command=a.command, label=a.label) for a in actions
+        catalog.t("channel.wecom.command_item", command=a.command, label=a.label) for a in missing
     )
     return catalog.t("channel.wecom.commands_hint", commands=items)
 
 
-def _opens_with_title(message: Outgoing) -> bool:
-    """The text's first line already carries the title (an alert's "🤔 候选人犹豫 · #1"):
-    the title is not said twice."""
-    return bool(message.title) and message.text.lstrip().startswith(message.title)
-
-
 def plain_text(message: Outgoing, catalog: Catalog) -> str:
     """The message as text alone (no buttons on this path): title, text, commands."""
-    title = "" if _opens_with_title(message) else message.title
-    parts = [title, message.text, commands_hint(message, catalog)]
+    parts = [*message.headed(), commands_hint(message, catalog)]
     return clip_bytes("\n".join(p for p in parts if p), TEXT_BYTES)
 
 
 def markdown(message: Outgoing, catalog: Catalog) -> str:
-    if _opens_with_title(message):
-        first, _, rest = message.text.lstrip().partition("\n")
-        parts = [f"**{first}**", rest]
-    else:
-        parts = [f"**{message.title}**" if message.title else "", message.text]
+    title, text = message.headed()
+    parts = [f"**{title}**" if title else "", text]
     hint = commands_hint(message, catalog)
     if hint:
         parts.append(f"> {hint}")
@@ -134,7 +125,7 @@ def markdown(message: Outgoing, catalog: Catalog) -> str:
 
 def _title_and_body(message: Outgoing) -> tuple[str, str]:
     if message.title:
-        return message.title, message.text
+        return message.headed()
     first, _, rest = message.text.strip().partition("\n")
     if len(first) <= CARD_TITLE_CHARS:
         return first, rest.strip()
@@ -184,7 +175,7 @@ def replace_name(message: Outgoing) -> str:
 
 def kf_menu(message: Outgoing) -> dict[str, Any]:
     """Buttons as a kf msgmenu: clicking an item sends its id — the action's command."""
-    head = "\n".join(p for p in (message.title, message.text) if p)
+    head = "\n".join(p for p in message.headed() if p)
     return {
         "head_content": clip_bytes(head, KF_MENU_HEAD_BYTES),
         "list": [

@@ -3,8 +3,9 @@
 Each change is one conditional UPDATE, so two HR people clicking at once cannot both claim
 the same alert. Done from a private chat, the HR group hears about it too (nobody picks up
 an alert a colleague already has). A click on a card that can be updated in place (the
-WeCom AI bot's `card_token`) is answered by the card itself: it shows who claimed or
-resolved the alert, and keeps only the buttons still useful.
+click's `card_token`: the WeCom AI bot's req_id and task_id) is
+answered by the card itself: it shows who claimed or resolved the alert, and keeps only
+the buttons still useful.
 """
 
 from __future__ import annotations

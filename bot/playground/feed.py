@@ -66,6 +66,7 @@ def _iso(moment: datetime | None) -> str:
 def outgoing_item(
     key: str, message: Outgoing, pane: str, at: datetime | None, status: str = "sent"
 ) -> dict[str, Any]:
+    title, text = message.headed()  # an alert's title line shown once
     return {
         "id": f"out:{key}",
         "pane": pane,
@@ -73,8 +74,8 @@ def outgoing_item(
         "status": status,
         "at": _iso(at),
         "kind": message.kind,
-        "title": message.title,
-        "text": message.text,
+        "title": title,
+        "text": text,
         "actions": [action.model_dump(mode="json") for action in message.actions],
         "image": message.image_key,
         "replaces": message.replaces,
