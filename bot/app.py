@@ -64,8 +64,10 @@ def build_app(rt: Runtime) -> web.Application:
 
 
 async def serve(settings: Settings, *, with_worker: bool = True) -> None:
-    """`offerbot serve`: HTTP server (+ an in-process worker). SIGTERM drains both."""
-    from bot.worker import build_worker
+    """`offerbot serve`: HTTP server (+ its worker, in a child process: bot/child_worker.py).
+    SIGTERM drains both."""
+    from bot.child_worker import ChildWorker, child_settings
+    from bot.queue import embedded_redis
 
     rt = await start_runtime(settings)
     app = build_app(rt)
@@ -93,10 +95,13 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     rt.transports = build_transports(rt)
     for transport in rt.transports:
         await transport.start()
-    workers = None  # supervised: it waits Redis outages out (bot/worker.py)
+    child = None  # supervised: restarted if it dies; it waits Redis outages out itself
     if with_worker and rt.redis is not None:
-        workers = build_worker(rt)
-        asyncio.create_task(workers.async_run())  # noqa: RUF006 - shutdown() awaits it
+        # Started once the embedded Redis (ours: start_runtime started it) answers.
+        socket = None if settings.redis.url else embedded_redis(settings).socket_file
+        verbose = logging.getLogger().level == logging.DEBUG
+        child = ChildWorker(child_settings(settings, socket), verbose=verbose)
+        child.start()
     try:
         await stop.wait()
     finally:
@@ -104,7 +109,7 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
         await site.stop()  # stop accepting, let in-flight requests finish
         for transport in rt.transports:
             await transport.stop()  # close, after the frames being stored are acked
-        if workers is not None:
-            await workers.shutdown(settings.worker.job_timeout.total_seconds())
+        if child is not None:
+            await child.stop()  # SIGTERM; its running jobs finish (up to job_timeout)
         await runner.cleanup()
         await rt.close()

@@ -470,9 +470,10 @@ def build_worker(rt: Runtime, *, burst: bool = False) -> Workers:
     return Workers(rt, burst=burst)
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, *, parent_pipe: int | None = None) -> None:
     """`offerbot worker`: a worker alone (SIGTERM lets running jobs finish); it waits
-    Redis outages out, at start-up too."""
+    Redis outages out, at start-up too. `parent_pipe`: as `serve`'s child, also stop when
+    the parent is gone (bot/child_worker.py)."""
     rt = await start_runtime(settings, migrate=False)
     if rt.redis is None:
         raise SystemExit("offerbot worker: Redis is not reachable")
@@ -481,6 +482,10 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if parent_pipe is not None:
+        from bot.lifecycle import watch_parent
+
+        watch_parent(parent_pipe, stop)
     run = asyncio.create_task(workers.async_run())
     stopping = asyncio.create_task(stop.wait())
     try:

@@ -28,6 +28,8 @@ LAYERS = {
     "bot.cli": TOP,
     "bot.worker": TOP,
     "bot.sweeper": TOP,  # the worker's periodic pass over stored work
+    "bot.child_worker": TOP,  # serve's worker, run as a supervised child process
+    "bot.lifecycle": TOP,  # how serve and worker run their event loop and stop
     "bot.checkconfig": TOP,
     "bot.doctor": TOP,
     "bot.compose": TOP,
