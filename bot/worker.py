@@ -38,6 +38,7 @@ from bot.flows import routes as router
 from bot.queue import QUEUES, redis_settings
 from bot.runtime import Runtime
 from bot.services.unprocessed import tell_hr_unprocessed
+from bot.storage import sql
 from bot.storage.models import Candidate, Conversation, InboundEvent, Outbox, Timer
 from bot.sweeper import _sweep_forever, sweep_once  # noqa: F401 - sweep_once: tests, bench
 
@@ -60,29 +61,47 @@ async def claim(model, pk: int, rt: Runtime, *extra: Q, **filters: Any) -> bool:
     return updated == 1
 
 
+async def claim_row(model, pk: int, rt: Runtime, extra: str = "", *values: Any):
+    """`claim` and the row it took in one statement (UPDATE … RETURNING: bot/storage/sql.py);
+    None when somebody else holds it or it is no longer pending."""
+    now = rt.clock()
+    return await sql.claim_row(model, pk, now, now + lease(rt), extra, *values)
+
+
 # -- inbound ------------------------------------------------------------------------
 
 
 async def locked_conversation(rt: Runtime, inbound: Inbound) -> Conversation:
     """The sender's conversation, locked for the rest of the transaction: one user's
     messages are handled one at a time (row lock on PostgreSQL, write lock on SQLite).
-    The UPDATE that takes the lock also notes the message (and, for a private message,
-    reopens the platform's session budget), so the common case is two statements."""
+    One statement, first message or not: an upsert that takes the lock, notes the message
+    (and, for a private message, reopens the platform's session budget) and returns the
+    row (bot/storage/sql.py)."""
     key = inbound.sender_id
     if inbound.chat_type == "group":
         key = f"chat:{inbound.chat_id}"
-    values: dict[str, Any] = {"last_inbound_at": rt.clock()}
-    if inbound.chat_type == "p2p" and inbound.kind != "event":
-        values["sent_since_inbound"] = 0
-    mine = Conversation.filter(platform=inbound.platform, user_id=key)
-    if not await mine.update(**values):  # the user's first message
-        conv, created = await Conversation.get_or_create(
-            defaults=values, platform=inbound.platform, user_id=key
-        )
-        if created:
-            return conv
-        await mine.update(**values)  # created meanwhile by a concurrent first message
-    return await mine.get()
+    now = rt.clock()
+    at = sql.db_value(Conversation, "last_inbound_at", now)
+    reopen = inbound.chat_type == "p2p" and inbound.kind != "event"
+    changes = '"last_inbound_at"=excluded."last_inbound_at"'
+    if reopen:
+        changes += ', "sent_since_inbound"=0'
+    (conv,) = await sql.rows(
+        Conversation,
+        'INSERT INTO {table} ("platform","user_id","state","context","last_inbound_at",'
+        '"sent_since_inbound","updated_at") VALUES (?,?,?,?,?,?,?) '
+        f'ON CONFLICT ("platform","user_id") DO UPDATE SET {changes} RETURNING *',
+        [
+            inbound.platform,
+            key,
+            "idle",
+            sql.db_value(Conversation, "context", {}),
+            at,
+            0,
+            sql.db_value(Conversation, "updated_at", now),
+        ],
+    )
+    return conv
 
 
 _IDENTITY_FIELD = {"wecom": "wecom_user_id", "feishu": "feishu_open_id", "web": "web_id"}
@@ -123,9 +142,9 @@ async def _download_all(
 
 async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     rt: Runtime = ctx["rt"]
-    if not await claim(InboundEvent, inbound_id, rt, status="pending"):
+    event = await claim_row(InboundEvent, inbound_id, rt)
+    if event is None:
         return "skipped"
-    event = await InboundEvent.get(id=inbound_id)
     inbound = Inbound.model_validate(event.payload)
     files, errors = await _download_all(rt, inbound)
     reading = await router.read_ahead(rt, inbound)  # no network inside the transaction
@@ -211,12 +230,14 @@ async def _give_up(rt: Runtime, row: Outbox, status: str, reason: str) -> None:
 async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
     rt: Runtime = ctx["rt"]
     now = rt.clock()
-    if not await claim(Outbox, outbox_id, rt, status="pending", not_before__lte=now):
+    row = await claim_row(
+        Outbox, outbox_id, rt, '"not_before"<=?', sql.db_value(Outbox, "not_before", now)
+    )
+    if row is None:
         row = await Outbox.get_or_none(id=outbox_id)
         if row and row.status == "pending" and row.not_before > now:
             raise Retry(defer=(row.not_before - now).total_seconds())
         return "skipped"
-    row = await Outbox.get(id=outbox_id)
     channel = rt.channels.get(row.platform)
     if channel is None:
         await _give_up(rt, row, "failed", f"channel {row.platform} is not enabled")
@@ -300,12 +321,12 @@ async def _deliver_now(ctx: dict[str, Any], fx) -> None:
 async def fire_timer(ctx: dict[str, Any], timer_id: int) -> str:
     rt: Runtime = ctx["rt"]
     now = rt.clock()
-    if not await claim(Timer, timer_id, rt, status="pending", due_at__lte=now):
+    timer = await claim_row(Timer, timer_id, rt, '"due_at"<=?', sql.db_value(Timer, "due_at", now))
+    if timer is None:
         timer = await Timer.get_or_none(id=timer_id)
         if timer and timer.status == "pending" and timer.due_at > now:
             raise Retry(defer=(timer.due_at - now).total_seconds())
         return "skipped"
-    timer = await Timer.get(id=timer_id)
     fx = rt.fx()
     try:
         async with in_transaction():
