@@ -149,12 +149,14 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     files, errors = await _download_all(rt, inbound)
     reading = await router.read_ahead(rt, inbound)  # no network inside the transaction
     fx = rt.fx(actor=f"{inbound.platform}:{inbound.sender_id}")
+    fx.batch_records = True  # the turn's timeline events: one INSERT before the commit
     try:
         async with in_transaction():
             conv = await locked_conversation(rt, inbound)
             candidate = await candidate_for(inbound, conv)
             turn = router.Turn(fx, inbound, conv, candidate, files, errors, reading=reading)
             handled_by = await router.route(turn)
+            await fx.write_records()
             await InboundEvent.filter(id=inbound_id).update(
                 status="done", processed_at=rt.clock(), locked_until=None
             )

@@ -100,9 +100,7 @@ def guarded(handler: Handler) -> Handler:
         refused = _refused(request, settings)
         if refused is not None:
             return refused
-        if access.token_required(request, settings) and not _token_ok(
-            request, settings.api.token
-        ):
+        if access.token_required(request, settings) and not _token_ok(request, settings.api.token):
             response = json_error(401, "a valid API token is required")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.i18n import Catalog
 from bot.privacy import scrub
 from bot.services.quiet import next_allowed
+from bot.storage import sql
 from bot.storage.db import scrub_after_erasure
 from bot.storage.jsonsafe import json_safe
 from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
@@ -79,6 +80,10 @@ class Fx:
     _timers: list[tuple[int, datetime]] = field(default_factory=list)
     # set by an erasure: flush() then scrubs the database files (see docs/privacy.md)
     erased: bool = False
+    # With `batch_records` (the worker's jobs), timeline events wait here and are written
+    # with one INSERT by `write_records()` before the commit (docs/performance.md).
+    batch_records: bool = False
+    _records: list[TimelineEvent] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -109,20 +114,32 @@ class Fx:
         offer_id: int | None = None,
         alert_id: int | None = None,
     ) -> Outbox:
-        existing = await Outbox.filter(idempotency_key=key).first()
-        if existing:
-            return existing
-        row = await Outbox.create(
-            idempotency_key=key,
-            platform=platform,
-            recipient_kind=recipient_kind,
-            recipient_id=recipient_id,
-            payload=json_safe(message.model_dump(mode="json")),
-            not_before=not_before,
-            candidate_id=candidate_id,
-            offer_id=offer_id,
-            alert_id=alert_id,
+        # One statement: the key's unique index skips a message written before (same
+        # effect as looking for it first); only then is the existing row read.
+        found = await sql.rows(
+            Outbox,
+            'INSERT INTO {table} ("idempotency_key","platform","recipient_kind",'
+            '"recipient_id","candidate_id","offer_id","alert_id","payload","status",'
+            '"attempts","not_before","created_at") VALUES (?,?,?,?,?,?,?,?,?,?,?,?) '
+            'ON CONFLICT ("idempotency_key") DO NOTHING RETURNING *',
+            [
+                key,
+                platform,
+                recipient_kind,
+                recipient_id,
+                candidate_id,
+                offer_id,
+                alert_id,
+                sql.db_value(Outbox, "payload", json_safe(message.model_dump(mode="json"))),
+                "pending",
+                0,
+                sql.db_value(Outbox, "not_before", not_before),
+                sql.db_value(Outbox, "created_at", utcnow()),
+            ],
         )
+        if not found:
+            return await Outbox.get(idempotency_key=key)
+        (row,) = found
         self._deliveries.append(
             (
                 row.id,
@@ -279,14 +296,42 @@ class Fx:
         application_id: int | None = None,
         actor: str | None = None,
     ) -> TimelineEvent:
-        return await TimelineEvent.create(
+        event = TimelineEvent(
             candidate_id=candidate_id,
             kind=kind,
             actor=actor or self.actor,
             data=data or {},
             offer_id=offer_id,
             application_id=application_id,
+            at=utcnow(),
         )
+        if not self.batch_records:
+            await event.save()
+            return event
+        self._records.append(event)
+        return event
+
+    async def write_records(self) -> None:
+        """Write the timeline events recorded so far, in order, with one statement. Call
+        inside the transaction, before it commits and before reading the timeline."""
+        events, self._records = self._records, []
+        if not events:
+            return
+        columns = ("candidate_id", "offer_id", "application_id", "kind", "actor", "data", "at")
+        values: list[Any] = []
+        for e in events:
+            values += [
+                e.candidate_id,
+                e.offer_id,
+                e.application_id,
+                e.kind,
+                e.actor,
+                sql.db_value(TimelineEvent, "data", e.data),
+                sql.db_value(TimelineEvent, "at", e.at),
+            ]
+        marks = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * len(events))
+        names = ",".join(f'"{c}"' for c in columns)
+        await sql.execute(TimelineEvent, f"INSERT INTO {{table}} ({names}) VALUES {marks}", values)
 
     # -- after commit ---------------------------------------------------------------
 
@@ -325,5 +370,5 @@ class Fx:
 
     def discard(self) -> None:
         """The transaction rolled back: nothing written may be enqueued."""
-        self._deliveries, self._timers = [], []
+        self._deliveries, self._timers, self._records = [], [], []
         self.erased = False

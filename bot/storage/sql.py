@@ -24,15 +24,20 @@ def db_value(model: type[Model], field: str, value: Any) -> Any:
     return model._meta.fields_map[field].to_db_value(value, model)
 
 
-async def rows(model: type[Model], sql: str, values: list[Any]) -> list[Model]:
+async def execute(model: type[Model], sql: str, values: list[Any]) -> list[dict[str, Any]]:
     """Run `sql` (`?` placeholders, `{table}` for the model's table) on the model's
-    connection; RETURNING rows as instances of the model."""
+    connection; the rows it returns, as dicts."""
     sql = sql.replace("{table}", f'"{model._meta.db_table}"')
     if dialect(model) == "postgres":
         numbers = iter(range(1, len(values) + 1))
         sql = _MARK.sub(lambda _: f"${next(numbers)}", sql)
-    found = await model._meta.db.execute_query_dict(sql, values)
-    return [model._init_from_db(**dict(row)) for row in found]
+    # execute_query_dict: tortoise's asyncpg execute_query drops RETURNING rows
+    return [dict(row) for row in await model._meta.db.execute_query_dict(sql, values)]
+
+
+async def rows(model: type[Model], sql: str, values: list[Any]) -> list[Model]:
+    """`execute`, the RETURNING rows as instances of the model."""
+    return [model._init_from_db(**row) for row in await execute(model, sql, values)]
 
 
 async def claim_row(

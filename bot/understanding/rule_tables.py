@@ -311,5 +311,3 @@ INFO_MISMATCH_CUES: tuple[str, ...] = (
 )
 # fmt: on
 REASON_MENU_RX = re.compile(r"^(?:我?选|第)?\s*(\d{1,2})\s*(?:号|个|项)?(?:$|[\s.、,:)\]])")
-
-

@@ -247,5 +247,3 @@ def classify_reason(text: str) -> str:
         if found and (first is None or (found.start(), order) < first[:2]):
             first = (found.start(), order, concern)
     return first[2] if first else "other"
-
-

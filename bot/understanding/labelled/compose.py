@@ -23,8 +23,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 INTENT = {"a": "accept", "d": "decline", "h": "hesitate", "q": "question", "o": "other"}
 CONCERN = {
-    "sal": "salary", "ot": "overtime", "loc": "location", "comp": "competing_offer",
-    "fit": "role_fit", "team": "team_culture", "fam": "family", "time": "timing",
+    "sal": "salary",
+    "ot": "overtime",
+    "loc": "location",
+    "comp": "competing_offer",
+    "fit": "role_fit",
+    "team": "team_culture",
+    "fam": "family",
+    "time": "timing",
     "proc": "process",
 }
 EMOJI = {
@@ -34,16 +40,48 @@ EMOJI = {
     "question": ["🙏", "😊", "[抱拳]", "🤝"],
     "other": ["👌", "🙂", "[OK]", "😀"],
 }
-ZH_PREFIX = ["您好，", "hr您好，", "王经理您好，", "嗯 ", "那个，", "哈喽，", "李老师，",
-             "你好呀，"]
+ZH_PREFIX = [
+    "您好，",
+    "hr您好，",
+    "王经理您好，",
+    "嗯 ",
+    "那个，",
+    "哈喽，",
+    "李老师，",
+    "你好呀，",
+]
 EN_PREFIX = ["Hi, ", "Hello, ", "Hi Anna, ", "Hey, ", "Dear Ms. Chen, "]
-ZH_TYPO = [("在", "再"), ("再", "在"), ("已经", "以经"), ("考虑", "考滤"), ("不好意思", "不好意识"),
-           ("谢谢", "xiexie"), ("谢谢", "3q"), ("入职", "入值"), ("的话", "得话"),
-           ("现在", "现再"), ("意思", "意识"), ("offer", "0ffer"), ("offer", "Offer"),
-           ("公司", "公斯"), ("这个", "这各"), ("加班", "jiaban"), ("工资", "gz")]
-EN_TYPO = [("the ", "teh "), ("receive", "recieve"), ("really", "realy"),
-           ("definitely", "definately"), ("you", "u"), ("your", "ur"), ("thanks", "thx"),
-           ("please", "pls"), ("because", "bc"), ("offer", "ofer")]
+ZH_TYPO = [
+    ("在", "再"),
+    ("再", "在"),
+    ("已经", "以经"),
+    ("考虑", "考滤"),
+    ("不好意思", "不好意识"),
+    ("谢谢", "xiexie"),
+    ("谢谢", "3q"),
+    ("入职", "入值"),
+    ("的话", "得话"),
+    ("现在", "现再"),
+    ("意思", "意识"),
+    ("offer", "0ffer"),
+    ("offer", "Offer"),
+    ("公司", "公斯"),
+    ("这个", "这各"),
+    ("加班", "jiaban"),
+    ("工资", "gz"),
+]
+EN_TYPO = [
+    ("the ", "teh "),
+    ("receive", "recieve"),
+    ("really", "realy"),
+    ("definitely", "definately"),
+    ("you", "u"),
+    ("your", "ur"),
+    ("thanks", "thx"),
+    ("please", "pls"),
+    ("because", "bc"),
+    ("offer", "ofer"),
+]
 FILLERS = [" 就是 ", " 那个 ", " 嗯 ", " 然后 "]
 
 
@@ -63,8 +101,11 @@ def variants(text: str, intent: str, rng: random.Random) -> list[str]:
     zh = is_zh(text)
     out.append(text.rstrip("。.!！") + rng.choice(EMOJI[intent]))
     if not re.match(r"(?i)(您好|你好|hi|hello|dear|hey|.{1,3}(经理|老师|姐|哥))", text):
-        head = text if zh or text.startswith("I ") or text.startswith("I'") else \
-            text[:1].lower() + text[1:]
+        head = (
+            text
+            if zh or text.startswith("I ") or text.startswith("I'")
+            else text[:1].lower() + text[1:]
+        )
         out.append(rng.choice(ZH_PREFIX if zh else EN_PREFIX) + head)
     for a, b in ZH_TYPO if zh else EN_TYPO:
         if a in text:

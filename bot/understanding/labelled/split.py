@@ -25,8 +25,10 @@ FIRST_SEED = 15
 
 
 def load() -> dict[str, list[dict]]:
-    return {f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines()]
-            for f in sorted((HERE / "sources").glob("*.jsonl"))}
+    return {
+        f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines()]
+        for f in sorted((HERE / "sources").glob("*.jsonl"))
+    }
 
 
 def draw(corpus: dict[str, list[dict]], seed: int) -> dict[str, list[str]]:
@@ -36,8 +38,13 @@ def draw(corpus: dict[str, list[dict]], seed: int) -> dict[str, list[str]]:
     splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
     size = Counter()
     for sid in ids:
-        name = "test" if size["test"] < 0.2 * total else "dev" if size["dev"] < 0.2 * total \
+        name = (
+            "test"
+            if size["test"] < 0.2 * total
+            else "dev"
+            if size["dev"] < 0.2 * total
             else "train"
+        )
         splits[name].append(sid)
         size[name] += len(corpus[sid])
     return {k: sorted(v) for k, v in splits.items()}

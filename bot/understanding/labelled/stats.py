@@ -8,21 +8,35 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 INTENTS = ("accept", "decline", "hesitate", "question", "other")
-CONCERNS = ("salary", "overtime", "location", "competing_offer", "role_fit", "team_culture",
-            "family", "timing", "process")
+CONCERNS = (
+    "salary",
+    "overtime",
+    "location",
+    "competing_offer",
+    "role_fit",
+    "team_culture",
+    "family",
+    "timing",
+    "process",
+)
 
 
 def main() -> None:
     splits = json.loads((HERE / "splits.json").read_text())
     where = {sid: name for name, ids in splits.items() for sid in ids}
-    rows = {f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines()]
-            for f in sorted((HERE / "sources").glob("*.jsonl"))}
+    rows = {
+        f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines()]
+        for f in sorted((HERE / "sources").glob("*.jsonl"))
+    }
     print("| source | split | replies | " + " | ".join(INTENTS) + " |")
     print("| --- | --- | ---: |" + " ---: |" * len(INTENTS))
     for sid, rs in rows.items():
         c = Counter(r["intent"] for r in rs)
-        print(f"| {sid} | {where.get(sid, '?')} | {len(rs)} | "
-              + " | ".join(str(c[i]) for i in INTENTS) + " |")
+        print(
+            f"| {sid} | {where.get(sid, '?')} | {len(rs)} | "
+            + " | ".join(str(c[i]) for i in INTENTS)
+            + " |"
+        )
     print()
     print("| split | sources | replies | " + " | ".join(INTENTS + CONCERNS) + " |")
     print("| --- | ---: | ---: |" + " ---: |" * (len(INTENTS) + len(CONCERNS)))
@@ -31,9 +45,13 @@ def main() -> None:
         rs = [r for sid in ids for r in rows[sid]]
         ci = Counter(r["intent"] for r in rs)
         cc = Counter(c for r in rs for c in r["concerns"])
-        print(f"| {name} | {len(ids)} | {len(rs)} | "
-              + " | ".join(str(ci[i]) for i in INTENTS) + " | "
-              + " | ".join(str(cc[c]) for c in CONCERNS) + " |")
+        print(
+            f"| {name} | {len(ids)} | {len(rs)} | "
+            + " | ".join(str(ci[i]) for i in INTENTS)
+            + " | "
+            + " | ".join(str(cc[c]) for c in CONCERNS)
+            + " |"
+        )
 
 
 if __name__ == "__main__":
