@@ -150,8 +150,11 @@ async def on_unsure(turn: Turn) -> None:
 @router.turn(*REPLY, status("sent"), intent("accept"), name="offer_accept")
 async def on_accept(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
-    await _note_reply(turn.fx, offer, reply)
-    await _accept(turn, offer, reply)
+    await _note_reply(turn.fx, offer, reply, save=False)
+    moved = await move(turn.fx, offer, "offer_accepted", via=_via(reply), also=REPLY_TIME)
+    if not moved:
+        await _save_reply_time(offer)
+    await _accept(turn, offer, reply, moved=moved)
 
 
 @router.turn(*REPLY, status("sent"), intent("decline"), name="offer_decline")
@@ -164,10 +167,10 @@ async def on_decline(turn: Turn) -> None:
 @router.turn(*REPLY, status("sent"), intent("hesitate", "question"), name="offer_doubt")
 async def on_doubt(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
-    await _note_reply(turn.fx, offer, reply)
-    await move(turn.fx, offer, "offer_hesitating")
     # HR takes it from here: no reminder, no "silent" alert while they talk.
-    await turn.fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, ESCALATE])
+    await _note_reply(turn.fx, offer, reply, cancel=(REMIND, ESCALATE), save=False)
+    if not await move(turn.fx, offer, "offer_hesitating", also=REPLY_TIME):
+        await _save_reply_time(offer)
     await _doubt(turn, offer, reply)
 
 
@@ -312,10 +315,13 @@ async def _on_closed_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
         await _tell_hr(turn, offer, reply, kind)
 
 
-async def _accept(turn: Turn, offer: Offer, reply: Reply) -> None:
+async def _accept(turn: Turn, offer: Offer, reply: Reply, *, moved: bool | None = None) -> None:
+    """`moved`: the caller applied the transition already (True) or found it gone (False)."""
     fx, candidate = turn.fx, turn.candidate
     assert candidate is not None
-    if not await move(fx, offer, "offer_accepted", via=_via(reply)):
+    if moved is None:
+        moved = await move(fx, offer, "offer_accepted", via=_via(reply))
+    if not moved:
         return
     await stop_waiting(fx, offer)
     await _replace_card(turn, offer, "accept")
@@ -409,15 +415,32 @@ def _reason_question(fx: Fx, offer: Offer, ask_key: str) -> Outgoing:
 # -- reply helpers --------------------------------------------------------------------------
 
 
-async def _note_reply(fx: Fx, offer: Offer, reply: Reply) -> None:
-    """Every reply: remembered, on the timeline, and the pending reminder is off."""
+async def _note_reply(
+    fx: Fx,
+    offer: Offer,
+    reply: Reply,
+    *,
+    cancel: tuple[str, ...] = (REMIND,),
+    save: bool = True,
+) -> None:
+    """Every reply: remembered, on the timeline, and the pending reminder (`cancel`: those
+    timers) is off. `save=False`: the caller's `move(…, also=REPLY_TIME)` writes the reply's
+    time with the transition, one UPDATE (docs/performance.md), else `_save_reply_time`."""
     offer.last_reply_at = fx.now()
-    await offer.save(update_fields=["last_reply_at", "updated_at"])
-    await fx.cancel_timers(offer_id=offer.id, kinds=[REMIND])
+    await fx.cancel_timers(offer_id=offer.id, kinds=list(cancel))
     await Outbox.filter(  # the timer's reminder and any HR /remind still held
         offer_id=offer.id, status="pending", idempotency_key__startswith=reminder_key(offer)
     ).update(status="cancelled", last_error="the candidate replied")
     await fx.record(offer.candidate_id, "candidate_reply", _reply_data(reply), offer_id=offer.id)
+    if save:
+        await _save_reply_time(offer)
+
+
+REPLY_TIME = ("last_reply_at",)
+
+
+async def _save_reply_time(offer: Offer) -> None:
+    await offer.save(update_fields=["last_reply_at", "updated_at"])
 
 
 def _reply_data(reply: Reply) -> dict[str, Any]:
