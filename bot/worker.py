@@ -240,11 +240,17 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
         if row and row.status == "pending" and row.not_before > now:
             raise Retry(defer=(row.not_before - now).total_seconds())
         return "skipped"
+    return await _deliver_claimed(rt, row)
+
+
+async def _deliver_claimed(rt: Runtime, row: Outbox) -> str:
+    """Send a row this job claimed, and note what became of it."""
     channel = rt.channels.get(row.platform)
     if channel is None:
         await _give_up(rt, row, "failed", f"channel {row.platform} is not enabled")
         return "failed"
     closed, slot = await _reserve_session_slot(rt, row)
+    limited = channel.session_limit(row.recipient_id) is not None
     if closed:
         await _give_up(rt, row, "held", closed)
         metrics.DELIVERIES.labels(row.platform, "held").inc()
@@ -281,7 +287,9 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
             locked_until=None,
             last_error=None,
         )
-        if row.recipient_kind == "user" and not slot:  # a reserved slot is already counted
+        # A reserved slot is already counted; a platform without a session budget never
+        # reads the count (bot/channels/base.py: session_limit).
+        if row.recipient_kind == "user" and not slot and limited:
             await Conversation.filter(platform=row.platform, user_id=row.recipient_id).update(
                 sent_since_inbound=F("sent_since_inbound") + 1
             )
@@ -302,11 +310,25 @@ async def _deliver_now(ctx: dict[str, Any], fx) -> None:
     rt: Runtime = ctx["rt"]
     due_now = fx.take_due_now()
     await fx.flush()
+    claimed: dict[int, Outbox] = {}
+    if due_now:
+        # Each recipient's first message claimed with one statement; the ones after it
+        # are claimed when their turn comes (a lease starts when its send is near).
+        now = rt.clock()
+        ids = [group[0] for group in due_now]
+        try:
+            at = sql.db_value(Outbox, "not_before", now)
+            claimed = await sql.claim_rows(Outbox, ids, now, now + lease(rt), '"not_before"<=?', at)
+        except Exception:  # noqa: BLE001 - each is claimed on its own below
+            log.exception("claiming %d messages to deliver failed", len(ids))
 
     async def in_order(outbox_ids: list[int]) -> None:
         for outbox_id in outbox_ids:
             try:
-                await deliver(ctx, outbox_id)
+                if outbox_id in claimed:
+                    await _deliver_claimed(rt, claimed[outbox_id])
+                else:
+                    await deliver(ctx, outbox_id)
             except Retry as retry:
                 at = rt.clock() + timedelta(milliseconds=retry.defer_score or 0)
                 await rt.enqueuer.deliver(outbox_id, at=at)
