@@ -22,7 +22,15 @@ from bot.services.quiet import next_allowed
 from bot.storage import sql
 from bot.storage.db import scrub_after_erasure
 from bot.storage.jsonsafe import json_safe
-from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
+from bot.storage.models import (
+    Alert,
+    Candidate,
+    Offer,
+    Outbox,
+    Requisition,
+    TimelineEvent,
+    Timer,
+)
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -84,6 +92,7 @@ class Fx:
     # with one INSERT by `write_records()` before the commit (docs/performance.md).
     batch_records: bool = False
     _records: list[TimelineEvent] = field(default_factory=list)
+    _requisitions: dict[int, Requisition | None] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -216,6 +225,20 @@ class Fx:
             )
         return rows
 
+    # -- reads a job repeats ----------------------------------------------------------
+
+    async def requisition(self, requisition_id: int | None) -> Requisition | None:
+        """The requisition, read once per worker turn (an offer's facts are shown more
+        than once); elsewhere (an API call, the importer's loop) read each time."""
+        if requisition_id is None:
+            return None
+        if not self.batch_records:
+            return await Requisition.get_or_none(id=requisition_id)
+        if requisition_id not in self._requisitions:
+            found = await Requisition.get_or_none(id=requisition_id)
+            self._requisitions[requisition_id] = found
+        return self._requisitions[requisition_id]
+
     # -- alerts ---------------------------------------------------------------------
 
     async def open_alert(
@@ -260,21 +283,27 @@ class Fx:
         candidate_id: int | None = None,
         data: dict[str, Any] | None = None,
     ) -> Timer:
-        """Create or re-arm the timer `key` (one timer per key)."""
-        timer = await Timer.filter(key=key).first()
-        if timer:
-            timer.due_at, timer.status, timer.kind = due_at, "pending", kind
-            timer.data, timer.locked_until, timer.fired_at = data or {}, None, None
-            await timer.save()
-        else:
-            timer = await Timer.create(
-                key=key,
-                kind=kind,
-                due_at=due_at,
-                offer_id=offer_id,
-                candidate_id=candidate_id,
-                data=data or {},
-            )
+        """Create or re-arm the timer `key` (one timer per key), with one statement: an
+        existing timer keeps its row, offer and attempts and is pending again."""
+        (timer,) = await sql.rows(
+            Timer,
+            'INSERT INTO {table} ("key","kind","offer_id","candidate_id","due_at","status",'
+            '"attempts","data","created_at") VALUES (?,?,?,?,?,?,?,?,?) '
+            'ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
+            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
+            "RETURNING *",
+            [
+                key,
+                kind,
+                offer_id,
+                candidate_id,
+                sql.db_value(Timer, "due_at", due_at),
+                "pending",
+                0,
+                sql.db_value(Timer, "data", data or {}),
+                sql.db_value(Timer, "created_at", utcnow()),
+            ],
+        )
         self._timers.append((timer.id, due_at))
         return timer
 
