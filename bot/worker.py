@@ -522,6 +522,10 @@ async def run_worker(settings: Settings, *, parent_pipe: int | None = None) -> N
     rt = await start_runtime(settings, migrate=False)
     if rt.redis is None:
         raise SystemExit("offerbot worker: Redis is not reachable")
+    # The reply reader and the flows load before the first job, not inside it (the first
+    # reply would wait seconds for them, its row claimed).
+    rt.intents  # noqa: B018 - built on first use
+    router.table()
     workers = build_worker(rt)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
