@@ -100,6 +100,11 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
         # Started once the embedded Redis (ours: start_runtime started it) answers.
         socket = None if settings.redis.url else embedded_redis(settings).socket_file
         verbose = logging.getLogger().level == logging.DEBUG
+        if settings.database.url.startswith("sqlite"):
+            from bot.storage import sqlite_engine
+
+            # Storing a callback goes before the child's next turn (bot/storage/sqlite_engine.py).
+            sqlite_engine.HAS_WAY = sqlite_engine.turnstile(settings.data_dir)
         child = ChildWorker(child_settings(settings, socket), verbose=verbose)
         child.start()
     try:

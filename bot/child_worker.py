@@ -140,6 +140,11 @@ def main() -> int:
     given = pickle.loads(_read_exactly(fd, size))  # noqa: S301 - our own parent, over a pipe
     settings: Settings = given["settings"]
     logs.setup(settings.server.log_format, given["verbose"])
+    if settings.database.url.startswith("sqlite"):
+        from bot.storage import sqlite_engine
+
+        # Each turn waits while the parent stores callbacks (bot/storage/sqlite_engine.py).
+        sqlite_engine.GIVES_WAY = sqlite_engine.turnstile(settings.data_dir)
     return run_service(run_worker(settings, parent_pipe=fd))
 
 
