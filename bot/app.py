@@ -105,6 +105,8 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
 
             # Storing a callback goes before the child's next turn (bot/storage/sqlite_engine.py).
             sqlite_engine.HAS_WAY = sqlite_engine.turnstile(settings.data_dir)
+        rt.worker_metrics = settings.data_dir / metrics.WORKER_FILE
+        rt.worker_metrics.unlink(missing_ok=True)  # a previous child's counts
         child = ChildWorker(child_settings(settings, socket), verbose=verbose)
         child.start()
     try:

@@ -145,7 +145,10 @@ def main() -> int:
 
         # Each turn waits while the parent stores callbacks (bot/storage/sqlite_engine.py).
         sqlite_engine.GIVES_WAY = sqlite_engine.turnstile(settings.data_dir)
-    return run_service(run_worker(settings, parent_pipe=fd))
+    from bot import metrics
+
+    out = settings.data_dir / metrics.WORKER_FILE
+    return run_service(run_worker(settings, parent_pipe=fd, metrics_to=out))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 
+import aiohttp
 import psutil
 
 from bot.storage.models import InboundEvent
@@ -60,6 +61,13 @@ async def test_serve_processes_a_callback_in_its_child_and_sigterm_ends_both(fau
     assert child.pid != serve.pid
     assert await env.callback(serve, text_xml("c1", "你好")) == 200
     await answered(env, "c1")
+
+    async def counted_by_serve() -> bool:  # the child's counters on serve's /metrics
+        async with aiohttp.ClientSession() as http, http.get(f"{serve.url}/metrics") as r:
+            text = await r.text()
+        return 'offerbot_jobs_total{job="process_inbound",outcome="ok"} 1.0' in text
+
+    await wait_for(counted_by_serve, timeout=DEADLINE)
 
     serve.popen.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(serve.popen.wait, 40) == 0, serve.log()
