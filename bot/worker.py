@@ -351,7 +351,10 @@ async def run_worker(
         raise SystemExit("offerbot worker: Redis is not reachable")
     # The reply reader and the flows load before the first job, not inside it (the first
     # reply would wait seconds for them, its row claimed).
-    rt.intents  # noqa: B018 - built on first use
+    try:
+        rt.intents.read("你好")  # the local reader only (its word list loads on first use)
+    except Exception:  # noqa: BLE001 - a reply will try again
+        log.exception("loading the reply reader failed")
     router.table()
     workers = build_worker(rt)
     stop = asyncio.Event()
