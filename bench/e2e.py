@@ -2,6 +2,7 @@
 the default `serve`'s ingest beside the bare app, in the same run.
 
     python -m bench.e2e [--quick] [--backend sqlite|postgres ...] [--platform wecom|feishu ...]
+                        [--baseline DIR]
 
 `offerbot serve` in its default mode (HTTP server + its worker as a child process:
 bot/child_worker.py) runs as a subprocess; the WeCom/Feishu stand-in runs here and stamps
