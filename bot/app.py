@@ -96,7 +96,13 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     for transport in rt.transports:
         await transport.start()
     child = None  # supervised: restarted if it dies; it waits Redis outages out itself
-    if with_worker and rt.redis is not None:
+    inline = None  # [worker] serve_worker = "same_process": on this event loop
+    if with_worker and rt.redis is not None and settings.worker.serve_worker == "same_process":
+        from bot.worker import build_worker
+
+        inline = build_worker(rt)
+        asyncio.create_task(inline.async_run())  # noqa: RUF006 - shutdown() awaits it
+    elif with_worker and rt.redis is not None:
         # Started once the embedded Redis (ours: start_runtime started it) answers.
         socket = None if settings.redis.url else embedded_redis(settings).socket_file
         verbose = logging.getLogger().level == logging.DEBUG
@@ -118,5 +124,7 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
             await transport.stop()  # close, after the frames being stored are acked
         if child is not None:
             await child.stop()  # SIGTERM; its running jobs finish (up to job_timeout)
+        if inline is not None:
+            await inline.shutdown(settings.worker.job_timeout.total_seconds())
         await runner.cleanup()
         await rt.close()

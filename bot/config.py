@@ -179,6 +179,9 @@ class WorkerSettings(_Section):
     job_timeout: Duration = timedelta(seconds=120)
     # Work held by a process that died is picked up again after this long.
     stale_after: Duration = timedelta(seconds=30)
+    # Where `offerbot serve` runs its worker: a child process (a core of its own) or, as
+    # before, on the server's own event loop (docs/deployment.md, "One process or two").
+    serve_worker: Literal["child", "same_process"] = "child"
 
 
 class DeliverySettings(_Section):

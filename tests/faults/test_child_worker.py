@@ -101,3 +101,14 @@ async def test_a_dead_child_is_restarted_and_work_goes_on(fault_env):
     assert await env.callback(serve, text_xml("c2", "你好")) == 200
     await answered(env, "c2")
     assert "restarting the worker child" in serve.log(tail=20000)
+
+
+async def test_serve_worker_same_process_runs_no_child(fault_env_factory):
+    """`[worker] serve_worker = "same_process"`: the worker on serve's own event loop."""
+    async with fault_env_factory(worker={"serve_worker": "same_process"}) as env:
+        serve = await env.procs.serve()
+        assert await env.callback(serve, text_xml("c3", "你好")) == 200
+        await answered(env, "c3")
+        assert worker_children(serve.pid) == []
+        serve.popen.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(serve.popen.wait, 40) == 0, serve.log()
