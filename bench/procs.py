@@ -73,6 +73,7 @@ class Process:
     port: int
     log_path: Path
     health_path: str = "/"
+    root: Path = ROOT  # the source tree it runs from (another one: a baseline of the code)
     proc: subprocess.Popen | None = None
     _log: object = None
 
@@ -87,8 +88,11 @@ class Process:
 
     def start(self, timeout: float = 60) -> Process:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        env = _clean_env()
+        if self.root != ROOT:
+            env["PYTHONPATH"] = str(self.root)
         self.proc = subprocess.Popen(
-            self.argv, cwd=ROOT, env=_clean_env(), stdout=self._log, stderr=subprocess.STDOUT
+            self.argv, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -130,11 +134,15 @@ class Process:
         return code
 
 
-def serve(config: Path, port: int, log_path: Path, *, worker: bool = True) -> Process:
+def serve(
+    config: Path, port: int, log_path: Path, *, worker: bool = True, root: Path = ROOT
+) -> Process:
+    """`offerbot serve`; `root`: run another source tree's (e.g. `git archive` of an
+    earlier commit), to measure it beside this one in the same run."""
     argv = [sys.executable, "-m", "bot.cli", "serve", "--config", str(config)]
     if not worker:
         argv.append("--no-worker")
-    return Process("offerbot serve", argv, port, log_path, health_path="/readyz")
+    return Process("offerbot serve", argv, port, log_path, health_path="/readyz", root=root)
 
 
 def bare(port: int, log_path: Path) -> Process:

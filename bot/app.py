@@ -66,8 +66,10 @@ def build_app(rt: Runtime) -> web.Application:
 
 
 async def serve(settings: Settings, *, with_worker: bool = True) -> None:
-    """`offerbot serve`: HTTP server (+ an in-process worker). SIGTERM drains both."""
-    from bot.worker import build_worker
+    """`offerbot serve`: HTTP server (+ its worker, in a child process: bot/child_worker.py).
+    SIGTERM drains both."""
+    from bot.child_worker import ChildWorker, child_settings
+    from bot.queue import embedded_redis
 
     rt = await start_runtime(settings)
     app = build_app(rt)
@@ -95,10 +97,26 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     rt.transports = build_transports(rt)
     for transport in rt.transports:
         await transport.start()
-    workers = None  # supervised: it waits Redis outages out (bot/worker.py)
-    if with_worker and rt.redis is not None:
-        workers = build_worker(rt)
-        asyncio.create_task(workers.async_run())  # noqa: RUF006 - shutdown() awaits it
+    child = None  # supervised: restarted if it dies; it waits Redis outages out itself
+    inline = None  # [worker] serve_worker = "same_process": on this event loop
+    if with_worker and rt.redis is not None and settings.worker.serve_worker == "same_process":
+        from bot.worker import build_worker
+
+        inline = build_worker(rt)
+        asyncio.create_task(inline.async_run())  # noqa: RUF006 - shutdown() awaits it
+    elif with_worker and rt.redis is not None:
+        # Started once the embedded Redis (ours: start_runtime started it) answers.
+        socket = None if settings.redis.url else embedded_redis(settings).socket_file
+        verbose = logging.getLogger().level == logging.DEBUG
+        if settings.database.url.startswith("sqlite"):
+            from bot.storage import sqlite_engine
+
+            # Storing a callback goes before the child's next turn (bot/storage/sqlite_engine.py).
+            sqlite_engine.HAS_WAY = sqlite_engine.turnstile(settings.data_dir)
+        rt.worker_metrics = settings.data_dir / metrics.WORKER_FILE
+        rt.worker_metrics.unlink(missing_ok=True)  # a previous child's counts
+        child = ChildWorker(child_settings(settings, socket), verbose=verbose)
+        child.start()
     try:
         await stop.wait()
     finally:
@@ -106,7 +124,9 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
         await site.stop()  # stop accepting, let in-flight requests finish
         for transport in rt.transports:
             await transport.stop()  # close, after the frames being stored are acked
-        if workers is not None:
-            await workers.shutdown(settings.worker.job_timeout.total_seconds())
+        if child is not None:
+            await child.stop()  # SIGTERM; its running jobs finish (up to job_timeout)
+        if inline is not None:
+            await inline.shutdown(settings.worker.job_timeout.total_seconds())
         await runner.cleanup()
         await rt.close()

@@ -7,11 +7,10 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import signal
 import sys
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.lifecycle import run_service
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -29,50 +28,12 @@ def _logging(settings: Settings, verbose: bool = False) -> None:
     logs.setup(settings.server.log_format, verbose)
 
 
-class _StoppedDuringStartUp(SystemExit):
-    pass
-
-
-def _run_service(main) -> int:
-    """Run `serve` or `worker`. A SIGTERM before the event loop's own handler is in place
-    (during start-up) ends the process through an exception, and whatever way it ends,
-    the embedded Redis it started or joined is left (stopped if nobody else uses it):
-    bot/embedded_redis.py, docs/redis.md."""
-    from bot.queue import stop_embedded_redis
-
-    def early_stop(signum, frame) -> None:
-        raise _StoppedDuringStartUp(0)
-
-    previous = signal.signal(signal.SIGTERM, early_stop)
-    aborted = False
-    try:
-        asyncio.run(main)
-    except KeyboardInterrupt:
-        pass
-    except _StoppedDuringStartUp:
-        aborted = True
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up runs to its end
-        stop_embedded_redis()
-        signal.signal(signal.SIGTERM, previous)
-    if aborted:
-        # Start-up was cut short: database clients opened so far were never closed, and
-        # their threads would keep the interpreter alive. Nothing is half-written (every
-        # write is a transaction), so leave now.
-        logging.getLogger(__name__).info("stopped during start-up")
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-    return 0
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import serve
 
     settings = _settings(args)
     _logging(settings, args.verbose)
-    return _run_service(serve(settings, with_worker=not args.no_worker))
+    return run_service(serve(settings, with_worker=not args.no_worker))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -80,7 +41,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _logging(settings, args.verbose)
-    return _run_service(run_worker(settings))
+    return run_service(run_worker(settings))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -185,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    p = add("serve", cmd_serve, "HTTP server and, unless --no-worker, an in-process worker")
+    p = add("serve", cmd_serve, "HTTP server and, unless --no-worker, its worker (a child process)")
     p.add_argument("--no-worker", action="store_true", help="run the HTTP server only")
     p.add_argument("-v", "--verbose", action="store_true")
     p = add("worker", cmd_worker, "an arq worker only")

@@ -183,11 +183,16 @@ class TimerSettings(_Section):
 
 
 class WorkerSettings(_Section):
-    sweep_interval: Duration = timedelta(seconds=30)
+    # 10 s sweeps and a 30 s lease: a dead worker's work runs again within 40 s (claimed)
+    # or 20 s (taken, never claimed): docs/redis.md, "What happens on a crash".
+    sweep_interval: Duration = timedelta(seconds=10)
     max_jobs: int = Field(20, ge=1)
     job_timeout: Duration = timedelta(seconds=120)
     # Work held by a process that died is picked up again after this long.
-    stale_after: Duration = timedelta(seconds=45)
+    stale_after: Duration = timedelta(seconds=30)
+    # Where `offerbot serve` runs its worker: a child process (a core of its own) or, as
+    # before, on the server's own event loop (docs/deployment.md, "One process or two").
+    serve_worker: Literal["child", "same_process"] = "child"
 
 
 class DeliverySettings(_Section):

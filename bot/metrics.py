@@ -1,6 +1,15 @@
 """Prometheus metrics (served at /metrics)."""
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import operator
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -86,3 +95,56 @@ FEISHU_WS_ACK_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
 )
+
+# -- serve's worker child: its counters reach serve's /metrics -------------------------
+# The child writes its registry to a file in the data dir every few seconds (and when it
+# stops); serve's /metrics adds those samples to its own (docs/operations.md).
+
+WORKER_FILE = "worker-metrics.prom"
+WRITE_EVERY = 5.0  # seconds
+
+
+def write_to(path: Path) -> None:
+    """This process's metrics, replaced atomically (a reader never sees half a file)."""
+    part = path.with_suffix(".part")
+    part.write_bytes(generate_latest(REGISTRY))
+    os.replace(part, path)
+
+
+class _Merged(Collector):
+    """This process's families plus those read from another process: samples summed by
+    name and labels (`_created` stamps: the earliest)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def collect(self) -> Iterable[Metric]:
+        families = {m.name: m for m in REGISTRY.collect()}
+        for theirs in text_string_to_metric_families(self.text):
+            mine = families.get(theirs.name)
+            if mine is None:
+                families[theirs.name] = theirs
+                continue
+            values: dict[tuple, Sample] = {}
+            for s in [*mine.samples, *theirs.samples]:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                if key in values:
+                    old = values[key]
+                    merged = min if s.name.endswith("_created") else operator.add
+                    s = old._replace(value=merged(old.value, s.value))
+                values[key] = s
+            mine.samples = list(values.values())
+        return list(families.values())
+
+
+def exposition(worker_file: Path | None = None) -> bytes:
+    """/metrics: this process's registry, plus the worker child's file when there is one."""
+    try:
+        text = worker_file.read_text(encoding="utf-8") if worker_file else ""
+    except OSError:  # not written yet, or the child is restarting
+        text = ""
+    if not text:
+        return generate_latest(REGISTRY)
+    merged = CollectorRegistry(auto_describe=False)
+    merged.register(_Merged(text))
+    return generate_latest(merged)

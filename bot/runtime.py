@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -57,6 +58,8 @@ class Runtime:
     redis_supervisor: asyncio.Task | None = None  # restarts the embedded Redis
     # Long connections this process runs (bot/transports); /readyz shows their state.
     transports: list[Any] = field(default_factory=list)
+    # Where serve's worker child writes its metrics (bot/metrics.py), for /metrics.
+    worker_metrics: Path | None = None
 
     @property
     def intents(self) -> Any:

@@ -11,56 +11,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
-from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from arq import Retry
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
-from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from bot import metrics
 from bot.channels.addresses import conversation_address, identity_for
 from bot.channels.base import (
-    HR_GROUP,
     DownloadedFile,
     Inbound,
-    Outgoing,
     PermanentError,
-    Recipient,
     TransientError,
     account,
 )
 from bot.compose import start_runtime
 from bot.config import Settings
+from bot.delivery import _deliver_now, backoff, claim, claim_row, deliver, lease  # noqa: F401
 from bot.flows import routes as router
 from bot.queue import QUEUES, redis_settings
 from bot.runtime import Runtime
 from bot.services.quiet import reevaluate_held
 from bot.services.unprocessed import tell_hr_unprocessed
-from bot.storage.models import Candidate, Conversation, InboundEvent, Outbox, Timer
+from bot.storage import sql
+from bot.storage.models import Candidate, Conversation, InboundEvent, Timer
 from bot.sweeper import _sweep_forever, sweep_once  # noqa: F401 - sweep_once: tests, bench
 
 log = logging.getLogger(__name__)
 
 MAX_INBOUND_ATTEMPTS = 5
-
-
-def lease(rt: Runtime) -> timedelta:
-    return rt.settings.worker.stale_after
-
-
-async def claim(model, pk: int, rt: Runtime, *extra: Q, **filters: Any) -> bool:
-    """Take the row for this process, if nobody holds a live lease on it."""
-    now = rt.clock()
-    free = Q(locked_until__isnull=True) | Q(locked_until__lt=now)
-    updated = await model.filter(Q(id=pk), free, *extra, **filters).update(
-        locked_until=now + lease(rt), attempts=F("attempts") + 1
-    )
-    return updated == 1
 
 
 # -- inbound ------------------------------------------------------------------------
@@ -69,21 +52,32 @@ async def claim(model, pk: int, rt: Runtime, *extra: Q, **filters: Any) -> bool:
 async def locked_conversation(rt: Runtime, inbound: Inbound) -> Conversation:
     """The sender's conversation, locked for the rest of the transaction: one user's
     messages are handled one at a time (row lock on PostgreSQL, write lock on SQLite).
-    The UPDATE that takes the lock also notes the message (and, for a private message,
-    reopens the platform's session budget), so the common case is two statements."""
+    One statement, first message or not: an upsert that takes the lock, notes the message
+    (and, for a private message, reopens the platform's session budget) and returns the
+    row (bot/storage/sql.py)."""
     key = conversation_address(inbound)
-    values: dict[str, Any] = {"last_inbound_at": rt.clock()}
-    if inbound.chat_type == "p2p" and inbound.kind != "event":
-        values["sent_since_inbound"] = 0
-    mine = Conversation.filter(platform=inbound.platform, user_id=key)
-    if not await mine.update(**values):  # the user's first message
-        conv, created = await Conversation.get_or_create(
-            defaults=values, platform=inbound.platform, user_id=key
-        )
-        if created:
-            return conv
-        await mine.update(**values)  # created meanwhile by a concurrent first message
-    return await mine.get()
+    now = rt.clock()
+    at = sql.db_value(Conversation, "last_inbound_at", now)
+    reopen = inbound.chat_type == "p2p" and inbound.kind != "event"
+    changes = '"last_inbound_at"=excluded."last_inbound_at"'
+    if reopen:
+        changes += ', "sent_since_inbound"=0'
+    (conv,) = await sql.rows(
+        Conversation,
+        'INSERT INTO {table} ("platform","user_id","state","context","last_inbound_at",'
+        '"sent_since_inbound","updated_at") VALUES (?,?,?,?,?,?,?) '
+        f'ON CONFLICT ("platform","user_id") DO UPDATE SET {changes} RETURNING *',
+        [
+            inbound.platform,
+            key,
+            "idle",
+            sql.db_value(Conversation, "context", {}),
+            at,
+            0,
+            sql.db_value(Conversation, "updated_at", now),
+        ],
+    )
+    return conv
 
 
 async def candidate_for(inbound: Inbound, conv: Conversation) -> Candidate | None:
@@ -118,13 +112,14 @@ async def _download_all(
 
 async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     rt: Runtime = ctx["rt"]
-    if not await claim(InboundEvent, inbound_id, rt, status="pending"):
+    event = await claim_row(InboundEvent, inbound_id, rt)
+    if event is None:
         return "skipped"
-    event = await InboundEvent.get(id=inbound_id)
     inbound = Inbound.model_validate(event.payload)
     files, errors = await _download_all(rt, inbound)
     reading = await router.read_ahead(rt, inbound)  # no network inside the transaction
     fx = rt.fx(actor=account(inbound.platform, inbound.sender_id))
+    fx.batch_records = True  # the turn's timeline events: one INSERT before the commit
     if inbound.kind == "action":
         # which card was clicked, for replacing it (bot/flows/cards.py)
         fx.click = {**inbound.extra, "response_code": inbound.card_ref}
@@ -134,6 +129,7 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
             candidate = await candidate_for(inbound, conv)
             turn = router.Turn(fx, inbound, conv, candidate, files, errors, reading=reading)
             handled_by = await router.route(turn)
+            await fx.write_records()
             await InboundEvent.filter(id=inbound_id).update(
                 status="done", processed_at=rt.clock(), locked_until=None
             )
@@ -156,154 +152,18 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     return handled_by or "unhandled"
 
 
-# -- delivery -----------------------------------------------------------------------
-
-
-def backoff(rt: Runtime, attempt: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, at least what the platform asked for."""
-    d = rt.settings.delivery
-    cap = min(
-        d.backoff_max.total_seconds(), d.backoff_base.total_seconds() * 2 ** max(attempt - 1, 0)
-    )
-    delay = random.uniform(cap / 2, cap)
-    return max(delay, retry_after or 0.0)
-
-
-async def _reserve_session_slot(rt: Runtime, row: Outbox) -> tuple[str | None, bool]:
-    """Apply a platform's session rule (WeCom kf: 5 messages within 48 h of the user's last
-    message). The slot is taken with ONE conditional UPDATE before sending, so concurrent
-    deliveries cannot overspend the budget. Returns (why it may not go out, slot taken)."""
-    channel = rt.channels[row.platform]
-    limit = channel.session_limit(row.recipient_id)
-    if limit is None or row.recipient_kind != "user":
-        return None, False
-    conv = await Conversation.get_or_none(platform=row.platform, user_id=row.recipient_id)
-    if conv is None or conv.last_inbound_at is None:
-        return "window_closed", False
-    if rt.clock() - conv.last_inbound_at > limit.window:
-        return "window_closed", False
-    taken = await Conversation.filter(id=conv.id, sent_since_inbound__lt=limit.budget).update(
-        sent_since_inbound=F("sent_since_inbound") + 1
-    )
-    if not taken:
-        return "budget_spent", False
-    return None, True
-
-
-async def _release_session_slot(row: Outbox) -> None:
-    await Conversation.filter(
-        platform=row.platform, user_id=row.recipient_id, sent_since_inbound__gt=0
-    ).update(sent_since_inbound=F("sent_since_inbound") - 1)
-
-
-async def _give_up(rt: Runtime, row: Outbox, status: str, reason: str) -> None:
-    fx = rt.fx()
-    async with in_transaction():
-        await Outbox.filter(id=row.id).update(status=status, last_error=reason, locked_until=None)
-        row.status, row.last_error = status, reason
-        if row.recipient_kind == "user":
-            await router.undeliverable(fx, row, reason)
-    await fx.flush()
-
-
-async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
-    rt: Runtime = ctx["rt"]
-    now = rt.clock()
-    if not await claim(Outbox, outbox_id, rt, status="pending", not_before__lte=now):
-        row = await Outbox.get_or_none(id=outbox_id)
-        if row and row.status == "pending" and row.not_before > now:
-            raise Retry(defer=(row.not_before - now).total_seconds())
-        return "skipped"
-    row = await Outbox.get(id=outbox_id)
-    channel = rt.channels.get(row.platform)
-    if channel is None:
-        await _give_up(rt, row, "failed", f"channel {row.platform} is not enabled")
-        return "failed"
-    closed, slot = await _reserve_session_slot(rt, row)
-    if closed:
-        await _give_up(rt, row, "held", closed)
-        metrics.DELIVERIES.labels(row.platform, "held").inc()
-        return "held"
-    message = Outgoing.model_validate(row.payload)
-    kind = "hr_group" if row.recipient_id == HR_GROUP else "user"
-    try:
-        try:
-            result = await channel.send(
-                Recipient(kind, row.recipient_id), message, row.idempotency_key
-            )
-        except BaseException:  # any failure, a job timeout's cancellation too
-            if slot:
-                await _release_session_slot(row)
-            raise
-    except TransientError as exc:
-        if row.attempts >= rt.settings.delivery.max_attempts:
-            await _give_up(rt, row, "failed", f"gave up after {row.attempts} attempts: {exc}")
-            metrics.DELIVERIES.labels(row.platform, "failed").inc()
-            return "failed"
-        await Outbox.filter(id=row.id).update(last_error=str(exc)[:500], locked_until=None)
-        metrics.DELIVERIES.labels(row.platform, "retry").inc()
-        raise Retry(defer=backoff(rt, row.attempts, exc.retry_after)) from exc
-    except PermanentError as exc:
-        await _give_up(rt, row, "failed", f"{exc.code}: {exc}" if exc.code else str(exc))
-        metrics.DELIVERIES.labels(row.platform, "failed").inc()
-        return "failed"
-    fx = rt.fx()
-    async with in_transaction():
-        await Outbox.filter(id=row.id).update(
-            status="sent",
-            sent_at=rt.clock(),
-            platform_message_id=result.message_id or None,
-            locked_until=None,
-            last_error=None,
-        )
-        if row.recipient_kind == "user" and not slot:  # a reserved slot is already counted
-            await Conversation.filter(platform=row.platform, user_id=row.recipient_id).update(
-                sent_since_inbound=F("sent_since_inbound") + 1
-            )
-        row.status, row.platform_message_id = "sent", result.message_id
-        await router.delivered(fx, row)
-    await fx.flush()
-    metrics.DELIVERIES.labels(row.platform, "sent").inc()
-    return "sent"
-
-
-async def _deliver_now(ctx: dict[str, Any], fx) -> None:
-    """After a job's commit: enqueue what waits, and deliver what may go now in this same
-    job — one recipient's messages in order, different recipients side by side. This
-    saves a trip through the queue per message (bench/FINDINGS.md, end to end). A
-    message that must be retried goes to the queue with its backoff; one that fails
-    here for any other reason is still pending in the database, and the sweeper
-    enqueues it."""
-    rt: Runtime = ctx["rt"]
-    due_now = fx.take_due_now()
-    await fx.flush()
-
-    async def in_order(outbox_ids: list[int]) -> None:
-        for outbox_id in outbox_ids:
-            try:
-                await deliver(ctx, outbox_id)
-            except Retry as retry:
-                at = rt.clock() + timedelta(milliseconds=retry.defer_score or 0)
-                await rt.enqueuer.deliver(outbox_id, at=at)
-            except Exception:  # noqa: BLE001 - the row is pending: the queue retries it
-                log.exception("delivering outbox %s failed; queued for a retry", outbox_id)
-                await rt.enqueuer.deliver(outbox_id)
-
-    await asyncio.gather(*(in_order(ids) for ids in due_now))
-
-
 # -- timers -------------------------------------------------------------------------
 
 
 async def fire_timer(ctx: dict[str, Any], timer_id: int) -> str:
     rt: Runtime = ctx["rt"]
     now = rt.clock()
-    if not await claim(Timer, timer_id, rt, status="pending", due_at__lte=now):
+    timer = await claim_row(Timer, timer_id, rt, '"due_at"<=?', sql.db_value(Timer, "due_at", now))
+    if timer is None:
         timer = await Timer.get_or_none(id=timer_id)
         if timer and timer.status == "pending" and timer.due_at > now:
             raise Retry(defer=(timer.due_at - now).total_seconds())
         return "skipped"
-    timer = await Timer.get(id=timer_id)
     fx = rt.fx()
     try:
         async with in_transaction():
@@ -472,23 +332,52 @@ def build_worker(rt: Runtime, *, burst: bool = False) -> Workers:
     return Workers(rt, burst=burst)
 
 
-async def run_worker(settings: Settings) -> None:
+async def _write_metrics(path: Path) -> None:
+    while True:
+        try:
+            metrics.write_to(path)
+        except OSError as exc:
+            log.warning("could not write the worker's metrics: %s", exc)
+        await asyncio.sleep(metrics.WRITE_EVERY)
+
+
+async def run_worker(
+    settings: Settings, *, parent_pipe: int | None = None, metrics_to: Path | None = None
+) -> None:
     """`offerbot worker`: a worker alone (SIGTERM lets running jobs finish); it waits
-    Redis outages out, at start-up too."""
+    Redis outages out, at start-up too. `parent_pipe`: as `serve`'s child, also stop when
+    the parent is gone (bot/child_worker.py); `metrics_to`: write the metrics there for
+    the parent's /metrics (bot/metrics.py)."""
     rt = await start_runtime(settings, migrate=False)
     if rt.redis is None:
         raise SystemExit("offerbot worker: Redis is not reachable")
+    # The reply reader and the flows load before the first job, not inside it (the first
+    # reply would wait seconds for them, its row claimed).
+    try:
+        rt.intents.read("你好")  # the local reader only (its word list loads on first use)
+    except Exception:  # noqa: BLE001 - a reply will try again
+        log.exception("loading the reply reader failed")
+    router.table()
     workers = build_worker(rt)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if parent_pipe is not None:
+        from bot.lifecycle import watch_parent
+
+        watch_parent(parent_pipe, stop)
     run = asyncio.create_task(workers.async_run())
     stopping = asyncio.create_task(stop.wait())
+    writer = asyncio.create_task(_write_metrics(metrics_to)) if metrics_to else None
     try:
         await asyncio.wait({run, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
         await workers.shutdown(settings.worker.job_timeout.total_seconds())
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(OSError):
+                metrics.write_to(metrics_to)  # the last counts
         log.info("worker stopped")
         await rt.close()

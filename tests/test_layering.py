@@ -28,6 +28,9 @@ LAYERS = {
     "bot.cli": TOP,
     "bot.worker": TOP,
     "bot.sweeper": TOP,  # the worker's periodic pass over stored work
+    "bot.delivery": TOP,  # the worker's outbox deliveries and the claim every job starts with
+    "bot.child_worker": TOP,  # serve's worker, run as a supervised child process
+    "bot.lifecycle": TOP,  # how serve and worker run their event loop and stop
     "bot.checkconfig": TOP,
     "bot.doctor": TOP,
     "bot.doctor_reach": TOP,  # the doctor's SMTP and SMS checks

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 
@@ -61,6 +62,12 @@ def test_serve_with_no_config_uses_embedded_defaults(tmp_path, clean_env):
         wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
         status, body = get(f"http://127.0.0.1:{port}/readyz")
         assert status == 200, body
+        kids = psutil.Process(proc.pid).children()  # its embedded Redis and its worker child
+        deadline = time.monotonic() + 30
+        while not any("bot.child_worker" in " ".join(k.cmdline()) for k in kids):
+            assert time.monotonic() < deadline, [k.cmdline() for k in kids]
+            time.sleep(0.2)
+            kids = psutil.Process(proc.pid).children()
         assert (tmp_path / "data" / "offerbot.sqlite3").exists()
         assert (tmp_path / "data" / "redis.db").exists() or any(
             p.name.startswith("redis") for p in (tmp_path / "data").iterdir()
@@ -73,6 +80,8 @@ def test_serve_with_no_config_uses_embedded_defaults(tmp_path, clean_env):
             proc.kill()
             raise
     assert code == 0, proc.stderr.read().decode()[-2000:]
+    _, alive = psutil.wait_procs(kids, timeout=5)
+    assert not alive, [k.cmdline() for k in alive]  # no orphan: neither Redis nor the worker
 
 
 def test_migrate_command_and_worker_start(tmp_path, clean_env):

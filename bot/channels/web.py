@@ -2,8 +2,9 @@
 playground's chat panes, and a channel the tests can read.
 
 Sent messages are the outbox rows themselves (platform `web`, status `sent`); sending only
-tells the page's live listeners in this process, which read the rows from the database
-(so a page served by another process still sees them, a moment later).
+tells the page's live listeners, which read the rows from the database. Listeners in
+another process (the page is served by `serve`, its worker child sends) hear it through
+Redis pub/sub at once; without Redis they still see it at their next database read.
 
 Media works like a platform's media API: the playground stores an upload under
 `<data_dir>/uploads/<random key>` and puts the key in the Inbound; `download()` reads it
@@ -13,6 +14,10 @@ back in the worker. Uploads older than the platforms' media lifetime (3 days) ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
+import logging
 import os
 import re
 import secrets
@@ -43,6 +48,9 @@ PLAYGROUND_HR_ID = "playground-hr"
 # the page notifies nobody, so reminders to them also go by SMS / e-mail.
 PAGE_ADDRESS_PREFIX = "page-"
 
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT = 0.5  # seconds a send waits to tell other processes (never longer)
 UPLOADS_DIR = "uploads"
 UPLOAD_LIFETIME_SECONDS = 3 * 24 * 3600  # like WeCom media ids
 _UPLOAD_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -111,10 +119,55 @@ class WebChannel(Channel):
         self.rt = rt
         self.hr = hr  # False: candidates only (the candidate page without the playground)
         self._listeners: set[asyncio.Queue] = set()
+        self._relay: asyncio.Task | None = None  # hears other processes' sends
+
+    @property
+    def _topic(self) -> str:
+        """One pub/sub channel per bot (its database), whatever Redis db it uses."""
+        digest = hashlib.sha256(self.rt.settings.database.url.encode()).hexdigest()[:16]
+        return f"offerbot:web-sent:{digest}"
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
-        self._publish(WebDelivery(to.address, message, idempotency_key))
+        delivery = WebDelivery(to.address, message, idempotency_key)
+        self._publish(delivery)
+        if self.rt.redis is not None:
+            dumped = message.model_dump(mode="json")
+            body = {"address": to.address, "key": idempotency_key, "message": dumped}
+            try:
+                publish = self.rt.redis.publish(self._topic, json.dumps(body, ensure_ascii=False))
+                await asyncio.wait_for(publish, PUBLISH_TIMEOUT)  # Redis down: do not hang
+            except Exception as exc:  # noqa: BLE001 - the page reads the database anyway
+                log.debug("web delivery not published: %s", type(exc).__name__)
         return SendResult(message_id=idempotency_key)
+
+    async def _listen(self) -> None:
+        """Other processes' sends, to this process's listeners (the stream drops repeats)."""
+        while True:
+            pubsub = self.rt.redis.pubsub()
+            try:
+                await pubsub.subscribe(self._topic)
+                async for item in pubsub.listen():
+                    if item.get("type") != "message":
+                        continue
+                    body = json.loads(item["data"])
+                    message = Outgoing.model_validate(body["message"])
+                    self._publish(WebDelivery(body["address"], message, body["key"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis away: listen again in a moment
+                log.debug("web relay interrupted: %s", type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(1)
+
+    async def close(self) -> None:
+        if self._relay is not None:
+            self._relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay
+            self._relay = None
+        await super().close()
 
     async def download(self, media: MediaRef) -> DownloadedFile:
         path = upload_path(self.rt.settings.data_dir, media.key)
@@ -134,6 +187,8 @@ class WebChannel(Channel):
     def subscribe(self) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
         self._listeners.add(queue)
+        if self._relay is None and self.rt.redis is not None:
+            self._relay = asyncio.create_task(self._listen())
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:

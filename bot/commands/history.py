@@ -13,5 +13,6 @@ async def show_history(ctx: Ctx, query: str) -> None:
     candidate = await ctx.candidate(query)
     if candidate is None:
         return
+    await ctx.fx.write_records()  # this turn's own events too
     h = await load_history(await same_person(candidate))
     await ctx.answer(render_history(ctx.style, h))

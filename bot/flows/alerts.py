@@ -26,7 +26,7 @@ from bot.channels.base import Action, Outgoing
 from bot.i18n import money as format_money
 from bot.privacy import mask_phone, scrub
 from bot.services.fx import Fx
-from bot.storage.models import Alert, Candidate, Offer, Requisition
+from bot.storage.models import Alert, Candidate, Offer
 from bot.vocab import REASON_CATEGORIES
 
 KINDS = (
@@ -61,7 +61,7 @@ def money(fx: Fx, amount: Decimal | float | int, currency: str = "CNY") -> str:
 
 async def offer_facts(fx: Fx, offer: Offer) -> dict[str, str]:
     """job, salary, start_date, deadline: what both sides are shown about an offer."""
-    requisition = await Requisition.get_or_none(id=offer.requisition_id)
+    requisition = await fx.requisition(offer.requisition_id)
     return {
         "job": requisition.title if requisition else "",
         "salary": money(fx, offer.salary_monthly, offer.currency),

@@ -38,3 +38,13 @@ group = Filter("group", lambda turn: turn.inbound.chat_type == "group")
 known_candidate = Filter("known_candidate", lambda turn: turn.candidate is not None)
 admin = Filter("admin", Turn.is_admin)
 has_text = Filter("has_text", lambda turn: turn.inbound.kind == "text" and bool(turn.text))
+
+
+def status(*statuses: str) -> Filter:
+    """The offer in question (`turn.data["offer"]`) is in one of these statuses."""
+    return Filter(f"status={'|'.join(statuses)}", lambda t: t.data["offer"].status in statuses)
+
+
+def stage(*stages: str) -> Filter:
+    """The offer in question is at one of these stages."""
+    return Filter(f"stage={'|'.join(stages)}", lambda t: t.data["offer"].stage in stages)

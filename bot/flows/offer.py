@@ -21,13 +21,13 @@ accept / decline / question):
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.channels.base import Action, Inbound, Outgoing
+from bot.channels.base import Inbound, Outgoing
 from bot.flows import alerts, confirm, documents, reapply
-from bot.flows.filters import known_candidate, private
+from bot.flows.filters import known_candidate, private, stage, status
+from bot.flows.offer_reasons import MENU_ONLY, REASON_CLICK, read_reason, reason_question
 from bot.flows.offer_send import (
     reminder_key,
 )
@@ -46,11 +46,10 @@ from bot.storage.models import (
     Outbox,
     Reason,
 )
-from bot.understanding.rules import classify_reason, normalise
+from bot.understanding.rules import normalise
 from bot.vocab import REASON_CATEGORIES
 
 OFFER_CLICKS = ("accept", "decline", "question")
-REASON_CLICK = "reason:"
 REASON_STAGES = ("awaiting_decline_reason", "awaiting_renege_reason")
 # The alert HR works on after an offer closed: late words from the candidate join it.
 CLOSING_ALERT = {"declined": "decline", "reneged": "renege", "expired": "expiry"}
@@ -58,7 +57,6 @@ ASKED = "ask_to_confirm"  # a reply read as a decision the bot must confirm firs
 # Set by a click on 我有问题: the candidate's next words are their question, whatever
 # they read as (docs/offer-flow.md: a question alert only when there is a question).
 QUESTION_PENDING = "question_pending"
-MENU_ONLY = re.compile(r"^(?:我?选|第)?\s*\d{1,2}\s*(?:号|个|项)?\s*$")
 
 # The offer's reply routes; composed in bot/flows/routes.py.
 router = Router("offer")
@@ -92,14 +90,6 @@ async def _has_offer(turn: Turn) -> bool:
         offer_id = turn.inbound.action.get("offer_id")
         turn.data["offer"] = await _offer_in_question(turn.candidate, offer_id)
     return turn.data["offer"] is not None
-
-
-def status(*statuses: str) -> Filter:
-    return Filter(f"status={'|'.join(statuses)}", lambda t: t.data["offer"].status in statuses)
-
-
-def stage(*stages: str) -> Filter:
-    return Filter(f"stage={'|'.join(stages)}", lambda t: t.data["offer"].stage in stages)
 
 
 def clicked(*prefixes: str) -> Filter:
@@ -153,8 +143,11 @@ async def on_unsure(turn: Turn) -> None:
 @router.turn(*REPLY, status("sent"), intent("accept"), name="offer_accept")
 async def on_accept(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
-    await _note_reply(turn.fx, offer, reply)
-    await _accept(turn, offer, reply)
+    await _note_reply(turn.fx, offer, reply, save=False)
+    moved = await move(turn.fx, offer, "offer_accepted", via=_via(reply), also=REPLY_TIME)
+    if not moved:
+        await _save_reply_time(offer)
+    await _accept(turn, offer, reply, moved=moved)
 
 
 @router.turn(*REPLY, status("sent"), intent("decline"), name="offer_decline")
@@ -167,12 +160,15 @@ async def on_decline(turn: Turn) -> None:
 @router.turn(*REPLY, status("sent"), intent("hesitate", "question"), name="offer_doubt")
 async def on_doubt(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
-    await _note_reply(turn.fx, offer, reply)
+    # HR takes it from here: no reminder, no "silent" alert while they talk (a 我有问题
+    # click without words keeps the escalation: the question may never come).
+    waiting = reply.text is None and reply.click == "question"
+    cancel = (REMIND,) if waiting else (REMIND, ESCALATE)
+    await _note_reply(turn.fx, offer, reply, cancel=cancel, save=False)
     if await _question_to_come(turn, offer, reply):
         return
-    await move(turn.fx, offer, "offer_hesitating")
-    # HR takes it from here: no reminder, no "silent" alert while they talk.
-    await turn.fx.cancel_timers(offer_id=offer.id, kinds=[REMIND, ESCALATE])
+    if not await move(turn.fx, offer, "offer_hesitating", also=REPLY_TIME):
+        await _save_reply_time(offer)
     await _doubt(turn, offer, reply)
 
 
@@ -320,10 +316,13 @@ async def _on_closed_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
         await _tell_hr(turn, offer, reply, kind)
 
 
-async def _accept(turn: Turn, offer: Offer, reply: Reply) -> None:
+async def _accept(turn: Turn, offer: Offer, reply: Reply, *, moved: bool | None = None) -> None:
+    """`moved`: the caller applied the transition already (True) or found it gone (False)."""
     fx, candidate = turn.fx, turn.candidate
     assert candidate is not None
-    if not await move(fx, offer, "offer_accepted", via=_via(reply)):
+    if moved is None:
+        moved = await move(fx, offer, "offer_accepted", via=_via(reply))
+    if not moved:
         return
     await stop_waiting(fx, offer)
     await _say(turn, offer, "offer.accepted", company=fx.settings.company.name)
@@ -357,7 +356,7 @@ async def _close_by_candidate(
     await stop_waiting(fx, offer)
     await _tell_hr(turn, offer, reply, alert_kind, merge=False)
     ask = "offer.ask_decline_reason" if alert_kind == "decline" else "offer.ask_renege_reason"
-    await _send(turn, offer, _reason_question(fx, offer, ask), "reason")
+    await _send(turn, offer, reason_question(fx, offer, ask), "reason")
 
 
 async def _question_to_come(turn: Turn, offer: Offer, reply: Reply) -> bool:
@@ -366,7 +365,7 @@ async def _question_to_come(turn: Turn, offer: Offer, reply: Reply) -> bool:
     if reply.text is not None or reply.click != "question":
         return False
     offer.data = {**offer.data, QUESTION_PENDING: True}
-    await offer.save(update_fields=["data", "updated_at"])
+    await offer.save(update_fields=["data", "last_reply_at", "updated_at"])
     await _say(turn, offer, "offer.ask_question")
     return True
 
@@ -384,12 +383,7 @@ async def _doubt(turn: Turn, offer: Offer, reply: Reply) -> None:
 
 async def _record_reason(turn: Turn, offer: Offer, click: str | None) -> None:
     fx = turn.fx
-    if click is not None:
-        category, text = click[len(REASON_CLICK) :], None
-    else:
-        category, text = classify_reason(turn.text), turn.text
-        if MENU_ONLY.match(normalise(text)):
-            text = None  # "3" is a menu choice, not words worth quoting
+    category, text = read_reason(turn.text, click)
     offer.reason_category = category  # the reason menu's card shows it (bot/flows/cards.py)
     if not await move(fx, offer, "reason_recorded", category=category, text=text):
         return
@@ -409,33 +403,35 @@ async def _record_reason(turn: Turn, offer: Offer, click: str | None) -> None:
     await _say(turn, offer, "offer.reason_thanks")
 
 
-def _reason_question(fx: Fx, offer: Offer, ask_key: str) -> Outgoing:
-    labels = [fx.t(f"offer.reasons.{category}") for category in REASON_CATEGORIES]
-    menu = "\n".join(f"{number} {label}" for number, label in enumerate(labels, 1))
-    actions = tuple(
-        Action(
-            key=f"{REASON_CLICK}{category}",
-            label=label,
-            command=str(number),
-            value={"offer_id": offer.id},
-        )
-        for number, (category, label) in enumerate(zip(REASON_CATEGORIES, labels, strict=True), 1)
-    )
-    return Outgoing(kind="card", text=f"{fx.t(ask_key)}\n{menu}", actions=actions)
-
-
 # -- reply helpers --------------------------------------------------------------------------
 
 
-async def _note_reply(fx: Fx, offer: Offer, reply: Reply) -> None:
-    """Every reply: remembered, on the timeline, and the pending reminder is off."""
+async def _note_reply(
+    fx: Fx,
+    offer: Offer,
+    reply: Reply,
+    *,
+    cancel: tuple[str, ...] = (REMIND,),
+    save: bool = True,
+) -> None:
+    """Every reply: remembered, on the timeline, and the pending reminder (`cancel`: those
+    timers) is off. `save=False`: the caller's `move(…, also=REPLY_TIME)` writes the reply's
+    time with the transition, one UPDATE (docs/performance.md), else `_save_reply_time`."""
     offer.last_reply_at = fx.now()
-    await offer.save(update_fields=["last_reply_at", "updated_at"])
-    await fx.cancel_timers(offer_id=offer.id, kinds=[REMIND])
+    await fx.cancel_timers(offer_id=offer.id, kinds=list(cancel))
     await Outbox.filter(  # the timer's reminder and any HR /remind still held
         offer_id=offer.id, status="pending", idempotency_key__startswith=reminder_key(offer)
     ).update(status="cancelled", last_error="the candidate replied")
     await fx.record(offer.candidate_id, "candidate_reply", _reply_data(reply), offer_id=offer.id)
+    if save:
+        await _save_reply_time(offer)
+
+
+REPLY_TIME = ("last_reply_at",)
+
+
+async def _save_reply_time(offer: Offer) -> None:
+    await offer.save(update_fields=["last_reply_at", "updated_at"])
 
 
 def _reply_data(reply: Reply) -> dict[str, Any]:

@@ -103,8 +103,17 @@ async def arm(fx: Fx, offer: Offer, kind: str, due: Any) -> None:
 # -- small pieces -------------------------------------------------------------------------
 
 
-async def move(fx: Fx, offer: Offer, event: str, *, actor: str | None = None, **data: Any) -> bool:
-    """Apply the transition `event` if the offer is still where the table allows it."""
+async def move(
+    fx: Fx,
+    offer: Offer,
+    event: str,
+    *,
+    actor: str | None = None,
+    also: tuple[str, ...] = (),
+    **data: Any,
+) -> bool:
+    """Apply the transition `event` if the offer is still where the table allows it.
+    `also`: offer fields changed in memory, written by the same UPDATE (with `updated_at`)."""
     edges = TRANSITIONS[event]
     target = edges.get(f"{offer.status}/{offer.stage}") or edges.get(f"{offer.status}/*")
     if target is None:
@@ -114,6 +123,8 @@ async def move(fx: Fx, offer: Offer, event: str, *, actor: str | None = None, **
     changes: dict[str, Any] = {"status": status, "stage": stage}
     for stamp in STAMPS.get(event, ()):
         changes[stamp] = fx.now()
+    if also:
+        changes.update({name: getattr(offer, name) for name in also}, updated_at=fx.now())
     updated = await Offer.filter(id=offer.id, status=offer.status, stage=offer.stage).update(
         **changes
     )

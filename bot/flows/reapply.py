@@ -199,6 +199,7 @@ async def application_created(fx: Fx, application: Application) -> None:
     )
     if application.applied_at < fx.now() - ALERT_ONLY_WITHIN:
         return
+    await fx.write_records()  # the timeline read next includes what was just recorded
     h = await load_history(people)
     state = await requisition_state(application.requisition, application.id)
     questions = suggested_questions(fx, h, last, application, days)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot.handlers.common import runtime
-from bot.metrics import REGISTRY
+from bot.metrics import exposition
 from bot.storage import db
 
 
@@ -48,7 +47,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    resp = web.Response(body=generate_latest(REGISTRY))
+    rt = runtime(request)
+    resp = web.Response(body=exposition(rt.worker_metrics))  # + serve's worker child
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp
 

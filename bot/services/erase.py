@@ -187,6 +187,7 @@ async def _blank_mentions(fx: Fx, names: list[str]) -> tuple[int, int]:
 
 async def erase_candidate(fx: Fx, candidate: Candidate) -> dict[str, Any]:
     """Erase the person's data; returns counts of what was erased (no personal data)."""
+    await fx.write_records()  # events this turn recorded are erased with the rest
     cid = candidate.id
     where = addresses(candidate)
     offer_ids = await Offer.filter(candidate_id=cid).values_list("id", flat=True)

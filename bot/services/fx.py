@@ -20,9 +20,18 @@ from bot.config import Settings
 from bot.i18n import Catalog
 from bot.privacy import scrub
 from bot.services.quiet import next_allowed
+from bot.storage import sql
 from bot.storage.db import scrub_after_erasure
 from bot.storage.jsonsafe import json_safe
-from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
+from bot.storage.models import (
+    Alert,
+    Candidate,
+    Offer,
+    Outbox,
+    Requisition,
+    TimelineEvent,
+    Timer,
+)
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -73,6 +82,11 @@ class Fx:
     click: dict[str, Any] = field(default_factory=dict)
     # set by an erasure: flush() then scrubs the database files (see docs/privacy.md)
     erased: bool = False
+    # With `batch_records` (the worker's jobs), timeline events wait here and are written
+    # with one INSERT by `write_records()` before the commit (docs/performance.md).
+    batch_records: bool = False
+    _records: list[TimelineEvent] = field(default_factory=list)
+    _requisitions: dict[int, Requisition | None] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -103,20 +117,32 @@ class Fx:
         offer_id: int | None = None,
         alert_id: int | None = None,
     ) -> Outbox:
-        existing = await Outbox.filter(idempotency_key=key).first()
-        if existing:
-            return existing
-        row = await Outbox.create(
-            idempotency_key=key,
-            platform=platform,
-            recipient_kind=recipient_kind,
-            recipient_id=recipient_id,
-            payload=json_safe(message.model_dump(mode="json")),
-            not_before=not_before,
-            candidate_id=candidate_id,
-            offer_id=offer_id,
-            alert_id=alert_id,
+        # One statement: the key's unique index skips a message written before (same
+        # effect as looking for it first); only then is the existing row read.
+        found = await sql.rows(
+            Outbox,
+            'INSERT INTO {table} ("idempotency_key","platform","recipient_kind",'
+            '"recipient_id","candidate_id","offer_id","alert_id","payload","status",'
+            '"attempts","not_before","created_at") VALUES (?,?,?,?,?,?,?,?,?,?,?,?) '
+            'ON CONFLICT ("idempotency_key") DO NOTHING RETURNING *',
+            [
+                key,
+                platform,
+                recipient_kind,
+                recipient_id,
+                candidate_id,
+                offer_id,
+                alert_id,
+                sql.db_value(Outbox, "payload", json_safe(message.model_dump(mode="json"))),
+                "pending",
+                0,
+                sql.db_value(Outbox, "not_before", not_before),
+                sql.db_value(Outbox, "created_at", utcnow()),
+            ],
         )
+        if not found:
+            return await Outbox.get(idempotency_key=key)
+        (row,) = found
         self._deliveries.append(
             (
                 row.id,
@@ -208,6 +234,20 @@ class Fx:
             )
         return rows
 
+    # -- reads a job repeats ----------------------------------------------------------
+
+    async def requisition(self, requisition_id: int | None) -> Requisition | None:
+        """The requisition, read once per worker turn (an offer's facts are shown more
+        than once); elsewhere (an API call, the importer's loop) read each time."""
+        if requisition_id is None:
+            return None
+        if not self.batch_records:
+            return await Requisition.get_or_none(id=requisition_id)
+        if requisition_id not in self._requisitions:
+            found = await Requisition.get_or_none(id=requisition_id)
+            self._requisitions[requisition_id] = found
+        return self._requisitions[requisition_id]
+
     # -- alerts ---------------------------------------------------------------------
 
     async def open_alert(
@@ -252,21 +292,27 @@ class Fx:
         candidate_id: int | None = None,
         data: dict[str, Any] | None = None,
     ) -> Timer:
-        """Create or re-arm the timer `key` (one timer per key)."""
-        timer = await Timer.filter(key=key).first()
-        if timer:
-            timer.due_at, timer.status, timer.kind = due_at, "pending", kind
-            timer.data, timer.locked_until, timer.fired_at = data or {}, None, None
-            await timer.save()
-        else:
-            timer = await Timer.create(
-                key=key,
-                kind=kind,
-                due_at=due_at,
-                offer_id=offer_id,
-                candidate_id=candidate_id,
-                data=data or {},
-            )
+        """Create or re-arm the timer `key` (one timer per key), with one statement: an
+        existing timer keeps its row, offer and attempts and is pending again."""
+        (timer,) = await sql.rows(
+            Timer,
+            'INSERT INTO {table} ("key","kind","offer_id","candidate_id","due_at","status",'
+            '"attempts","data","created_at") VALUES (?,?,?,?,?,?,?,?,?) '
+            'ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
+            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
+            "RETURNING *",
+            [
+                key,
+                kind,
+                offer_id,
+                candidate_id,
+                sql.db_value(Timer, "due_at", due_at),
+                "pending",
+                0,
+                sql.db_value(Timer, "data", data or {}),
+                sql.db_value(Timer, "created_at", utcnow()),
+            ],
+        )
         self._timers.append((timer.id, due_at))
         return timer
 
@@ -288,14 +334,42 @@ class Fx:
         application_id: int | None = None,
         actor: str | None = None,
     ) -> TimelineEvent:
-        return await TimelineEvent.create(
+        event = TimelineEvent(
             candidate_id=candidate_id,
             kind=kind,
             actor=actor or self.actor,
             data=data or {},
             offer_id=offer_id,
             application_id=application_id,
+            at=utcnow(),
         )
+        if not self.batch_records:
+            await event.save()
+            return event
+        self._records.append(event)
+        return event
+
+    async def write_records(self) -> None:
+        """Write the timeline events recorded so far, in order, with one statement. Call
+        inside the transaction, before it commits and before reading the timeline."""
+        events, self._records = self._records, []
+        if not events:
+            return
+        columns = ("candidate_id", "offer_id", "application_id", "kind", "actor", "data", "at")
+        values: list[Any] = []
+        for e in events:
+            values += [
+                e.candidate_id,
+                e.offer_id,
+                e.application_id,
+                e.kind,
+                e.actor,
+                sql.db_value(TimelineEvent, "data", e.data),
+                sql.db_value(TimelineEvent, "at", e.at),
+            ]
+        marks = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * len(events))
+        names = ",".join(f'"{c}"' for c in columns)
+        await sql.execute(TimelineEvent, f"INSERT INTO {{table}} ({names}) VALUES {marks}", values)
 
     # -- after commit ---------------------------------------------------------------
 
@@ -334,5 +408,5 @@ class Fx:
 
     def discard(self) -> None:
         """The transaction rolled back: nothing written may be enqueued."""
-        self._deliveries, self._timers = [], []
+        self._deliveries, self._timers, self._records = [], [], []
         self.erased = False

@@ -21,6 +21,7 @@ from tortoise.exceptions import IntegrityError
 from bot import metrics
 from bot.channels.base import Inbound
 from bot.runtime import Runtime
+from bot.storage import sqlite_engine
 from bot.storage.jsonsafe import json_safe
 from bot.storage.models import InboundEvent
 
@@ -54,7 +55,8 @@ class Batcher:
             batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
             items = [inbound for inbound, _ in batch]
             try:
-                results: dict[Key, Result] = dict(await _commit_batch(items))
+                async with sqlite_engine.right_of_way():  # before the worker's next turn
+                    results: dict[Key, Result] = dict(await _commit_batch(items))
             except Exception:  # noqa: BLE001 - e.g. a bad row or an old SQLite: go one by one
                 results = await _commit_each(items)
             created = sorted({r[0] for r in results.values() if isinstance(r, tuple) and r[1]})

@@ -42,7 +42,7 @@ def connection_config(settings: Settings) -> str | dict[str, Any]:
     if not url.startswith("sqlite://"):
         return url
     return {
-        "engine": "tortoise.backends.sqlite",
+        "engine": "bot.storage.sqlite_engine",  # BEGIN IMMEDIATE: two processes write
         "credentials": {"file_path": url.removeprefix("sqlite://"), **SQLITE_PRAGMAS},
     }
 

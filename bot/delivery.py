@@ -1,0 +1,205 @@
+"""Delivering the outbox: claim a row, send it through its channel, note the outcome;
+and the claim (a lease with one conditional UPDATE) every job of bot/worker.py starts
+with. Split from bot/worker.py, which re-exports `deliver` for arq."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from arq import Retry
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from bot import metrics
+from bot.channels.base import HR_GROUP, Outgoing, PermanentError, Recipient, TransientError
+from bot.flows import routes as router
+from bot.runtime import Runtime
+from bot.storage import sql
+from bot.storage.models import Conversation, Outbox
+
+log = logging.getLogger(__name__)
+
+
+def lease(rt: Runtime) -> timedelta:
+    return rt.settings.worker.stale_after
+
+
+async def claim(model, pk: int, rt: Runtime, *extra: Q, **filters: Any) -> bool:
+    """Take the row for this process, if nobody holds a live lease on it."""
+    now = rt.clock()
+    free = Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+    updated = await model.filter(Q(id=pk), free, *extra, **filters).update(
+        locked_until=now + lease(rt), attempts=F("attempts") + 1
+    )
+    return updated == 1
+
+
+async def claim_row(model, pk: int, rt: Runtime, extra: str = "", *values: Any):
+    """`claim` and the row it took in one statement (UPDATE … RETURNING: bot/storage/sql.py);
+    None when somebody else holds it or it is no longer pending."""
+    now = rt.clock()
+    return await sql.claim_row(model, pk, now, now + lease(rt), extra, *values)
+
+
+# -- delivery -----------------------------------------------------------------------
+
+
+def backoff(rt: Runtime, attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, at least what the platform asked for."""
+    d = rt.settings.delivery
+    cap = min(
+        d.backoff_max.total_seconds(), d.backoff_base.total_seconds() * 2 ** max(attempt - 1, 0)
+    )
+    delay = random.uniform(cap / 2, cap)
+    return max(delay, retry_after or 0.0)
+
+
+async def _reserve_session_slot(rt: Runtime, row: Outbox) -> tuple[str | None, bool]:
+    """Apply a platform's session rule (WeCom kf: 5 messages within 48 h of the user's last
+    message). The slot is taken with ONE conditional UPDATE before sending, so concurrent
+    deliveries cannot overspend the budget. Returns (why it may not go out, slot taken)."""
+    channel = rt.channels[row.platform]
+    limit = channel.session_limit(row.recipient_id)
+    if limit is None or row.recipient_kind != "user":
+        return None, False
+    conv = await Conversation.get_or_none(platform=row.platform, user_id=row.recipient_id)
+    if conv is None or conv.last_inbound_at is None:
+        return "window_closed", False
+    if rt.clock() - conv.last_inbound_at > limit.window:
+        return "window_closed", False
+    taken = await Conversation.filter(id=conv.id, sent_since_inbound__lt=limit.budget).update(
+        sent_since_inbound=F("sent_since_inbound") + 1
+    )
+    if not taken:
+        return "budget_spent", False
+    return None, True
+
+
+async def _release_session_slot(row: Outbox) -> None:
+    await Conversation.filter(
+        platform=row.platform, user_id=row.recipient_id, sent_since_inbound__gt=0
+    ).update(sent_since_inbound=F("sent_since_inbound") - 1)
+
+
+async def _give_up(rt: Runtime, row: Outbox, status: str, reason: str) -> None:
+    fx = rt.fx()
+    async with in_transaction():
+        await Outbox.filter(id=row.id).update(status=status, last_error=reason, locked_until=None)
+        row.status, row.last_error = status, reason
+        if row.recipient_kind == "user":
+            await router.undeliverable(fx, row, reason)
+    await fx.flush()
+
+
+async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
+    rt: Runtime = ctx["rt"]
+    now = rt.clock()
+    row = await claim_row(
+        Outbox, outbox_id, rt, '"not_before"<=?', sql.db_value(Outbox, "not_before", now)
+    )
+    if row is None:
+        row = await Outbox.get_or_none(id=outbox_id)
+        if row and row.status == "pending" and row.not_before > now:
+            raise Retry(defer=(row.not_before - now).total_seconds())
+        return "skipped"
+    return await _deliver_claimed(rt, row)
+
+
+async def _deliver_claimed(rt: Runtime, row: Outbox) -> str:
+    """Send a row this job claimed, and note what became of it."""
+    channel = rt.channels.get(row.platform)
+    if channel is None:
+        await _give_up(rt, row, "failed", f"channel {row.platform} is not enabled")
+        return "failed"
+    closed, slot = await _reserve_session_slot(rt, row)
+    limited = channel.session_limit(row.recipient_id) is not None
+    if closed:
+        await _give_up(rt, row, "held", closed)
+        metrics.DELIVERIES.labels(row.platform, "held").inc()
+        return "held"
+    message = Outgoing.model_validate(row.payload)
+    kind = "hr_group" if row.recipient_id == HR_GROUP else "user"
+    try:
+        try:
+            result = await channel.send(
+                Recipient(kind, row.recipient_id), message, row.idempotency_key
+            )
+        except BaseException:  # any failure, a job timeout's cancellation too
+            if slot:
+                await _release_session_slot(row)
+            raise
+    except TransientError as exc:
+        if row.attempts >= rt.settings.delivery.max_attempts:
+            await _give_up(rt, row, "failed", f"gave up after {row.attempts} attempts: {exc}")
+            metrics.DELIVERIES.labels(row.platform, "failed").inc()
+            return "failed"
+        await Outbox.filter(id=row.id).update(last_error=str(exc)[:500], locked_until=None)
+        metrics.DELIVERIES.labels(row.platform, "retry").inc()
+        raise Retry(defer=backoff(rt, row.attempts, exc.retry_after)) from exc
+    except PermanentError as exc:
+        await _give_up(rt, row, "failed", f"{exc.code}: {exc}" if exc.code else str(exc))
+        metrics.DELIVERIES.labels(row.platform, "failed").inc()
+        return "failed"
+    fx = rt.fx()
+    async with in_transaction():
+        await Outbox.filter(id=row.id).update(
+            status="sent",
+            sent_at=rt.clock(),
+            platform_message_id=result.message_id or None,
+            locked_until=None,
+            last_error=None,
+        )
+        # A reserved slot is already counted; a platform without a session budget never
+        # reads the count (bot/channels/base.py: session_limit).
+        if row.recipient_kind == "user" and not slot and limited:
+            await Conversation.filter(platform=row.platform, user_id=row.recipient_id).update(
+                sent_since_inbound=F("sent_since_inbound") + 1
+            )
+        row.status, row.platform_message_id = "sent", result.message_id
+        await router.delivered(fx, row)
+    await fx.flush()
+    metrics.DELIVERIES.labels(row.platform, "sent").inc()
+    return "sent"
+
+
+async def _deliver_now(ctx: dict[str, Any], fx) -> None:
+    """After a job's commit: enqueue what waits, and deliver what may go now in this same
+    job — one recipient's messages in order, different recipients side by side. This
+    saves a trip through the queue per message (bench/FINDINGS.md, end to end). A
+    message that must be retried goes to the queue with its backoff; one that fails
+    here for any other reason is still pending in the database, and the sweeper
+    enqueues it."""
+    rt: Runtime = ctx["rt"]
+    due_now = fx.take_due_now()
+    await fx.flush()
+    claimed: dict[int, Outbox] = {}
+    if due_now:
+        # Each recipient's first message claimed with one statement; the ones after it
+        # are claimed when their turn comes (a lease starts when its send is near).
+        now = rt.clock()
+        ids = [group[0] for group in due_now]
+        try:
+            at = sql.db_value(Outbox, "not_before", now)
+            claimed = await sql.claim_rows(Outbox, ids, now, now + lease(rt), '"not_before"<=?', at)
+        except Exception:  # noqa: BLE001 - each is claimed on its own below
+            log.exception("claiming %d messages to deliver failed", len(ids))
+
+    async def in_order(outbox_ids: list[int]) -> None:
+        for outbox_id in outbox_ids:
+            try:
+                if outbox_id in claimed:
+                    await _deliver_claimed(rt, claimed[outbox_id])
+                else:
+                    await deliver(ctx, outbox_id)
+            except Retry as retry:
+                at = rt.clock() + timedelta(milliseconds=retry.defer_score or 0)
+                await rt.enqueuer.deliver(outbox_id, at=at)
+            except Exception:  # noqa: BLE001 - the row is pending: the queue retries it
+                log.exception("delivering outbox %s failed; queued for a retry", outbox_id)
+                await rt.enqueuer.deliver(outbox_id)
+
+    await asyncio.gather(*(in_order(ids) for ids in due_now))

@@ -1,0 +1,74 @@
+"""Hot-path statements in plain SQL through tortoise's own connection (the transaction's,
+inside `in_transaction()`), where one statement can do what the ORM needs two for:
+UPDATE … RETURNING, INSERT … ON CONFLICT … RETURNING (SQLite 3.35+ and PostgreSQL).
+Values go through the model's fields (`to_db_value`), and rows come back as model
+instances (`_init_from_db`), so they read exactly like the ORM's (docs/performance.md,
+"The reply path")."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from tortoise.models import Model
+
+_MARK = re.compile(r"\?")
+
+
+def dialect(model: type[Model]) -> str:
+    return model._meta.db.capabilities.dialect
+
+
+def db_value(model: type[Model], field: str, value: Any) -> Any:
+    return model._meta.fields_map[field].to_db_value(value, model)
+
+
+async def execute(model: type[Model], sql: str, values: list[Any]) -> list[dict[str, Any]]:
+    """Run `sql` (`?` placeholders, `{table}` for the model's table) on the model's
+    connection; the rows it returns, as dicts."""
+    sql = sql.replace("{table}", f'"{model._meta.db_table}"')
+    if dialect(model) == "postgres":
+        numbers = iter(range(1, len(values) + 1))
+        sql = _MARK.sub(lambda _: f"${next(numbers)}", sql)
+    # execute_query_dict: tortoise's asyncpg execute_query drops RETURNING rows
+    return [dict(row) for row in await model._meta.db.execute_query_dict(sql, values)]
+
+
+async def rows(model: type[Model], sql: str, values: list[Any]) -> list[Model]:
+    """`execute`, the RETURNING rows as instances of the model."""
+    return [model._init_from_db(**row) for row in await execute(model, sql, values)]
+
+
+async def claim_row(
+    model: type[Model], pk: int, now: datetime, until: datetime, extra: str = "", *more: Any
+) -> Model | None:
+    """The lease of bot/worker.py::claim and the row itself, in one statement: the row
+    (attempts counted) if nobody held a live lease on it and it is still `pending`."""
+    at = [db_value(model, "locked_until", t) for t in (until, now)]
+    found = await rows(
+        model,
+        'UPDATE {table} SET "locked_until"=?, "attempts"="attempts"+1 '
+        'WHERE "id"=? AND ("locked_until" IS NULL OR "locked_until"<?) AND "status"=?'
+        f"{' AND ' + extra if extra else ''} RETURNING *",
+        [at[0], pk, at[1], "pending", *more],
+    )
+    return found[0] if found else None
+
+
+async def claim_rows(
+    model: type[Model], pks: list[int], now: datetime, until: datetime, extra: str = "", *more: Any
+) -> dict[int, Model]:
+    """`claim_row` for many rows in one statement: {id: row} of those it took."""
+    if not pks:
+        return {}
+    at = [db_value(model, "locked_until", t) for t in (until, now)]
+    marks = ",".join("?" * len(pks))
+    found = await rows(
+        model,
+        'UPDATE {table} SET "locked_until"=?, "attempts"="attempts"+1 '
+        f'WHERE "id" IN ({marks}) AND ("locked_until" IS NULL OR "locked_until"<?) '
+        f'AND "status"=?{" AND " + extra if extra else ""} RETURNING *',
+        [at[0], *pks, at[1], "pending", *more],
+    )
+    return {row.pk: row for row in found}

@@ -1,0 +1,72 @@
+"""What one candidate reply costs in SQL statements, from the callback's INSERT to the
+last delivery the job makes (docs/performance.md, "The reply path"). Counted on
+tortoise's own connection log (every statement it runs, the hot paths in plain SQL
+through it too), so the count is deterministic on each backend: a change that adds a
+statement to the reply path fails here and says so."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bot.services.ingest import store_inbound
+from bot.storage.models import Alert, InboundEvent, Offer
+from bot.worker import build_worker
+from tests.helpers import drain
+from tests.offer_steps import api, hire, said
+
+# Measured ceilings; the issue's target is 12 for the hesitant reply (docs/performance.md
+# says where the statements go). They were 32 and 36 before bot/storage/sql.py, 19 and 33
+# after it; the cards that show their outcome (bot/flows/cards.py) added 1 and 5.
+HESITANT_MAX = 20
+ACCEPT_MAX = 38
+
+
+class _Count(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.statements.append(record.getMessage().split(":", 1)[0][:120])
+
+
+@contextmanager
+def counted() -> Iterator[_Count]:
+    log = logging.getLogger("tortoise.db_client")
+    handler, level = _Count(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+async def _reply_costs(rt, text: str) -> _Count:
+    async with api(rt) as client:
+        await hire(client)
+    await drain(rt)  # the offer goes out; its timers are armed
+    with counted() as count:
+        await store_inbound(rt, said(text))
+        worker = build_worker(rt, burst=True)  # no sweeper: the reply's own job only
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+    assert await InboundEvent.filter(status="done").count() == 1
+    return count
+
+
+async def test_a_hesitant_reply_costs_at_most_its_statements(rt):
+    count = await _reply_costs(rt, "我再考虑一下，薪资能否再谈")
+    assert await Alert.filter(kind="hesitate").count() == 1
+    assert len(count.statements) <= HESITANT_MAX, "\n".join(count.statements)
+
+
+async def test_an_accept_costs_at_most_its_statements(rt):
+    count = await _reply_costs(rt, "好的，我接受这个offer")
+    assert (await Offer.first()).status == "accepted"
+    assert len(count.statements) <= ACCEPT_MAX, "\n".join(count.statements)
