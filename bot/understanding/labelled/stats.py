@@ -6,19 +6,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from bot.vocab import CONCERNS, INTENTS
+
 HERE = Path(__file__).resolve().parent
-INTENTS = ("accept", "decline", "hesitate", "question", "other")
-CONCERNS = (
-    "salary",
-    "overtime",
-    "location",
-    "competing_offer",
-    "role_fit",
-    "team_culture",
-    "family",
-    "timing",
-    "process",
-)
 
 
 def main() -> None:
