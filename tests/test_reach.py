@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from bot.services import candidate_links
 from bot.storage.models import Alert, Candidate, Offer, Outbox, TimelineEvent, Timer
 from tests.helpers import drain
+from tests.hr_data import ask
 from tests.offer_steps import MASKED, PHONE, api, hire, hr_texts, said, send
 from tests.standins import aliyun_sms
 from tests.standins.aliyun_sms import AliyunSmsStandin
@@ -447,3 +448,20 @@ async def test_remind_for_a_page_candidate_says_the_sms_waited(
             platform="web", recipient_id=candidate.web_id, idempotency_key__contains=":hr:"
         ).count()
         assert reminders == 1  # it is on the page
+
+
+async def test_an_offer_made_in_the_hr_group_says_it_went_by_sms_and_shows_no_page_link(
+    settings_factory, make_runtime, tmp_path
+):
+    """HR types /offer in the group for a candidate with only a phone: the bot sends the
+    invite by SMS itself and says so; the candidate's page link stays out of the group."""
+    async with reach_env(settings_factory, make_runtime, tmp_path, email=False) as env:
+        await ask(env.rt, "/job 后端工程师 上海", group="hr_group")
+        summary = await ask(env.rt, f"/offer 王五 {PHONE} 后端工程师 25k 2027-03-01",
+                            group="hr_group")  # fmt: skip
+        assert "确认" in summary["text"]
+        answer = await ask(env.rt, "确认", group="hr_group")
+        assert "短信" in answer["text"] and "邀请码" in answer["text"], answer["text"]
+        assert "/c/" not in answer["text"] and PUBLIC not in answer["text"]
+        (sms,) = env.sms.sent()
+        assert sms["params"]["name"] == "王五" and sms["params"]["link"].startswith(PUBLIC)

@@ -37,6 +37,7 @@ from bot.flows.router import Turn
 from bot.history_text import clip
 from bot.runtime import Runtime
 from bot.services import identity
+from bot.storage.models import Outbox
 from bot.usecases import ats, hr_chat
 
 log = logging.getLogger(__name__)
@@ -428,12 +429,27 @@ async def _confirm(ctx: Ctx, draft: Draft) -> None:
     await drafts.drop(ctx.actor)
     if "invite_code" in extra:
         how = [ctx.t("commands.offer.invite_code", code=extra["invite_code"])]
-        if extra.get("invite_url"):
+        # The link may be the candidate's own page: never into a group (docs/sms-email.md).
+        if extra.get("invite_url") and ctx.private:
             how.append(ctx.t("commands.offer.invite_link", url=extra["invite_url"]))
-        text = ctx.t("commands.offer.invited", id=made.id, name=draft.name, how="\n".join(how))
+        routes = await _invited_outside(made.id)
+        if routes:  # the bot sent the invite itself, by SMS and/or e-mail
+            said = ctx.t("reach.list_separator").join(ctx.t(f"reach.route.{r}") for r in routes)
+            text = ctx.t("commands.offer.invited_outside", id=made.id, name=draft.name,
+                         routes=said, how="\n".join(how))  # fmt: skip
+        else:
+            text = ctx.t(
+                "commands.offer.invited", id=made.id, name=draft.name, how="\n".join(how)
+            )
     else:
         text = ctx.t("commands.offer.sent", id=made.id, name=draft.name)
     await ctx.answer(text, suffix=":sent")
+
+
+async def _invited_outside(offer_id: int) -> list[str]:
+    """The routes (sms, email) the offer's invite was queued on."""
+    rows = await Outbox.filter(idempotency_key__startswith=f"offer:{offer_id}:invite:")
+    return sorted({r.platform for r in rows if r.platform in ("sms", "email")})
 
 
 # -- before the transaction --------------------------------------------------------------
