@@ -46,7 +46,9 @@ async def reach_checks(settings: Settings, http: aiohttp.ClientSession, check: A
         checks += await _sms(settings, http, check)
     if settings.email.enabled:
         checks.append(await _smtp(settings, check))
-    if (settings.sms.enabled or settings.email.enabled) and not settings.server.public_url:
+    if settings.server.public_url:
+        checks.append(await _public_url(settings, http, check))
+    elif settings.sms.enabled or settings.email.enabled:
         checks.append(
             check(
                 "candidate page link",
@@ -57,6 +59,23 @@ async def reach_checks(settings: Settings, http: aiohttp.ClientSession, check: A
             )
         )
     return checks
+
+
+async def _public_url(settings: Settings, http: aiohttp.ClientSession, check: Any) -> Any:
+    """The address candidates open reaches this server: GET {public_url}/healthz."""
+    url = f"{settings.server.public_url}/healthz"
+    fix = (
+        "make server.public_url reach this server: DNS, the reverse proxy forwarding to "
+        f"{settings.server.host}:{settings.server.port}, HTTPS certificate (docs/candidate-page.md)"
+    )
+    try:
+        async with http.get(url, allow_redirects=False) as resp:
+            body = await resp.json(content_type=None) if resp.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return check("public url", False, f"{url}: {type(exc).__name__}", fix)
+    if not isinstance(body, dict) or body.get("status") != "ok":
+        return check("public url", False, f"{url} answered {resp.status}, not offerbot", fix)
+    return check("public url", True, f"{url} answers")
 
 
 async def _sms(settings: Settings, http: aiohttp.ClientSession, check: Any) -> list:

@@ -81,3 +81,29 @@ async def test_an_unreachable_smtp_server_and_a_missing_public_url(settings_fact
     assert checks["smtp login"].ok is False and "smtp_port" in checks["smtp login"].fix
     assert checks["candidate page link"].ok is False
     assert "server.public_url" in checks["candidate page link"].fix
+
+
+async def test_public_url_must_reach_this_server(settings_factory):
+    """doctor GETs {public_url}/healthz: offerbot's answer passes, anything else names the fix."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def healthz(request):
+        return web.json_response({"status": "ok"})
+
+    async def other(request):
+        return web.Response(text="<html>a parking page</html>")
+
+    ours, theirs = web.Application(), web.Application()
+    ours.router.add_get("/healthz", healthz)
+    theirs.router.add_get("/healthz", other)
+    async with TestServer(ours, host="127.0.0.1") as good, TestServer(
+        theirs, host="127.0.0.1"
+    ) as wrong:
+        for server, ok in ((good, True), (wrong, False)):
+            url = str(server.make_url("")).rstrip("/")
+            checks = by_name(await run_checks(settings_factory(server={"public_url": url})))
+            assert checks["public url"].ok is ok, checks["public url"]
+        closed = settings_factory(server={"public_url": "http://127.0.0.1:9"})
+        check = by_name(await run_checks(closed))["public url"]
+        assert check.ok is False and "reverse proxy" in check.fix
