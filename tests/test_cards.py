@@ -13,9 +13,8 @@ from bot.channels.base import HR_GROUP
 from bot.storage.models import Alert, Offer
 from tests.helpers import drain, sent_messages
 from tests.offer_steps import CANDIDATE, hire, said, send
-from tests.standins.feishu import FeishuSender, FeishuStandin
 from tests.test_feishu_offer import make_offer, to, words
-from tests.test_feishu_webhook import EKEY, VTOKEN, buttons, feishu_config, post
+from tests.test_feishu_webhook import buttons, post
 
 SEND = "/playground/api/send"
 HISTORY = "/playground/api/history"
@@ -143,26 +142,7 @@ async def test_a_typed_decision_closes_the_card_too(client, rt):
 # -- Feishu ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def standin():
-    async with FeishuStandin() as s:
-        yield s
-
-
-@pytest.fixture
-def sender(standin) -> FeishuSender:
-    return FeishuSender(app_id=standin.app_id, verification_token=VTOKEN, encrypt_key=EKEY)
-
-
-@pytest.fixture
-async def frt(standin, settings_factory, make_runtime):
-    return await make_runtime(settings_factory(feishu=feishu_config(standin)))
-
-
-@pytest.fixture
-async def fclient(frt):
-    async with TestClient(TestServer(build_app(frt))) as c:
-        yield c
+# The Feishu fixtures (standin, sender, frt, fclient) are tests/conftest.py's.
 
 
 def value_of(card: dict, key: str) -> dict:

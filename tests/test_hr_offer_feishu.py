@@ -4,36 +4,12 @@ by mobile) gets the offer card. Only Feishu is a stand-in."""
 
 from __future__ import annotations
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-from bot.app import build_app
 from bot.storage.models import Offer
 from tests.helpers import drain
-from tests.standins.feishu import FeishuSender, FeishuStandin
-from tests.test_feishu_webhook import EKEY, VTOKEN, buttons, feishu_config, post
+from tests.standins.feishu import FeishuStandin
+from tests.test_feishu_webhook import buttons, post
 
-
-@pytest.fixture
-async def standin():
-    async with FeishuStandin() as s:
-        yield s
-
-
-@pytest.fixture
-def sender(standin) -> FeishuSender:
-    return FeishuSender(app_id=standin.app_id, verification_token=VTOKEN, encrypt_key=EKEY)
-
-
-@pytest.fixture
-async def frt(standin, settings_factory, make_runtime):
-    return await make_runtime(settings_factory(feishu=feishu_config(standin)))
-
-
-@pytest.fixture
-async def fclient(frt):
-    async with TestClient(TestServer(build_app(frt))) as c:
-        yield c
+# The Feishu fixtures (standin, sender, frt, fclient) are tests/conftest.py's.
 
 
 def to(standin: FeishuStandin, receive_id: str) -> list[dict]:

@@ -36,7 +36,7 @@ from bot.commands.registry import MAX_ARGS, Ctx, command
 from bot.flows.router import Turn
 from bot.history_text import clip
 from bot.runtime import Runtime
-from bot.services import identity
+from bot.services import identity, reach
 from bot.storage.models import Outbox
 from bot.usecases import ats, hr_chat
 
@@ -449,7 +449,7 @@ async def _confirm(ctx: Ctx, draft: Draft) -> None:
 async def _invited_outside(offer_id: int) -> list[str]:
     """The routes (sms, email) the offer's invite was queued on."""
     rows = await Outbox.filter(idempotency_key__startswith=f"offer:{offer_id}:invite:")
-    return sorted({r.platform for r in rows if r.platform in ("sms", "email")})
+    return sorted({r.platform for r in rows if r.platform in reach.ROUTES})
 
 
 # -- before the transaction --------------------------------------------------------------
