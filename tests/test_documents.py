@@ -527,17 +527,19 @@ def seconds_before(settings, start: date, lead: float) -> str:
 
 async def test_reminder_and_hr_alert_fire_before_the_start_date(settings_factory, make_runtime):
     s = settings_factory()
-    tomorrow = datetime.now(s.company.tz).date() + timedelta(days=1)
+    # Two days ahead, not one: run in the last seconds before local midnight, "tomorrow"
+    # would start within drain()'s wait and the onboard timer would fire too.
+    start = datetime.now(s.company.tz).date() + timedelta(days=2)
     rt = await make_runtime(
         settings_factory(
             timers={
-                "documents_due_before_start": seconds_before(s, tomorrow, 5),
-                "documents_hr_alert_before_start": seconds_before(s, tomorrow, 6),
+                "documents_due_before_start": seconds_before(s, start, 5),
+                "documents_hr_alert_before_start": seconds_before(s, start, 6),
             }
         )
     )
     offer = await accepted_offer(
-        rt, start_date=tomorrow, documents=["id_card_front", "bank_card", "photo"], settle=False
+        rt, start_date=start, documents=["id_card_front", "bank_card", "photo"], settle=False
     )
     # The photo is handled at once; the same drain() then waits for the two timers.
     await send_file(rt, jpeg())
@@ -547,7 +549,7 @@ async def test_reminder_and_hr_alert_fire_before_the_start_date(settings_factory
     sent = await sent_messages("web", CAND)
     assert [m["title"] for m in sent] == ["入职材料", "", "入职材料提醒"]
     reminder = sent[-1]["text"]
-    assert f"{tomorrow.month}月{tomorrow.day}日" in reminder
+    assert f"{start.month}月{start.day}日" in reminder
     assert "2. 银行卡 ⏳ 待发送" in reminder and "3. 证件照 ⏳ 待发送" in reminder
     assert "身份证正面" not in reminder
 
