@@ -144,14 +144,16 @@ async def test_the_page_html_has_no_inline_script_or_style_and_strict_headers(en
 
     parts = Parts()
     parts.feed(html)
-    assert parts.scripts == [f"{env.token}/page.js"]
+    assert parts.scripts == [f"{env.token}/chat.js", f"{env.token}/page.js"]
     assert not parts.inline and not parts.styles and not parts.handlers
     assert html.count('type="file"') == 1
-    for name in ("page.js", "page.css"):
+    for name in ("page.js", "chat.js", "page.css"):
         asset = await env.get(f"/{name}")
         assert asset.status == 200 and asset.headers["X-Content-Type-Options"] == "nosniff"
-    js = await (await env.get("/page.js")).text()
-    assert "innerHTML" not in js and "textContent" in js
+    for name in ("page.js", "chat.js"):
+        js = await (await env.get(f"/{name}")).text()
+        assert "innerHTML" not in js and "textContent" in js
+    assert (await env.get("/chat.css")).status == 404
 
 
 async def test_questions_and_answers_take_the_chat_path(env):

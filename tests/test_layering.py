@@ -39,6 +39,7 @@ LAYERS = {
     "bot.handlers": 6,
     "bot.playground": 6,
     "bot.candidate_page": 6,  # the candidate page's guard, view and static files
+    "bot.web_static": 6,  # static files only (the pages' shared chat.js)
     "bot.door": 6,  # the HTTP server's own limits (timeouts, connection cap)
     "bot.transports": 6,  # long connections: the webhooks' twins (verify, store, ack)
     # HR commands: the chat's twin of the ATS API, calling the same use cases; and the

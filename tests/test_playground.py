@@ -91,8 +91,10 @@ async def test_page_script_and_styles_are_served(client):
     html = await page.text()
     assert 'id="start-demo"' in html and "/playground/app.js" in html
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
-    script = await client.get("/playground/app.js")
-    assert script.status == 200 and "javascript" in script.headers["Content-Type"]
+    assert html.index("/playground/chat.js") < html.index("/playground/app.js")  # shared first
+    for name in ("app.js", "chat.js"):
+        script = await client.get(f"/playground/{name}")
+        assert script.status == 200 and "javascript" in script.headers["Content-Type"]
     assert (await client.get("/playground/app.css")).headers["Content-Type"].startswith("text/css")
     assert (await client.get("/playground/demo.py")).status == 404
     assert (await client.get("/playground/..%2fapp.py")).status == 404

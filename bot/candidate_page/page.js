@@ -6,8 +6,7 @@
 (() => {
   const BASE = location.pathname.replace(/\/+$/, ""); // /c/<token>, maybe behind a prefix
   const API = `${BASE}/api`;
-  const POLL_MS = 2000;
-  const STREAM_FAILURES_BEFORE_POLLING = 3;
+  const { fill, element, newId, createFeed } = window.OfferbotChat; // chat.js
 
   const $ = (selector) => document.querySelector(selector);
   const state = {
@@ -15,14 +14,10 @@
     maxUploadMb: 20,
     locale: "zh-CN",
     timeZone: undefined,
-    since: "",
     items: new Map(), // item id → its <li>
     pendingEcho: new Map(), // client id → the <li> shown before the server has it
     labels: new Map(), // button value (canonical JSON) → label
     clicked: new Set(), // cards answered here: their buttons stay disabled
-    stream: null,
-    streamFailures: 0,
-    pollTimer: 0,
     refreshTimer: 0,
     ended: false,
     offer: null,
@@ -31,11 +26,7 @@
   // -- words --------------------------------------------------------------------------
 
   function word(key, values = {}) {
-    let text = state.words[key] || "";
-    for (const [name, value] of Object.entries(values)) {
-      text = text.split(`{${name}}`).join(String(value));
-    }
-    return text;
+    return fill(state.words[key] || "", values);
   }
 
   function applyWords(config) {
@@ -58,7 +49,7 @@
 
   function linkEnded() {
     state.ended = true;
-    stopListening();
+    feed.stop();
     setStatus(word("link_ended") || "404");
     for (const el of document.querySelectorAll("button, input")) el.disabled = true;
   }
@@ -76,33 +67,14 @@
     return response;
   }
 
-  function newId() {
-    const bytes = crypto.getRandomValues(new Uint8Array(12));
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
   function canonical(value) {
     const sorted = {};
     for (const key of Object.keys(value || {}).sort()) sorted[key] = value[key];
     return JSON.stringify(sorted);
   }
 
-  function element(tag, className, text) {
-    const el = document.createElement(tag);
-    if (className) el.className = className;
-    if (text !== undefined && text !== null) el.textContent = text;
-    return el;
-  }
-
-  // Times in the company's time zone, 24-hour clock.
   function timeOf(iso) {
-    if (!iso) return "";
-    const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
-    try {
-      return new Date(iso).toLocaleTimeString(state.locale, { ...options, timeZone: state.timeZone });
-    } catch (error) {
-      return new Date(iso).toLocaleTimeString(state.locale, options);
-    }
+    return window.OfferbotChat.timeOf(iso, state.locale, state.timeZone);
   }
 
   // -- the offer, documents and guide --------------------------------------------------------
@@ -343,87 +315,15 @@
 
   // -- receiving: an event stream, or polling when streams do not get through ---------------
 
-  function stopListening() {
-    if (state.stream) state.stream.abort();
-    state.stream = null;
-    clearTimeout(state.pollTimer);
-  }
-
-  function query() {
-    return state.since ? `?since=${encodeURIComponent(state.since)}` : "";
-  }
-
-  async function loadHistory() {
-    const response = await api(`history${query()}`);
-    if (!response.ok) return false;
-    const body = await response.json();
-    body.items.forEach(render);
-    state.since = body.now;
-    return true;
-  }
-
-  function handleEvent(chunk) {
-    let name = "message";
-    const data = [];
-    for (const line of chunk.split("\n")) {
-      if (line.startsWith("event:")) name = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
-    }
-    if (!data.length) return;
-    const payload = JSON.parse(data.join("\n"));
-    if (name === "message") render(payload);
-    else if (name === "cursor") state.since = payload.now;
-  }
-
-  async function listen() {
-    if (state.ended) return;
-    const controller = new AbortController();
-    state.stream = controller;
-    let heard = false;
-    try {
-      const response = await api(`events${query()}`, { signal: controller.signal });
-      if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (!heard) {
-          heard = true;
-          state.streamFailures = 0;
-          document.body.dataset.connection = "live";
-        }
-        buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          handleEvent(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
-      }
-    } catch (error) {
-      if (controller.signal.aborted) return;
-    }
-    if (controller.signal.aborted || state.ended) return;
-    if (!heard) state.streamFailures += 1;
-    if (state.streamFailures >= STREAM_FAILURES_BEFORE_POLLING) {
-      poll();
-    } else {
-      document.body.dataset.connection = heard ? "live" : "offline";
-      setTimeout(listen, heard ? 0 : POLL_MS); // the server ends streams now and then
-    }
-  }
-
-  async function poll() {
-    if (state.ended) return;
-    document.body.dataset.connection = "polling";
-    try {
-      await loadHistory();
-    } catch (error) {
-      document.body.dataset.connection = "offline";
-    }
-    state.pollTimer = setTimeout(poll, POLL_MS);
-  }
+  const feed = createFeed({
+    request: (kind, since, options) =>
+      api(`${kind}${since ? `?since=${encodeURIComponent(since)}` : ""}`, options),
+    render,
+    connection: (mode) => {
+      document.body.dataset.connection = mode;
+    },
+    ended: () => state.ended,
+  });
 
   async function start() {
     const config = await loadState();
@@ -444,8 +344,8 @@
       event.target.value = "";
       if (file) upload(file);
     });
-    await loadHistory();
-    listen();
+    await feed.loadHistory();
+    feed.listen();
   }
 
   start();

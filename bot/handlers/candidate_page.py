@@ -45,7 +45,12 @@ from bot.storage.models import Candidate
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "candidate_page"
-STATIC_FILES = {"page.css": "text/css", "page.js": "text/javascript"}
+SHARED_STATIC = Path(__file__).resolve().parent.parent / "web_static"  # the pages' common script
+STATIC_FILES = {
+    "page.css": (STATIC_DIR / "page.css", "text/css"),
+    "page.js": (STATIC_DIR / "page.js", "text/javascript"),
+    "chat.js": (SHARED_STATIC / "chat.js", "text/javascript"),
+}
 NOT_FOUND = (STATIC_DIR / "not_found.html").read_bytes()
 PAGE = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 MAX_JSON_BYTES = 8 * 1024
@@ -168,9 +173,8 @@ async def static_file(request: web.Request, v: Visit) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in STATIC_FILES:
         return not_found(v.scheme)
-    return web.Response(
-        body=(STATIC_DIR / name).read_bytes(), content_type=STATIC_FILES[name], charset="utf-8"
-    )
+    path, content_type = STATIC_FILES[name]
+    return web.Response(body=path.read_bytes(), content_type=content_type, charset="utf-8")
 
 
 @visit()
@@ -397,7 +401,7 @@ def setup(app: web.Application) -> None:
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stop_streams)
     app.router.add_get("/c/{token}", page)
-    app.router.add_get("/c/{token}/{name:page\\.(?:js|css)}", static_file)
+    app.router.add_get("/c/{token}/{name:(?:page|chat)\\.(?:js|css)}", static_file)
     app.router.add_get("/c/{token}/api/state", state)
     app.router.add_get("/c/{token}/api/history", history)
     app.router.add_get("/c/{token}/api/events", events)

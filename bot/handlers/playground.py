@@ -52,7 +52,12 @@ from bot.storage.models import Candidate
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "playground"
-STATIC_FILES = {"app.css": "text/css", "app.js": "text/javascript"}
+SHARED_STATIC = Path(__file__).resolve().parent.parent / "web_static"  # the pages' common script
+STATIC_FILES = {
+    "app.css": (STATIC_DIR / "app.css", "text/css"),
+    "app.js": (STATIC_DIR / "app.js", "text/javascript"),
+    "chat.js": (SHARED_STATIC / "chat.js", "text/javascript"),
+}
 
 _USER_ID = re.compile(USER_ID)
 MAX_JSON_BYTES = 16 * 1024
@@ -132,8 +137,8 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in STATIC_FILES:
         raise web.HTTPNotFound()
-    headers = {**_PAGE_HEADERS, "Content-Type": STATIC_FILES[name]}
-    return web.FileResponse(STATIC_DIR / name, headers=headers)
+    path, content_type = STATIC_FILES[name]
+    return web.FileResponse(path, headers={**_PAGE_HEADERS, "Content-Type": content_type})
 
 
 @host_checked

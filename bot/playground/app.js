@@ -5,8 +5,7 @@
 
 (() => {
   const API = "/playground/api";
-  const POLL_MS = 2000;
-  const STREAM_FAILURES_BEFORE_POLLING = 3;
+  const { fill, element, newId, createFeed } = window.OfferbotChat; // chat.js
 
   const $ = (selector) => document.querySelector(selector);
   const state = {
@@ -16,23 +15,15 @@
     locale: "zh-CN",
     timeZone: undefined,
     user: sessionStorage.getItem("offerbot.user") || "",
-    since: "",
     items: new Map(), // item id → its <li>
     pendingEcho: new Map(), // client id → the <li> shown before the server confirms
-    stream: null,
-    streamFailures: 0,
-    pollTimer: 0,
     hrExample: "",
   };
 
   // -- words ---------------------------------------------------------------------------
 
   function word(key, values = {}) {
-    let text = state.words[key] || key;
-    for (const [name, value] of Object.entries(values)) {
-      text = text.split(`{${name}}`).join(String(value));
-    }
-    return text;
+    return fill(state.words[key] || key, values);
   }
 
   function applyWords() {
@@ -87,34 +78,14 @@
     });
   }
 
-  function newId() {
-    const bytes = crypto.getRandomValues(new Uint8Array(12));
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
   // -- rendering -----------------------------------------------------------------------------
 
   function listFor(pane) {
     return pane === "hr" ? $("#hr-messages") : $("#candidate-messages");
   }
 
-  // Times as the bot writes them: in the company's time zone, 24-hour clock.
   function timeOf(iso) {
-    if (!iso) return "";
-    const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
-    try {
-      const zoned = { ...options, timeZone: state.timeZone };
-      return new Date(iso).toLocaleTimeString(state.locale, zoned);
-    } catch (error) {
-      return new Date(iso).toLocaleTimeString(state.locale, options);
-    }
-  }
-
-  function element(tag, className, text) {
-    const el = document.createElement(tag);
-    if (className) el.className = className;
-    if (text !== undefined) el.textContent = text;
-    return el;
+    return window.OfferbotChat.timeOf(iso, state.locale, state.timeZone);
   }
 
   function actionValue(action) {
@@ -301,91 +272,19 @@
 
   // -- receiving: an event stream, or polling when streams do not get through ----------------
 
-  function stopListening() {
-    if (state.stream) state.stream.abort();
-    state.stream = null;
-    clearTimeout(state.pollTimer);
-  }
-
-  function query() {
-    const params = new URLSearchParams();
-    if (state.user) params.set("user", state.user);
-    if (state.since) params.set("since", state.since);
-    return params.toString();
-  }
-
-  async function loadHistory() {
-    const response = await api(`${API}/history?${query()}`);
-    if (!response.ok) return false;
-    const body = await response.json();
-    body.items.forEach(render);
-    state.since = body.now;
-    return true;
-  }
-
-  function handleEvent(chunk) {
-    let name = "message";
-    const data = [];
-    for (const line of chunk.split("\n")) {
-      if (line.startsWith("event:")) name = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
-    }
-    if (!data.length) return;
-    const payload = JSON.parse(data.join("\n"));
-    if (name === "message") render(payload);
-    else if (name === "cursor") state.since = payload.now;
-  }
-
-  async function listen() {
-    const controller = new AbortController();
-    state.stream = controller;
-    let heard = false;
-    try {
-      const response = await api(`${API}/events?${query()}`, { signal: controller.signal });
-      if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (!heard) {
-          heard = true;
-          state.streamFailures = 0;
-          setConnection("live");
-        }
-        buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          handleEvent(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
-      }
-    } catch (error) {
-      if (controller.signal.aborted) return;
-    }
-    if (controller.signal.aborted) return;
-    if (!heard) state.streamFailures += 1;
-    if (state.streamFailures >= STREAM_FAILURES_BEFORE_POLLING) {
-      poll();
-    } else {
-      setConnection(heard ? "live" : "offline");
-      setTimeout(listen, heard ? 0 : POLL_MS); // the server ends streams now and then
-    }
-  }
-
-  async function poll() {
-    setConnection("polling");
-    try {
-      await loadHistory();
-    } catch (error) {
-      setConnection("offline");
-    }
-    state.pollTimer = setTimeout(poll, POLL_MS);
-  }
+  const feed = createFeed({
+    request: (kind, since, options) => {
+      const params = new URLSearchParams();
+      if (state.user) params.set("user", state.user);
+      if (since) params.set("since", since);
+      return api(`${API}/${kind}?${params}`, options);
+    },
+    render,
+    connection: setConnection,
+  });
 
   async function follow(user) {
-    stopListening();
+    feed.reset();
     state.user = user || "";
     sessionStorage.setItem("offerbot.user", state.user);
     const option = $("#candidate-select").selectedOptions[0];
@@ -393,12 +292,10 @@
       state.hrExample = option.textContent; // "/history <name>" in the HR input's hint
       applyWords();
     }
-    state.since = "";
     clearPane("candidate");
     clearPane("hr");
-    await loadHistory();
-    state.streamFailures = 0;
-    listen();
+    await feed.loadHistory();
+    feed.listen();
   }
 
   // -- candidates and the demo -------------------------------------------------------------
