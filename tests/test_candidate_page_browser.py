@@ -155,3 +155,36 @@ async def test_a_candidate_answers_and_uploads_on_a_phone(make_runtime, settings
         await page.evaluate("window.scrollTo(0, 0)")
         await page.screenshot(path=ARTIFACTS / "candidate-page-top.png")
     assert errors == []
+
+
+@pytest.mark.timeout(300)
+async def test_a_page_whose_event_stream_is_blocked_polls_and_still_hears_the_bot(
+    make_runtime, settings_factory
+):
+    """A proxy that never lets the stream through (here: the browser refuses every
+    `api/events` request): after three failed streams the page polls `api/history`, and
+    the bot's answer to a question still appears."""
+    rt = await make_runtime(settings_factory(server={"public_url": "https://hr.example.com"}))
+    async with running(rt) as server, chromium() as browser:
+        from aiohttp import ClientSession
+
+        async with ClientSession(base_url=str(server.make_url(""))) as client:
+            link = (await _invite(client))["invite_url"]
+        page = await browser.new_page(viewport=PHONE, is_mobile=True)
+        page.set_default_timeout(WAIT_MS)
+        streams: list[str] = []
+
+        async def refuse(route) -> None:
+            streams.append(route.request.url)
+            await route.abort()
+
+        await page.route("**/api/events*", refuse)
+        await page.goto(str(server.make_url("/c/" + link.rsplit("/c/", 1)[1])))
+        await page.locator('body[data-connection="polling"]').wait_for()
+        assert len(streams) >= 3  # it tried the stream first, three times
+        before = await page.locator("#messages .msg.out").count()
+        await page.locator('#offer-actions button[data-action="question"]').click()
+        await page.wait_for_function(
+            "n => document.querySelectorAll('#messages .msg.out').length > n", arg=before
+        )
+        assert await page.locator('body[data-connection="polling"]').count() == 1
