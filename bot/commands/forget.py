@@ -16,13 +16,10 @@ from bot.storage.models import Candidate
 
 @command("forget", parse=candidate_maybe_confirmed)
 async def forget(ctx: Ctx, args: tuple[str, bool]) -> None:
-    query, confirmed = args
-    if confirmed:
-        await _confirm(ctx, query)
-        return
-    candidate = await ctx.candidate(query)
-    if candidate is None:
-        return
+    await pending_confirm.step(ctx, args, ask=_ask, confirm=_confirm)
+
+
+async def _ask(ctx: Ctx, candidate: Candidate) -> None:
     await pending_confirm.ask(ctx, "forget", candidate.id, {"candidate_id": candidate.id})
     await ctx.answer(
         ctx.t("commands.forget_ask", who=candidate_title(ctx.style, candidate), id=candidate.id)

@@ -5,14 +5,33 @@ admin who asked, so it survives restarts and another admin cannot confirm by acc
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from bot.commands.registry import Ctx
-from bot.storage.models import KeyValue
+from bot.storage.models import Candidate, KeyValue
 
 CONFIRM_WITHIN = timedelta(minutes=10)
 _ID = re.compile(r"^#?(\d{1,9})$")
+
+
+async def step(
+    ctx: Ctx,
+    args: tuple[str, bool],
+    *,
+    ask: Callable[[Ctx, Candidate], Awaitable[None]],
+    confirm: Callable[[Ctx, str], Awaitable[None]],
+) -> None:
+    """The two steps' dispatch: `<command> <id> confirm` confirms; anything else names a
+    candidate (the lookup answers for itself when nobody or several match), then asks."""
+    query, confirmed = args
+    if confirmed:
+        await confirm(ctx, query)
+        return
+    candidate = await ctx.candidate(query)
+    if candidate is not None:
+        await ask(ctx, candidate)
 
 
 def confirmation_key(command: str, actor: str, target_id: int) -> str:

@@ -10,19 +10,16 @@ from __future__ import annotations
 from bot.commands import pending_confirm
 from bot.commands.registry import Ctx, candidate_maybe_confirmed, command
 from bot.history_text import candidate_title, clip
-from bot.storage.models import Offer, Requisition
+from bot.storage.models import Candidate, Offer, Requisition
 from bot.usecases import ats
 
 
 @command("withdraw", parse=candidate_maybe_confirmed)
 async def withdraw(ctx: Ctx, args: tuple[str, bool]) -> None:
-    query, confirmed = args
-    if confirmed:
-        await _confirm(ctx, query)
-        return
-    candidate = await ctx.candidate(query)
-    if candidate is None:
-        return
+    await pending_confirm.step(ctx, args, ask=_ask, confirm=_confirm)
+
+
+async def _ask(ctx: Ctx, candidate: Candidate) -> None:
     who = candidate_title(ctx.style, candidate)
     offer = (
         await Offer.filter(candidate_id=candidate.id, status__in=ats.OPEN_OFFER_STATUSES)
