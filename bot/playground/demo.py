@@ -170,20 +170,26 @@ async def _interview(
     )
 
 
-async def _offer_with_interviews(fx: Fx, run_id: str, words: DemoWords, now: datetime):
-    application = f"playground-{run_id}-a1"
+async def _application(fx: Fx, run_id: str, who: str, words: DemoWords, applied: datetime):
+    """Candidate `who`'s (a / b) application to the demo job; its external id."""
+    application = f"playground-{run_id}-{who}1"
     await ats.upsert_application(
         fx,
         _validated(
             ApplicationIn,
             fx,
             external_id=application,
-            candidate_external_id=f"playground-{run_id}-a",
+            candidate_external_id=f"playground-{run_id}-{who}",
             requisition_external_id=REQUISITION_ID,
-            applied_at=now - timedelta(days=20),
+            applied_at=applied,
             source=words["source"],
         ),
     )
+    return application
+
+
+async def _offer_with_interviews(fx: Fx, run_id: str, words: DemoWords, now: datetime):
+    application = await _application(fx, run_id, "a", words, now - timedelta(days=20))
     first, second = now - timedelta(days=12), now - timedelta(days=5)
     lead, director = words["interviewer_lead"], words["interviewer_director"]
     await _interview(
@@ -208,20 +214,8 @@ async def _offer_with_interviews(fx: Fx, run_id: str, words: DemoWords, now: dat
 
 async def _reapplicant_history(fx: Fx, run_id: str, words: DemoWords, now: datetime) -> None:
     """Eight months ago: applied, two rounds, an offer declined for a better one."""
-    application = f"playground-{run_id}-b1"
     applied = now - timedelta(days=250)
-    await ats.upsert_application(
-        fx,
-        _validated(
-            ApplicationIn,
-            fx,
-            external_id=application,
-            candidate_external_id=f"playground-{run_id}-b",
-            requisition_external_id=REQUISITION_ID,
-            applied_at=applied,
-            source=words["source"],
-        ),
-    )
+    application = await _application(fx, run_id, "b", words, applied)
     first, second = applied + timedelta(days=6), applied + timedelta(days=11)
     lead, director = words["interviewer_lead"], words["interviewer_director"]
     await _interview(

@@ -90,19 +90,7 @@ def purpose_of(row: Outbox) -> str | None:
 
 async def invite(fx: Fx, candidate: Candidate, offer: Offer, facts: dict[str, str]) -> list[Outbox]:
     """The offer of a candidate without chat identity: SMS and/or e-mail now."""
-    return await _send_outside(fx, candidate, offer, "invite", f"offer:{offer.id}:invite", facts)
-
-
-async def instead_of_chat(
-    fx: Fx,
-    candidate: Candidate,
-    offer: Offer,
-    purpose: str,
-    key: str,
-    facts: dict[str, str],
-) -> list[Outbox]:
-    """A reminder chat could not carry: the outside routes instead (none: empty list)."""
-    return await _send_outside(fx, candidate, offer, purpose, key, facts)
+    return await instead_of_chat(fx, candidate, offer, "invite", f"offer:{offer.id}:invite", facts)
 
 
 async def every_route_failed(fx: Fx, row: Outbox) -> bool:
@@ -143,7 +131,7 @@ async def failure_summary(fx: Fx, row: Outbox) -> str:
 # -- the rules --------------------------------------------------------------------------
 
 
-async def _send_outside(
+async def instead_of_chat(
     fx: Fx,
     candidate: Candidate,
     offer: Offer,
@@ -151,6 +139,8 @@ async def _send_outside(
     key: str,
     facts: dict[str, str],
 ) -> list[Outbox]:
+    """A message chat could not carry (the invite, a reminder): the outside routes
+    instead, each at most once per key (none: empty list)."""
     where = addresses(fx, candidate)
     if not where:
         return []
