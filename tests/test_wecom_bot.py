@@ -544,9 +544,7 @@ async def test_the_holder_keeps_its_lease_past_its_length_even_while_its_loop_is
         await holder.stop()
 
 
-async def test_a_holder_whose_loop_is_wedged_lets_the_lease_go(
-    make_runtime, bot_settings, standin
-):
+async def test_a_holder_whose_loop_is_wedged_lets_the_lease_go(make_runtime, bot_settings, standin):
     """The renewal thread wants a sign of life from the event loop: blocked for over
     STALL_LEASES leases, the holder is treated like a dead one (the lease runs out and
     another process takes it); when its loop runs again it closes its connection."""
