@@ -177,6 +177,7 @@ def render(
         ("ingest", "1. Webhook ingest", "bench/ingest.py"),
         ("feishu_ws", "1a. Feishu: long connection beside the webhook", "bench/feishu_ws.py"),
         ("group_commit", "1b. The group commit alone (no HTTP)", "bench/group_commit.py"),
+        ("door", "1c. The HTTP door under hostile clients", "bench/door.py"),
         ("e2e", "2. End to end: hesitant reply → HR alert", "bench/e2e.py"),
         ("reply_cost", "2b. What one hesitant reply costs the worker", "bench/reply_cost.py"),
         ("timers", "3. Timers at scale", "bench/timers.py"),

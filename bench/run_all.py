@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 
 from bench import (
     backends,
+    door,
     e2e,
     feishu_ws,
     group_commit,
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--skip",
         default="",
-        help="comma-separated: ingest,feishu_ws,group_commit,e2e,reply_cost,timers,intents",
+        help="comma-separated: ingest,feishu_ws,door,group_commit,e2e,reply_cost,timers,intents",
     )
     ap.add_argument("--out", default=str(RESULTS), help="where to write the results")
     args = ap.parse_args(argv)
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="offerbot-bench-") as tmp:
         # feishu_ws: the webhook and the long connection on one serve, in the same run
-        for name in ("ingest", "feishu_ws", "group_commit", "e2e", "reply_cost", "timers"):
+        for name in ("ingest", "feishu_ws", "door", "group_commit", "e2e", "reply_cost", "timers"):
             if name in skip:
                 continue
             e2e_extra = ["--platform", "wecom"] if args.quick and name == "e2e" else []
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         markdown={
             "ingest": ingest.markdown,
             "feishu_ws": feishu_ws.markdown,
+            "door": door.markdown,
             "group_commit": group_commit.markdown,
             "e2e": e2e.markdown,
             "reply_cost": reply_cost.markdown,

@@ -270,7 +270,8 @@ class WecomBotSettings(_Section):
     ws_url: str = "wss://openws.work.weixin.qq.com"
     hr_chat_id: str = ""
     # One process holds the connection (a Redis lease of this length, renewed every third
-    # of it); a standby takes over within `lease` plus a third of it after the holder dies.
+    # of it from a thread, whatever its event loop is doing); a standby takes over within
+    # `lease` plus a third of it after the holder dies (docs/long-connections.md).
     lease: Duration = Field(
         timedelta(seconds=15), ge=timedelta(milliseconds=300), le=timedelta(seconds=20)
     )

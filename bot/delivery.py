@@ -5,8 +5,10 @@ with. Split from bot/worker.py, which re-exports `deliver` for arq."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +45,34 @@ async def claim_row(model, pk: int, rt: Runtime, extra: str = "", *values: Any):
     None when somebody else holds it or it is no longer pending."""
     now = rt.clock()
     return await sql.claim_row(model, pk, now, now + lease(rt), extra, *values)
+
+
+@contextlib.asynccontextmanager
+async def kept(rt: Runtime, model, row) -> AsyncIterator[None]:
+    """Keep the lease of a row this job claimed for as long as the job runs: every third
+    of `stale_after` it moves on by `stale_after`, from a task of its own, so a job that
+    takes longer than the lease (downloads, a slow platform) is never run a second time
+    beside itself; a worker that dies stops renewing and its work comes back as before
+    (docs/redis.md, "What happens on a crash")."""
+    task = asyncio.create_task(_keep(rt, model, row.pk, row.attempts))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _keep(rt: Runtime, model, pk: int, attempts: int) -> None:
+    every = lease(rt).total_seconds() / 3
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if not await sql.extend_claim(model, pk, attempts, rt.clock() + lease(rt)):
+                return  # let go by the job itself, or claimed by another since
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("extending the lease of %s %s failed: %s", model.__name__, pk,
+                        type(exc).__name__)  # fmt: skip
 
 
 # -- delivery -----------------------------------------------------------------------
@@ -106,7 +136,8 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
         if row and row.status == "pending" and row.not_before > now:
             raise Retry(defer=(row.not_before - now).total_seconds())
         return "skipped"
-    return await _deliver_claimed(rt, row)
+    async with kept(rt, Outbox, row):
+        return await _deliver_claimed(rt, row)
 
 
 async def _deliver_claimed(rt: Runtime, row: Outbox) -> str:
@@ -192,7 +223,8 @@ async def _deliver_now(ctx: dict[str, Any], fx) -> None:
         for outbox_id in outbox_ids:
             try:
                 if outbox_id in claimed:
-                    await _deliver_claimed(rt, claimed[outbox_id])
+                    async with kept(rt, Outbox, claimed[outbox_id]):
+                        await _deliver_claimed(rt, claimed[outbox_id])
                 else:
                     await deliver(ctx, outbox_id)
             except Retry as retry:

@@ -31,7 +31,7 @@ from bot.channels.base import (
 )
 from bot.compose import start_runtime
 from bot.config import Settings
-from bot.delivery import _deliver_now, backoff, claim, claim_row, deliver, lease  # noqa: F401
+from bot.delivery import _deliver_now, backoff, claim, claim_row, deliver, kept, lease  # noqa: F401
 from bot.flows import routes as router
 from bot.queue import QUEUES, redis_settings
 from bot.runtime import Runtime
@@ -115,6 +115,12 @@ async def process_inbound(ctx: dict[str, Any], inbound_id: int) -> str:
     event = await claim_row(InboundEvent, inbound_id, rt)
     if event is None:
         return "skipped"
+    async with kept(rt, InboundEvent, event):
+        return await _process_claimed(ctx, rt, event)
+
+
+async def _process_claimed(ctx: dict[str, Any], rt: Runtime, event: InboundEvent) -> str:
+    inbound_id = event.id
     inbound = Inbound.model_validate(event.payload)
     files, errors = await _download_all(rt, inbound)
     reading = await router.read_ahead(rt, inbound)  # no network inside the transaction
@@ -164,6 +170,12 @@ async def fire_timer(ctx: dict[str, Any], timer_id: int) -> str:
         if timer and timer.status == "pending" and timer.due_at > now:
             raise Retry(defer=(timer.due_at - now).total_seconds())
         return "skipped"
+    async with kept(rt, Timer, timer):
+        return await _fire_claimed(ctx, rt, timer)
+
+
+async def _fire_claimed(ctx: dict[str, Any], rt: Runtime, timer: Timer) -> str:
+    timer_id = timer.id
     fx = rt.fx()
     try:
         async with in_transaction():

@@ -467,3 +467,145 @@ async def test_a_worker_in_another_process_sends_through_the_holder(
         assert row.status == "sent"
     finally:
         await holder.stop()
+
+
+# -- the lease is renewed while the connection lives, whatever the event loop does -------
+
+
+class Contender:
+    """Another process's attempts to take the lease (SET NX, as `Lease.acquire`), every
+    50 ms from a thread with its own Redis connection: it keeps trying while the test's
+    event loop is blocked."""
+
+    def __init__(self, rt):
+        import threading
+
+        from bot.channels.wecom_bot_relay import keys
+        from bot.transports.wecom_bot.lease import sync_client
+
+        self.client = sync_client(rt.redis, timeout=1.0)
+        self.key = keys(BOT_ID)["lease"]
+        self.tries = self.taken = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.tries += 1
+            if self.client.set(self.key, "contender", nx=True, px=60_000):
+                self.taken += 1
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.client.close()
+
+
+def block_the_event_loop(seconds: float) -> None:
+    """A handler that never yields (CPU-bound work, a blocking call): nothing else on
+    this event loop runs meanwhile."""
+    import time
+
+    time.sleep(seconds)
+
+
+async def test_the_holder_keeps_its_lease_past_its_length_even_while_its_loop_is_busy(
+    make_runtime, bot_settings, standin
+):
+    """lease = 1s: held for 3.5 leases with a standby polling, then for 3 leases with the
+    holder's event loop blocked (its asyncio tasks cannot run) while another process tries
+    to take the lease 20 times a second. Nobody takes it, and the connection is the same."""
+    settings = bot_settings()
+    holder_rt, standby_rt = await make_runtime(settings), await make_runtime(settings)
+    holder = await start_transport(holder_rt)
+    standby = None
+    try:
+        await wait_for(lambda: _state(holder, "connected"))
+        standby = await start_transport(standby_rt)
+        await wait_for(lambda: _state(standby, "holder_elsewhere"))
+        await asyncio.sleep(3.5)
+        assert (holder.status.state, standby.status.state) == ("connected", "holder_elsewhere")
+        with Contender(holder_rt) as contender:
+            block_the_event_loop(3.0)
+            await asyncio.sleep(0.2)
+        assert contender.tries >= 20 and contender.taken == 0
+        assert await holder_rt.redis.get(contender.key) == holder.lease.token.encode()
+        await asyncio.sleep(0.1)
+        assert holder.status.state == "connected" and standin.connects == 1
+        assert len(standin.live) == 1
+    finally:
+        if standby is not None:
+            await standby.stop()
+        await holder.stop()
+
+
+async def test_a_holder_whose_loop_is_wedged_lets_the_lease_go(make_runtime, bot_settings, standin):
+    """The renewal thread wants a sign of life from the event loop: blocked for over
+    STALL_LEASES leases, the holder is treated like a dead one (the lease runs out and
+    another process takes it); when its loop runs again it closes its connection."""
+    from bot.transports.wecom_bot.lease import STALL_LEASES
+
+    rt = await make_runtime(bot_settings())
+    holder = await start_transport(rt)
+    try:
+        await wait_for(lambda: _state(holder, "connected"))
+        with Contender(rt) as contender:
+            block_the_event_loop(STALL_LEASES + 2.5)  # lease = 1s
+        assert contender.taken == 1
+        await wait_for(lambda: _state(holder, "holder_elsewhere"))
+        await standin.wait(lambda: not standin.live)
+        assert standin.connects == 1
+    finally:
+        await holder.stop()
+
+
+async def test_a_holder_process_that_stops_renewing_loses_the_connection(
+    tmp_path, make_runtime, bot_settings, standin
+):
+    """A real `offerbot serve` holds the connection for 3.5 leases (lease = 1s) with a
+    standby polling; then it is frozen (SIGSTOP: no thread of it runs, so nothing renews)
+    and the standby takes over; thawed (SIGCONT), it finds the lease gone and closes its
+    own connection."""
+    import signal
+
+    settings = bot_settings()
+    rt = await make_runtime(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    config = _holder_config(tmp_path, settings, standin)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--no-worker", "--config", config],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    standby = None
+    try:
+        await standin.wait(lambda: standin.live or proc.poll() is not None, timeout=90)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        standby = await start_transport(rt)
+        await wait_for(lambda: _state(standby, "holder_elsewhere"))
+        await asyncio.sleep(3.5)
+        assert standby.status.state == "holder_elsewhere"
+        assert standin.connects == 1 and len(standin.live) == 1
+        proc.send_signal(signal.SIGSTOP)
+        await wait_for(lambda: _state(standby, "connected"), timeout=30)
+        assert standin.connects == 2 and len(standin.live) == 2  # the frozen one's socket
+        proc.send_signal(signal.SIGCONT)
+        await standin.wait(lambda: len(standin.live) == 1, timeout=30)
+        assert standby.status.state == "connected" and proc.poll() is None
+        await standin.push(standin.message("/help"))
+        await wait_for(lambda: stored(1))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait(timeout=10)
+        if standby is not None:
+            await standby.stop()

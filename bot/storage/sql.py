@@ -72,3 +72,16 @@ async def claim_rows(
         [at[0], *pks, at[1], "pending", *more],
     )
     return {row.pk: row for row in found}
+
+
+async def extend_claim(model: type[Model], pk: int, attempts: int, until: datetime) -> bool:
+    """Move a claimed row's lease on to `until`, only while the claim is still the one
+    that counted `attempts` (another claim would have counted one more) and not yet let
+    go (a finished or failed job clears `locked_until`)."""
+    found = await execute(
+        model,
+        'UPDATE {table} SET "locked_until"=? WHERE "id"=? AND "attempts"=? '
+        'AND "locked_until" IS NOT NULL AND "status"=? RETURNING "id"',
+        [db_value(model, "locked_until", until), pk, attempts, "pending"],
+    )
+    return bool(found)

@@ -46,7 +46,7 @@ from bot.channels.wecom_bot_relay import (
 from bot.services.ingest import store_inbound
 from bot.transports.base import Transport
 from bot.transports.wecom_bot.connection import BotConnection
-from bot.transports.wecom_bot.lease import Lease
+from bot.transports.wecom_bot.lease import Lease, Renewer
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -130,20 +130,40 @@ class WecomBotTransport(Transport):
             await self._pause(wait)
 
     async def _keep_lease(self) -> None:
-        last_renewed = time.monotonic()
+        """Keep the lease while this process holds it: renewed from a thread of its own
+        (lease.py: a busy event loop does not delay it), which this loop feeds a sign of
+        life every third of the lease; on this loop only where Redis is a Sentinel set-up."""
+        renewer = Renewer(self.lease, self._lose_lease)
+        renewer.start()
+        try:
+            if not renewer.threaded:
+                await self._renew_here()
+                return
+            while True:
+                renewer.alive()
+                await asyncio.sleep(self.lease.every)
+        finally:
+            await renewer.stop()
+
+    async def _renew_here(self) -> None:
+        held_since = time.monotonic()
         while True:
             await asyncio.sleep(self.lease.every)
+            sent = time.monotonic()
             try:
                 if not await self.lease.renew():
-                    log.warning("wecom_bot: lost the connection lease; closing")
-                    self._lease_lost.set()
+                    self._lose_lease("lost the connection lease")
                     return
-                last_renewed = time.monotonic()
+                held_since = sent
             except (RedisError, OSError):
-                if time.monotonic() - last_renewed > self.lease.ms / 1000:
-                    log.warning("wecom_bot: cannot renew the lease (Redis); closing")
-                    self._lease_lost.set()
+                if time.monotonic() - held_since > self.lease.ms / 1000:
+                    self._lose_lease("cannot renew the lease (Redis)")
                     return
+
+    def _lose_lease(self, reason: str) -> None:
+        if not self._lease_lost.is_set():
+            log.warning("wecom_bot: %s; closing", reason)
+            self._lease_lost.set()
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake for stop() and for a lost lease."""
