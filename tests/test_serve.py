@@ -21,8 +21,10 @@ def free_port() -> int:
 
 
 def get(url: str) -> tuple[int, bytes]:
+    # A generous read timeout: on a loaded machine a just-started server (its worker child
+    # loading the reply model beside it) may take seconds to answer; this is a guard only.
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(url, timeout=15) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
