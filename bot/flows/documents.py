@@ -46,7 +46,7 @@ from bot.flows.documents_text import (
 )
 from bot.flows.filters import action, known_candidate, private
 from bot.flows.filters import kind as inbound_kind
-from bot.flows.offer_state import move
+from bot.flows.offer_state import OFFERS_READ, move, offers_in_play
 from bot.flows.router import Filter, Router, SkipHandler, Turn
 from bot.services import reach
 from bot.services.fx import Fx
@@ -133,7 +133,7 @@ async def _has_collecting_offer(turn: Turn) -> bool:
     """Loads the offer whose documents are being collected, for the handlers below."""
     assert turn.candidate is not None  # `known_candidate` comes first
     if "documents_offer" not in turn.data:
-        turn.data["documents_offer"] = await _collecting_offer(turn.candidate.id)
+        turn.data["documents_offer"] = await _collecting_offer(turn)
     return turn.data["documents_offer"] is not None
 
 
@@ -171,7 +171,17 @@ async def on_words(turn: Turn) -> None:
         await _on_naming(turn, offer, progress, said.items)
 
 
-async def _collecting_offer(candidate_id: int) -> Offer | None:
+async def _collecting_offer(turn: Turn) -> Offer | None:
+    """The offer with the newest checklist among those still collecting, from the offers
+    the turn reads anyway (offer_state.offers_in_play); a candidate with more offers than
+    that read holds is looked up in full."""
+    assert turn.candidate is not None
+    offers = await offers_in_play(turn)
+    if len(offers) < OFFERS_READ:
+        checklists = turn.data["checklists"]
+        mine = [o for o in offers if o.id in checklists and o.status in COLLECTING_STATUSES]
+        return max(mine, key=lambda o: checklists[o.id], default=None)
+    candidate_id = turn.candidate.id
     checklist = (
         await DocumentChecklist.filter(
             offer__candidate_id=candidate_id, offer__status__in=COLLECTING_STATUSES

@@ -36,6 +36,7 @@ from bot.flows.offer_state import (
     ESCALATE,
     REMIND,
     move,
+    offers_in_play,
     stop_waiting,
 )
 from bot.flows.router import Filter, Router, Turn
@@ -88,7 +89,7 @@ async def _has_offer(turn: Turn) -> bool:
     assert turn.candidate is not None  # `known_candidate` comes first
     if "offer" not in turn.data:
         offer_id = turn.inbound.action.get("offer_id")
-        turn.data["offer"] = await _offer_in_question(turn.candidate, offer_id)
+        turn.data["offer"] = await _offer_in_question(turn, turn.candidate, offer_id)
     return turn.data["offer"] is not None
 
 
@@ -177,7 +178,7 @@ async def on_other(turn: Turn) -> None:
     """Anything else: added to HR's open question while they talk, else a 1/2/3 nudge."""
     offer, reply = turn.data["offer"], await _reply(turn)
     await _note_reply(turn.fx, offer, reply)
-    if offer.stage == "hesitating" and await alerts.open_alert_for(offer, "question"):
+    if offer.stage == "hesitating" and await alerts.open_alert_for(offer, "question", fx=turn.fx):
         await _tell_hr(turn, offer, reply, "question")
         await _say(turn, offer, "offer.noted")
     else:
@@ -221,7 +222,7 @@ def _click(inbound: Inbound) -> str | None:
     return None
 
 
-async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | None:
+async def _offer_in_question(turn: Turn, candidate: Candidate, offer_id: Any) -> Offer | None:
     """The offer a click names (it must be this candidate's), else the one in play (a
     closed one only while no newer application exists: words then belong to that) —
     read row-locked, as `locked_offer` does, so replies, timers and delivery news for
@@ -232,7 +233,7 @@ async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | Non
             return await mine.filter(id=int(offer_id)).first()
         except (TypeError, ValueError):
             return None
-    offers = await mine.order_by("-id").limit(10)
+    offers = await offers_in_play(turn)
     for offer in offers:
         if offer.status in ("sent", "accepted") or offer.stage in REASON_STAGES:
             return offer
@@ -312,7 +313,7 @@ async def _on_closed_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
     kind = CLOSING_ALERT.get(offer.status)
     if duplicate or kind is None or reply.intent == "other":
         return
-    if await alerts.open_alert_for(offer, kind):
+    if await alerts.open_alert_for(offer, kind, fx=fx):
         await _tell_hr(turn, offer, reply, kind)
 
 
@@ -334,7 +335,7 @@ async def _accept(turn: Turn, offer: Offer, reply: Reply, *, moved: bool | None 
         job=facts["job"],
         start_date=facts["start_date"],
     )
-    doubts = await alerts.open_alert_for(offer, "question")
+    doubts = await alerts.open_alert_for(offer, "question", fx=fx)
     if doubts is not None:  # HR was talking them round: that alert can be closed now
         notice += "\n" + fx.t("alerts.accepted_open_alert", id=doubts.id)
     await fx.to_hr(

@@ -87,6 +87,9 @@ class Fx:
     batch_records: bool = False
     _records: list[TimelineEvent] = field(default_factory=list)
     _requisitions: dict[int, Requisition | None] = field(default_factory=dict)
+    # Offers this turn read along with "no open alert" (bot/flows/offer_state.py:
+    # offers_in_play): nobody needs to look for one; opening one for the offer forgets it.
+    alert_free: set[int] = field(default_factory=set)
 
     @property
     def settings(self) -> Settings:
@@ -248,6 +251,11 @@ class Fx:
             self._requisitions[requisition_id] = found
         return self._requisitions[requisition_id]
 
+    def read_requisition(self, requisition_id: int, found: Requisition | None) -> None:
+        """A requisition read along with something else, for `requisition` (a turn only)."""
+        if self.batch_records:
+            self._requisitions[requisition_id] = found
+
     # -- alerts ---------------------------------------------------------------------
 
     async def open_alert(
@@ -278,6 +286,7 @@ class Fx:
         alert = await Alert.create(
             kind=kind, candidate_id=candidate_id, offer_id=offer_id, data=data
         )
+        self.alert_free.discard(offer_id or 0)
         return alert, True
 
     # -- timers ---------------------------------------------------------------------

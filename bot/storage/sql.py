@@ -72,3 +72,41 @@ async def claim_rows(
         [at[0], *pks, at[1], "pending", *more],
     )
     return {row.pk: row for row in found}
+
+
+async def candidate_offers(model: type[Model], requisition: type[Model], candidate_id: int, limit: int):
+    """A candidate's latest offers (newest first), row-locked on PostgreSQL, with what a
+    reply to one of them reads next, in the same statement: each offer's document
+    checklist id, whether it has an open (or claimed) alert, and its requisition.
+    Returns [(offer, checklist id or None, has open alert, requisition or None)]."""
+    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
+    req_columns = list(requisition._meta.fields_db_projection.values())
+    picked = ", ".join(f'r."{c}" AS "r__{c}"' for c in req_columns)
+    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
+    found = await execute(
+        model,
+        f"SELECT o.*, {picked}, "
+        '(SELECT c."id" FROM "document_checklist" c WHERE c."offer_id"=o."id") AS "x__checklist", '
+        'EXISTS (SELECT 1 FROM "alert" a WHERE a."offer_id"=o."id" '
+        "AND a.\"status\" IN ('open','claimed')) AS \"x__open_alert\" "
+        f'FROM {offer} o LEFT JOIN {req} r ON r."id"=o."requisition_id" '
+        f'WHERE o."candidate_id"=? ORDER BY o."id" DESC LIMIT ?{lock}',
+        [candidate_id, limit],
+    )
+    out = []
+    for row in found:
+        extra = {k: row.pop(k) for k in [k for k in row if k.startswith(("r__", "x__"))]}
+        requisition_row = None
+        if extra.get("r__id") is not None:
+            requisition_row = requisition._init_from_db(
+                **{c: extra[f"r__{c}"] for c in req_columns}
+            )
+        out.append(
+            (
+                model._init_from_db(**row),
+                extra["x__checklist"],
+                bool(extra["x__open_alert"]),
+                requisition_row,
+            )
+        )
+    return out
