@@ -475,9 +475,7 @@ async def onboard(fx: Fx, timer: Timer) -> None:
     key = f"docs:{offer.id}:onboarded"
     if progress.complete:
         text = fx.t("documents.hr_onboarded_complete", who=who(fx, candidate), job=job)
-        await fx.to_hr(
-            Outgoing(text=text), key, candidate_id=candidate.id, offer_id=offer.id
-        )
+        await fx.to_hr(Outgoing(text=text), key, candidate_id=candidate.id, offer_id=offer.id)
         return
     alert = await _open_alert(fx, offer, progress)
     text = fx.t(

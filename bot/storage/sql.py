@@ -74,7 +74,9 @@ async def claim_rows(
     return {row.pk: row for row in found}
 
 
-async def candidate_offers(model: type[Model], requisition: type[Model], candidate_id: int, limit: int):
+async def candidate_offers(
+    model: type[Model], requisition: type[Model], candidate_id: int, limit: int
+):
     """A candidate's latest offers (newest first), row-locked on PostgreSQL, with what a
     reply to one of them reads next, in the same statement: each offer's document
     checklist id, whether it has an open (or claimed) alert, and its requisition.
