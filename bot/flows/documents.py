@@ -27,7 +27,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from bot.channels.base import Outgoing
-from bot.documents.checklist import Progress, keys_for, load_progress
+from bot.documents.checklist import Progress, keys_for, load_progress, start_checklist
 from bot.documents.intake import Intake, receive
 from bot.documents.words import Said, understand
 from bot.flows.alerts import claim_resolve_actions, offer_facts
@@ -46,7 +46,7 @@ from bot.flows.documents_text import (
 )
 from bot.flows.filters import action, known_candidate, private
 from bot.flows.filters import kind as inbound_kind
-from bot.flows.offer_state import OFFERS_READ, move, offers_in_play
+from bot.flows.offer_state import move, offer_with_checklist
 from bot.flows.router import Filter, Router, SkipHandler, Turn
 from bot.services import reach
 from bot.services.fx import Fx
@@ -71,25 +71,21 @@ ACTIONS = {"docs_skip": Said("skip"), "docs_progress": Said("progress")}
 # -- entry point for the offer flow ------------------------------------------------------
 
 
-async def start_documents(fx: Fx, offer: Offer) -> None:
+async def start_documents(fx: Fx, offer: Offer, candidate: Candidate | None = None) -> None:
     """On acceptance: snapshot the checklist, ask for the first item, arm the timers.
 
     Runs inside the caller's transaction; a second call for the same offer does nothing."""
-    requisition = await Requisition.get_or_none(id=offer.requisition_id)
-    checklist, created = await DocumentChecklist.get_or_create(
-        offer_id=offer.id, defaults={"items": keys_for(requisition, fx.settings)}
-    )
-    if not created:
+    requisition = await fx.requisition(offer.requisition_id)
+    progress = await start_checklist(offer, keys_for(requisition, fx.settings))
+    if progress is None:
         return
-    progress = await load_progress(offer, fx.settings)
-    first = progress.next_to_ask()
-    checklist.asking = first.item.key if first else None
-    await checklist.save()
+    checklist, first = progress.checklist, progress.next_to_ask()
+    assert checklist is not None
     await fx.record(
         offer.candidate_id, "documents_started", {"items": checklist.items}, offer_id=offer.id
     )
     await _arm_timers(fx, offer)
-    candidate = await Candidate.get(id=offer.candidate_id)
+    candidate = candidate or await Candidate.get(id=offer.candidate_id)
     if first is None:  # an empty checklist: nothing to collect
         await _finish(fx, offer, candidate, checklist, progress)
     else:
@@ -111,19 +107,15 @@ async def _arm_timers(fx: Fx, offer: Offer) -> None:
     start, now, timers = start_of_day(fx, offer), fx.now(), fx.settings.timers
     # A reminder or alert whose moment has passed already (a late acceptance) would only
     # repeat the introduction: skip it. The start date itself always counts.
-    for kind, due in (
+    due = (
         (REMIND, start - timers.documents_due_before_start),
         (HR_ALERT, start - timers.documents_hr_alert_before_start),
         (ONBOARD, start),
-    ):
-        if due > now or kind == ONBOARD:
-            await fx.schedule(
-                f"offer:{offer.id}:{kind}",
-                kind,
-                due,
-                offer_id=offer.id,
-                candidate_id=offer.candidate_id,
-            )
+    )
+    key, who = f"offer:{offer.id}", (offer.id, offer.candidate_id, None)
+    await fx.schedule_all(
+        [(f"{key}:{kind}", kind, at, *who) for kind, at in due if at > now or kind == ONBOARD]
+    )
 
 
 # -- the conversation --------------------------------------------------------------------
@@ -172,24 +164,7 @@ async def on_words(turn: Turn) -> None:
 
 
 async def _collecting_offer(turn: Turn) -> Offer | None:
-    """The offer with the newest checklist among those still collecting, from the offers
-    the turn reads anyway (offer_state.offers_in_play); a candidate with more offers than
-    that read holds is looked up in full."""
-    assert turn.candidate is not None
-    offers = await offers_in_play(turn)
-    if len(offers) < OFFERS_READ:
-        checklists = turn.data["checklists"]
-        mine = [o for o in offers if o.id in checklists and o.status in COLLECTING_STATUSES]
-        return max(mine, key=lambda o: checklists[o.id], default=None)
-    candidate_id = turn.candidate.id
-    checklist = (
-        await DocumentChecklist.filter(
-            offer__candidate_id=candidate_id, offer__status__in=COLLECTING_STATUSES
-        )
-        .order_by("-id")
-        .first()
-    )
-    return await Offer.get(id=checklist.offer_id) if checklist else None
+    return await offer_with_checklist(turn, COLLECTING_STATUSES)
 
 
 def _said(turn: Turn, progress: Progress) -> Said | None:

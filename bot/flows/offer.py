@@ -28,9 +28,7 @@ from bot.channels.base import Inbound, Outgoing
 from bot.flows import alerts, confirm, documents, reapply
 from bot.flows.filters import known_candidate, private, stage, status
 from bot.flows.offer_reasons import MENU_ONLY, REASON_CLICK, read_reason, reason_question
-from bot.flows.offer_send import (
-    reminder_key,
-)
+from bot.flows.offer_send import reminder_key
 from bot.flows.offer_state import (
     CLOSED_STATUSES,
     ESCALATE,
@@ -144,10 +142,11 @@ async def on_unsure(turn: Turn) -> None:
 @router.turn(*REPLY, status("sent"), intent("accept"), name="offer_accept")
 async def on_accept(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
-    await _note_reply(turn.fx, offer, reply, save=False)
+    await _note_reply(turn.fx, offer, reply, cancel=(), save=False)  # stop_waiting does
     moved = await move(turn.fx, offer, "offer_accepted", via=_via(reply), also=REPLY_TIME)
     if not moved:
         await _save_reply_time(offer)
+        await _stop_reminder(turn.fx, offer)
     await _accept(turn, offer, reply, moved=moved)
 
 
@@ -344,7 +343,7 @@ async def _accept(turn: Turn, offer: Offer, reply: Reply, *, moved: bool | None 
         candidate_id=candidate.id,
         offer_id=offer.id,
     )
-    await _start_documents(fx, offer)
+    await documents.start_documents(fx, offer, candidate)
 
 
 async def _close_by_candidate(
@@ -415,17 +414,25 @@ async def _note_reply(
     cancel: tuple[str, ...] = (REMIND,),
     save: bool = True,
 ) -> None:
-    """Every reply: remembered, on the timeline, and the pending reminder (`cancel`: those
-    timers) is off. `save=False`: the caller's `move(…, also=REPLY_TIME)` writes the reply's
-    time with the transition, one UPDATE (docs/performance.md), else `_save_reply_time`."""
+    """Every reply: remembered, on the timeline, and the pending reminder is off (see
+    `_stop_reminder`). `save=False`: the caller's `move(…, also=REPLY_TIME)` writes the
+    reply's time with the transition, one UPDATE (docs/performance.md), else `_save_reply_time`."""
     offer.last_reply_at = fx.now()
-    await fx.cancel_timers(offer_id=offer.id, kinds=list(cancel))
-    await Outbox.filter(  # the timer's reminder and any HR /remind still held
-        offer_id=offer.id, status="pending", idempotency_key__startswith=reminder_key(offer)
-    ).update(status="cancelled", last_error="the candidate replied")
+    await _stop_reminder(fx, offer, cancel)
     await fx.record(offer.candidate_id, "candidate_reply", _reply_data(reply), offer_id=offer.id)
     if save:
         await _save_reply_time(offer)
+
+
+async def _stop_reminder(fx: Fx, offer: Offer, cancel: tuple[str, ...] = (REMIND,)) -> None:
+    """`cancel`: those timers (none: the caller's `stop_waiting` cancels them all)."""
+    if not cancel:
+        return
+    await fx.cancel_timers(offer_id=offer.id, kinds=list(cancel))
+    if offer.reminders_sent:  # each reminder queued is counted: only then may one be held
+        await Outbox.filter(  # the timer's reminder and any HR /remind still held
+            offer_id=offer.id, status="pending", idempotency_key__startswith=reminder_key(offer)
+        ).update(status="cancelled", last_error="the candidate replied")
 
 
 REPLY_TIME = ("last_reply_at",)
@@ -491,7 +498,3 @@ async def _send(turn: Turn, offer: Offer, message: Outgoing, purpose: str) -> No
         platform=inbound.platform,
         address=inbound.sender_id,
     )
-
-
-async def _start_documents(fx: Fx, offer: Offer) -> None:
-    await documents.start_documents(fx, offer)

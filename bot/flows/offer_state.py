@@ -36,6 +36,7 @@ from bot.services.fx import Fx
 from bot.storage import sql
 from bot.storage.models import (
     Candidate,
+    DocumentChecklist,
     Offer,
     Outbox,
     Requisition,
@@ -176,6 +177,26 @@ async def offers_in_play(turn: Turn) -> list[Offer]:
             if offer.requisition_id is not None:
                 turn.fx.read_requisition(offer.requisition_id, requisition)
     return turn.data["offers"]
+
+
+async def offer_with_checklist(turn: Turn, statuses: tuple[str, ...]) -> Offer | None:
+    """Of the candidate's offers in one of `statuses`, the one with the newest document
+    checklist (bot/flows/documents.py), from `offers_in_play`; a candidate with more
+    offers than that reads is looked up in full."""
+    assert turn.candidate is not None
+    offers = await offers_in_play(turn)
+    if len(offers) < OFFERS_READ:
+        checklists = turn.data["checklists"]
+        mine = [o for o in offers if o.id in checklists and o.status in statuses]
+        return max(mine, key=lambda o: checklists[o.id], default=None)
+    checklist = (
+        await DocumentChecklist.filter(
+            offer__candidate_id=turn.candidate.id, offer__status__in=statuses
+        )
+        .order_by("-id")
+        .first()
+    )
+    return await Offer.get(id=checklist.offer_id) if checklist else None
 
 
 async def stop_waiting(fx: Fx, offer: Offer) -> None:

@@ -303,14 +303,20 @@ class Fx:
     ) -> Timer:
         """Create or re-arm the timer `key` (one timer per key), with one statement: an
         existing timer keeps its row, offer and attempts and is pending again."""
-        (timer,) = await sql.rows(
-            Timer,
-            'INSERT INTO {table} ("key","kind","offer_id","candidate_id","due_at","status",'
-            '"attempts","data","created_at") VALUES (?,?,?,?,?,?,?,?,?) '
-            'ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
-            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
-            "RETURNING *",
-            [
+        (timer,) = await self.schedule_all([(key, kind, due_at, offer_id, candidate_id, data)])
+        return timer
+
+    async def schedule_all(
+        self,
+        timers: list[tuple[str, str, datetime, int | None, int | None, dict[str, Any] | None]],
+    ) -> list[Timer]:
+        """`schedule` for several timers, (key, kind, due_at, offer_id, candidate_id, data)
+        each with a key of its own, in one statement."""
+        if not timers:
+            return []
+        values: list[Any] = []
+        for key, kind, due_at, offer_id, candidate_id, data in timers:
+            values += [
                 key,
                 kind,
                 offer_id,
@@ -320,10 +326,22 @@ class Fx:
                 0,
                 sql.db_value(Timer, "data", data or {}),
                 sql.db_value(Timer, "created_at", utcnow()),
-            ],
+            ]
+        marks = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(timers))
+        found = await sql.rows(
+            Timer,
+            'INSERT INTO {table} ("key","kind","offer_id","candidate_id","due_at","status",'
+            f'"attempts","data","created_at") VALUES {marks} '
+            'ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
+            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
+            "RETURNING *",
+            values,
         )
-        self._timers.append((timer.id, due_at))
-        return timer
+        by_key = {timer.key: timer for timer in found}  # RETURNING keeps no order
+        armed = [by_key[key] for key, *_ in timers]
+        for timer, (_, _, due_at, *_) in zip(armed, timers, strict=True):
+            self._timers.append((timer.id, due_at))
+        return armed
 
     async def cancel_timers(self, *, offer_id: int, kinds: Iterable[str] | None = None) -> int:
         q = Timer.filter(offer_id=offer_id, status="pending")
