@@ -195,6 +195,7 @@ async def raise_alert(
         candidate_id=candidate.id,
         offer_id=alert.offer_id,
         alert_id=alert.id,
+        later=True,  # with the turn's other messages, one INSERT (docs/performance.md)
     )
     await fx.record(
         candidate.id,

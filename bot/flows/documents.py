@@ -94,6 +94,7 @@ async def start_documents(fx: Fx, offer: Offer, candidate: Candidate | None = No
             intro_message(fx, offer, progress, first),
             f"docs:{offer.id}:start",
             offer=offer,
+            later=True,  # with the turn's other messages (docs/performance.md)
         )
 
 

@@ -39,12 +39,7 @@ from bot.flows.offer_state import (
 )
 from bot.flows.router import Filter, Router, Turn
 from bot.services.fx import Fx
-from bot.storage.models import (
-    Candidate,
-    Offer,
-    Outbox,
-    Reason,
-)
+from bot.storage.models import Candidate, Offer, Outbox, Reason
 from bot.understanding.rules import normalise
 from bot.vocab import REASON_CATEGORIES
 
@@ -342,6 +337,7 @@ async def _accept(turn: Turn, offer: Offer, reply: Reply, *, moved: bool | None 
         f"offer:{offer.id}:accepted",
         candidate_id=candidate.id,
         offer_id=offer.id,
+        later=True,
     )
     await documents.start_documents(fx, offer, candidate)
 
@@ -497,4 +493,5 @@ async def _send(turn: Turn, offer: Offer, message: Outgoing, purpose: str) -> No
         offer=offer,
         platform=inbound.platform,
         address=inbound.sender_id,
+        later=True,  # with the turn's other messages, one INSERT (docs/performance.md)
     )

@@ -35,6 +35,17 @@ async def execute(model: type[Model], sql: str, values: list[Any]) -> list[dict[
     return [dict(row) for row in await model._meta.db.execute_query_dict(sql, values)]
 
 
+async def insert(
+    model: type[Model], columns: tuple[str, ...], values: list[list[Any]], tail: str = ""
+) -> list[dict[str, Any]]:
+    """One INSERT of every row of `values` (one list per row, in `columns` order), then
+    `tail` (ON CONFLICT …, RETURNING …); the rows it returns, as dicts."""
+    marks = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * len(values))
+    names = ",".join(f'"{c}"' for c in columns)
+    sql = f"INSERT INTO {{table}} ({names}) VALUES {marks}{tail}"
+    return await execute(model, sql, [v for row in values for v in row])
+
+
 async def rows(model: type[Model], sql: str, values: list[Any]) -> list[Model]:
     """`execute`, the RETURNING rows as instances of the model."""
     return [model._init_from_db(**row) for row in await execute(model, sql, values)]
