@@ -205,10 +205,10 @@ async def _note_sent(rt: Runtime, sent: list[_Sent]) -> None:
 async def _deliver_now(ctx: dict[str, Any], fx) -> None:
     """After a job's commit: enqueue what waits, and deliver what may go now in this same
     job — one recipient's messages in order, different recipients side by side, in
-    rounds: every recipient's first message, then every second one … Each round's
-    messages are claimed with one statement (the first round's were written claimed in
-    a worker's turn: Fx._queue) and noted as sent with one (docs/performance.md, "The
-    reply path"). This saves a trip through the queue per message (bench/FINDINGS.md,
+    rounds: every recipient's first message, then every second one … A worker's turn
+    wrote its messages claimed (Fx._write); others (a timer's) are claimed with one
+    statement a round, and each round is noted as sent with one (docs/performance.md,
+    "The reply path"). This saves a trip through the queue per message (bench/FINDINGS.md,
     end to end). A message that must be retried goes to the queue with its backoff; one
     that fails here for any other reason is still pending in the database, and the
     sweeper enqueues it."""
@@ -218,7 +218,8 @@ async def _deliver_now(ctx: dict[str, Any], fx) -> None:
     await fx.flush()
     for depth in range(max(map(len, due_now), default=0)):
         ids = [group[depth] for group in due_now if len(group) > depth]
-        # A lease starts when its send is near: each round claims its own messages.
+        await _renew_leases(rt, claimed, ids)  # a statement only when a lease ran low
+        # Not written claimed (a timer's messages): each round claims its own.
         unclaimed = [i for i in ids if i not in claimed]
         if unclaimed:
             now = rt.clock()
@@ -234,6 +235,27 @@ async def _deliver_now(ctx: dict[str, Any], fx) -> None:
             await _note_sent(rt, [o for o in outcomes if isinstance(o, _Sent)])
         except Exception:  # noqa: BLE001 - still pending: the sweeper enqueues them
             log.exception("noting %d messages as sent failed", len(outcomes))
+
+
+async def _renew_leases(rt: Runtime, claimed: dict[int, Outbox], ids: list[int]) -> None:
+    """Of `ids` this job claimed, those whose lease has less than half of it left (the
+    commit or the rounds before took long) get a new one if nobody claimed them since (same attempt
+    count); the others leave `claimed`, to be claimed like any other."""
+    now, full = rt.clock(), lease(rt)
+    for i in [i for i in ids if i in claimed]:
+        row = claimed[i]
+        if row.locked_until is not None and row.locked_until - now >= full / 2:
+            continue
+        found = await sql.rows(
+            Outbox,
+            'UPDATE {table} SET "locked_until"=? WHERE "id"=? AND "attempts"=? AND "status"=? '
+            "RETURNING *",
+            [sql.db_value(Outbox, "locked_until", now + full), row.id, row.attempts, "pending"],
+        )
+        if found:
+            claimed[i] = found[0]
+        else:
+            del claimed[i]
 
 
 async def _send_one(ctx: dict[str, Any], outbox_id: int, row: Outbox | None) -> _Sent | None:

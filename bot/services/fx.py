@@ -112,8 +112,8 @@ class Fx:
     # with one INSERT by `write_records()` before the commit (docs/performance.md).
     batch_records: bool = False
     _records: list[TimelineEvent] = field(default_factory=list)
-    # recipient -> their first message written claimed in this turn (see `_queue`)
-    _first: dict[str, Outbox] = field(default_factory=dict)
+    # id -> the messages written claimed in this turn (see `_write`)
+    _claimed: dict[int, Outbox] = field(default_factory=dict)
     _later: list[_Row] = field(default_factory=list)  # held back (`_queue`'s `later`)
     _requisitions: dict[int, Requisition | None] = field(default_factory=dict)
     # Offers this turn read along with "no open alert" (bot/flows/offer_state.py:
@@ -172,17 +172,15 @@ class Fx:
 
     async def _write(self, rows: list[_Row]) -> list[Outbox | None]:
         """One statement: the key's unique index skips a message written before (same
-        effect as looking for it first); None for those. In a worker's turn, a
-        recipient's first message that may go now is written claimed (lease and attempt,
-        as bot/delivery.py's claim): the job sends it right after its commit
-        (bot/delivery.py: _deliver_now), with no statement to claim it."""
+        effect as looking for it first); None for those. In a worker's turn, a message
+        that may go now is written claimed (lease and attempt, as bot/delivery.py's
+        claim): the job sends it right after its commit (bot/delivery.py: _deliver_now),
+        with no statement to claim it."""
         now = self.now()
         lease = sql.db_value(Outbox, "locked_until", now + self.settings.worker.stale_after)
-        first, values, claims = set(self._first), [], []
+        values, claims = [], []
         for r in rows:
-            claim = self.batch_records and r.not_before <= now and r.recipient not in first
-            if claim:
-                first.add(r.recipient)
+            claim = self.batch_records and r.not_before <= now
             claims.append(claim)
             values.append(
                 [r.key, r.platform, r.recipient_kind, r.recipient_id, r.candidate_id]
@@ -200,7 +198,7 @@ class Fx:
             if row is None:
                 continue
             if claim:
-                self._first[r.recipient] = row
+                self._claimed[row.id] = row
             at = r.not_before if r.not_before > now else None
             self._deliveries.append((row.id, at, r.recipient))
         return written
@@ -466,8 +464,8 @@ class Fx:
 
     def take_claimed(self) -> dict[int, Outbox]:
         """The messages written claimed (`_queue`), by id, for the job to send now."""
-        first, self._first = self._first, {}
-        return {row.id: row for row in first.values()}
+        claimed, self._claimed = self._claimed, {}
+        return claimed
 
     async def flush(self) -> None:
         """Enqueue the jobs for what was written. Call after the transaction commits."""
@@ -490,5 +488,5 @@ class Fx:
     def discard(self) -> None:
         """The transaction rolled back: nothing written may be enqueued."""
         self._deliveries, self._timers, self._records = [], [], []
-        self._first, self._later = {}, []
+        self._claimed, self._later = {}, []
         self.erased = False
