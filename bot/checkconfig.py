@@ -24,6 +24,7 @@ def _feishu_connection(cfg) -> list[str]:
         f"  encrypt_key: {_mask(cfg.encrypt_key)}",
     ]
 
+
 def _admins(s: Settings) -> str:
     """Who may run HR commands: the configured admins, and the playground's HR pane while
     the playground is on (docs/hr-commands.md#who-may-run-them)."""

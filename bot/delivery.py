@@ -9,6 +9,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -140,14 +141,31 @@ async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
         return await _deliver_claimed(rt, row)
 
 
+@dataclass
+class _Sent:
+    """A message the platform took, to be noted as sent (`_note_sent`)."""
+
+    row: Outbox
+    message_id: str | None
+    slot: bool  # a session slot was reserved for it (already counted)
+
+
 async def _deliver_claimed(rt: Runtime, row: Outbox) -> str:
     """Send a row this job claimed, and note what became of it."""
+    outcome = await _send_claimed(rt, row)
+    if isinstance(outcome, str):
+        return outcome
+    await _note_sent(rt, [outcome])
+    return "sent"
+
+
+async def _send_claimed(rt: Runtime, row: Outbox) -> _Sent | str:
+    """Send a row this job claimed: what to note as sent, or what became of it instead."""
     channel = rt.channels.get(row.platform)
     if channel is None:
         await _give_up(rt, row, "failed", f"channel {row.platform} is not enabled")
         return "failed"
     closed, slot = await _reserve_session_slot(rt, row)
-    limited = channel.session_limit(row.recipient_id) is not None
     if closed:
         await _give_up(rt, row, "held", closed)
         metrics.DELIVERIES.labels(row.platform, "held").inc()
@@ -175,63 +193,116 @@ async def _deliver_claimed(rt: Runtime, row: Outbox) -> str:
         await _give_up(rt, row, "failed", f"{exc.code}: {exc}" if exc.code else str(exc))
         metrics.DELIVERIES.labels(row.platform, "failed").inc()
         return "failed"
+    return _Sent(row, result.message_id or None, slot)
+
+
+async def _note_sent(rt: Runtime, sent: list[_Sent]) -> None:
+    """Mark what the platforms took as sent, with one UPDATE for all of them, and tell
+    the flows (their delivery news), in one transaction."""
+    if not sent:
+        return
     fx = rt.fx()
+    cases = " ".join("WHEN ? THEN ?" for _ in sent)
+    ids = ",".join("?" * len(sent))
     async with in_transaction():
-        await Outbox.filter(id=row.id).update(
-            status="sent",
-            sent_at=rt.clock(),
-            platform_message_id=result.message_id or None,
-            locked_until=None,
-            last_error=None,
+        await sql.execute(
+            Outbox,
+            'UPDATE {table} SET "status"=?, "sent_at"=?, '
+            f'"platform_message_id"=CASE "id" {cases} END, '
+            f'"locked_until"=NULL, "last_error"=NULL WHERE "id" IN ({ids})',
+            [
+                "sent",
+                sql.db_value(Outbox, "sent_at", rt.clock()),
+                *(v for s in sent for v in (s.row.id, s.message_id)),
+                *(s.row.id for s in sent),
+            ],
         )
-        # A reserved slot is already counted; a platform without a session budget never
-        # reads the count (bot/channels/base.py: session_limit).
-        if row.recipient_kind == "user" and not slot and limited:
-            await Conversation.filter(platform=row.platform, user_id=row.recipient_id).update(
-                sent_since_inbound=F("sent_since_inbound") + 1
-            )
-        row.status, row.platform_message_id = "sent", result.message_id
-        await router.delivered(fx, row)
+        for s in sent:
+            row = s.row
+            # A reserved slot is already counted; a platform without a session budget
+            # never reads the count (bot/channels/base.py: session_limit).
+            limited = rt.channels[row.platform].session_limit(row.recipient_id) is not None
+            if row.recipient_kind == "user" and not s.slot and limited:
+                await Conversation.filter(platform=row.platform, user_id=row.recipient_id).update(
+                    sent_since_inbound=F("sent_since_inbound") + 1
+                )
+            row.status, row.platform_message_id = "sent", s.message_id
+            await router.delivered(fx, row)
     await fx.flush()
-    metrics.DELIVERIES.labels(row.platform, "sent").inc()
-    return "sent"
+    for s in sent:
+        metrics.DELIVERIES.labels(s.row.platform, "sent").inc()
 
 
 async def _deliver_now(ctx: dict[str, Any], fx) -> None:
     """After a job's commit: enqueue what waits, and deliver what may go now in this same
-    job — one recipient's messages in order, different recipients side by side. This
-    saves a trip through the queue per message (bench/FINDINGS.md, end to end). A
-    message that must be retried goes to the queue with its backoff; one that fails
-    here for any other reason is still pending in the database, and the sweeper
-    enqueues it."""
+    job — one recipient's messages in order, different recipients side by side, in
+    rounds: every recipient's first message, then every second one … A worker's turn
+    wrote its messages claimed (Fx._write); others (a timer's) are claimed with one
+    statement a round, and each round is noted as sent with one (docs/performance.md,
+    "The reply path"). This saves a trip through the queue per message (bench/FINDINGS.md,
+    end to end). A message that must be retried goes to the queue with its backoff; one
+    that fails here for any other reason is still pending in the database, and the
+    sweeper enqueues it."""
     rt: Runtime = ctx["rt"]
     due_now = fx.take_due_now()
+    claimed: dict[int, Outbox] = fx.take_claimed()
     await fx.flush()
-    claimed: dict[int, Outbox] = {}
-    if due_now:
-        # Each recipient's first message claimed with one statement; the ones after it
-        # are claimed when their turn comes (a lease starts when its send is near).
-        now = rt.clock()
-        ids = [group[0] for group in due_now]
-        try:
-            at = sql.db_value(Outbox, "not_before", now)
-            claimed = await sql.claim_rows(Outbox, ids, now, now + lease(rt), '"not_before"<=?', at)
-        except Exception:  # noqa: BLE001 - each is claimed on its own below
-            log.exception("claiming %d messages to deliver failed", len(ids))
-
-    async def in_order(outbox_ids: list[int]) -> None:
-        for outbox_id in outbox_ids:
+    for depth in range(max(map(len, due_now), default=0)):
+        ids = [group[depth] for group in due_now if len(group) > depth]
+        await _renew_leases(rt, claimed, ids)  # a statement only when a lease ran low
+        # Not written claimed (a timer's messages): each round claims its own.
+        unclaimed = [i for i in ids if i not in claimed]
+        if unclaimed:
+            now = rt.clock()
             try:
-                if outbox_id in claimed:
-                    async with kept(rt, Outbox, claimed[outbox_id]):
-                        await _deliver_claimed(rt, claimed[outbox_id])
-                else:
-                    await deliver(ctx, outbox_id)
-            except Retry as retry:
-                at = rt.clock() + timedelta(milliseconds=retry.defer_score or 0)
-                await rt.enqueuer.deliver(outbox_id, at=at)
-            except Exception:  # noqa: BLE001 - the row is pending: the queue retries it
-                log.exception("delivering outbox %s failed; queued for a retry", outbox_id)
-                await rt.enqueuer.deliver(outbox_id)
+                at = sql.db_value(Outbox, "not_before", now)
+                claimed |= await sql.claim_rows(
+                    Outbox, unclaimed, now, now + lease(rt), '"not_before"<=?', at
+                )
+            except Exception:  # noqa: BLE001 - each is claimed on its own below
+                log.exception("claiming %d messages to deliver failed", len(unclaimed))
+        outcomes = await asyncio.gather(*(_send_one(ctx, i, claimed.get(i)) for i in ids))
+        try:
+            await _note_sent(rt, [o for o in outcomes if isinstance(o, _Sent)])
+        except Exception:  # noqa: BLE001 - still pending: the sweeper enqueues them
+            log.exception("noting %d messages as sent failed", len(outcomes))
 
-    await asyncio.gather(*(in_order(ids) for ids in due_now))
+
+async def _renew_leases(rt: Runtime, claimed: dict[int, Outbox], ids: list[int]) -> None:
+    """Of `ids` this job claimed, those whose lease has less than half of it left (the
+    commit or the rounds before took long) get a new one if nobody claimed them since (same attempt
+    count); the others leave `claimed`, to be claimed like any other."""
+    now, full = rt.clock(), lease(rt)
+    for i in [i for i in ids if i in claimed]:
+        row = claimed[i]
+        if row.locked_until is not None and row.locked_until - now >= full / 2:
+            continue
+        found = await sql.rows(
+            Outbox,
+            'UPDATE {table} SET "locked_until"=? WHERE "id"=? AND "attempts"=? AND "status"=? '
+            "RETURNING *",
+            [sql.db_value(Outbox, "locked_until", now + full), row.id, row.attempts, "pending"],
+        )
+        if found:
+            claimed[i] = found[0]
+        else:
+            del claimed[i]
+
+
+async def _send_one(ctx: dict[str, Any], outbox_id: int, row: Outbox | None) -> _Sent | None:
+    """One message of `_deliver_now`'s round: what to note as sent, if anything."""
+    rt: Runtime = ctx["rt"]
+    try:
+        if row is None:  # not claimed with the round: on its own, start to end
+            await deliver(ctx, outbox_id)
+            return None
+        async with kept(rt, Outbox, row):  # a slow platform keeps the lease
+            outcome = await _send_claimed(rt, row)
+        return outcome if isinstance(outcome, _Sent) else None
+    except Retry as retry:
+        at = rt.clock() + timedelta(milliseconds=retry.defer_score or 0)
+        await rt.enqueuer.deliver(outbox_id, at=at)
+    except Exception:  # noqa: BLE001 - the row is pending: the queue retries it
+        log.exception("delivering outbox %s failed; queued for a retry", outbox_id)
+        await rt.enqueuer.deliver(outbox_id)
+    return None

@@ -438,9 +438,7 @@ async def _confirm(ctx: Ctx, draft: Draft) -> None:
             text = ctx.t("commands.offer.invited_outside", id=made.id, name=draft.name,
                          routes=said, how="\n".join(how))  # fmt: skip
         else:
-            text = ctx.t(
-                "commands.offer.invited", id=made.id, name=draft.name, how="\n".join(how)
-            )
+            text = ctx.t("commands.offer.invited", id=made.id, name=draft.name, how="\n".join(how))
     else:
         text = ctx.t("commands.offer.sent", id=made.id, name=draft.name)
     await ctx.answer(text, suffix=":sent")

@@ -9,10 +9,12 @@ collection starts. An item is *done* when a current `Document` row exists for it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.config import DEFAULT_CHECKLIST
 from bot.i18n import Catalog
+from bot.storage import sql
 from bot.storage.models import Document, DocumentChecklist, Offer, Requisition
 
 if TYPE_CHECKING:
@@ -121,6 +123,31 @@ class Progress:
 async def current_documents(offer_id: int) -> dict[str, Document]:
     rows = await Document.filter(offer_id=offer_id, status="current").order_by("id")
     return {row.item: row for row in rows}  # the newest row wins if two slipped in
+
+
+async def start_checklist(offer: Offer, keys: list[str]) -> Progress | None:
+    """The offer's checklist, new, asking for its first item, with one statement (INSERT …
+    ON CONFLICT DO NOTHING RETURNING: docs/performance.md); None if it had one already.
+    A new checklist has nothing done: files are taken only while one exists."""
+    keys = list(dict.fromkeys(keys))
+    now = datetime.now(UTC)
+    at = sql.db_value(DocumentChecklist, "created_at", now)
+    found = await sql.rows(
+        DocumentChecklist,
+        'INSERT INTO {table} ("offer_id","items","skipped","asking","created_at","updated_at") '
+        'VALUES (?,?,?,?,?,?) ON CONFLICT ("offer_id") DO NOTHING RETURNING *',
+        [
+            offer.id,
+            sql.db_value(DocumentChecklist, "items", keys),
+            sql.db_value(DocumentChecklist, "skipped", []),
+            keys[0] if keys else None,
+            at,
+            at,
+        ],
+    )
+    if not found:
+        return None
+    return Progress(found[0], tuple(ItemState(item_for(key), "missing") for key in keys))
 
 
 async def load_progress(offer: Offer, settings: Settings | None = None) -> Progress:

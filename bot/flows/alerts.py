@@ -159,7 +159,7 @@ async def raise_alert(
     # With `merge`, the open alert is read, modified and written: callers hold the offer's
     # row lock (flows/offer_state.py: locked_offer), so two events of one offer take turns.
     about = details.get("application_id")  # an alert about an application, no offer yet
-    current = await open_alert_for(offer, kind, candidate.id, about) if merge else None
+    current = await open_alert_for(offer, kind, candidate.id, about, fx=fx) if merge else None
     if current is not None:
         kind = await _merged_kind(current, kind)
         data = dict(current.data)
@@ -195,6 +195,7 @@ async def raise_alert(
         candidate_id=candidate.id,
         offer_id=alert.offer_id,
         alert_id=alert.id,
+        later=True,  # with the turn's other messages, one INSERT (docs/performance.md)
     )
     await fx.record(
         candidate.id,
@@ -206,10 +207,18 @@ async def raise_alert(
 
 
 async def open_alert_for(
-    offer: Offer | None, kind: str, candidate_id: int | None = None, application_id: Any = None
+    offer: Offer | None,
+    kind: str,
+    candidate_id: int | None = None,
+    application_id: Any = None,
+    *,
+    fx: Fx | None = None,
 ) -> Alert | None:
     """The offer's open (or claimed) alert that news of `kind` would update; without an
-    offer, the one about that application (bot/flows/reapply.py)."""
+    offer, the one about that application (bot/flows/reapply.py). With the turn's `fx`,
+    an offer the turn read along with "no open alert" is not looked at again."""
+    if offer is not None and fx is not None and offer.id in fx.alert_free:
+        return None
     family = DOUBT_KINDS if kind in DOUBT_KINDS else (kind,)
     if offer is None:
         if application_id is None:

@@ -144,7 +144,7 @@ async def _replace(
             return 0
         after = Outgoing(kind="card", text=after.text.rsplit("\n", 1)[-1])
     version = hashlib.sha256(after.model_dump_json().encode()).hexdigest()[:12]
-    await fx.replace_card(row, after.model_copy(update={"replaces": target}), version)
+    await fx.replace_card(row, after.model_copy(update={"replaces": target}), version, later=True)
     return 1
 
 

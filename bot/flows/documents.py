@@ -27,7 +27,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from bot.channels.base import Outgoing
-from bot.documents.checklist import Progress, keys_for, load_progress
+from bot.documents.checklist import Progress, keys_for, load_progress, start_checklist
 from bot.documents.intake import Intake, receive
 from bot.documents.words import Said, understand
 from bot.flows.alerts import claim_resolve_actions, offer_facts
@@ -46,7 +46,7 @@ from bot.flows.documents_text import (
 )
 from bot.flows.filters import action, known_candidate, private
 from bot.flows.filters import kind as inbound_kind
-from bot.flows.offer_state import move
+from bot.flows.offer_state import move, offer_with_checklist
 from bot.flows.router import Filter, Router, SkipHandler, Turn
 from bot.services import reach
 from bot.services.fx import Fx
@@ -71,25 +71,21 @@ ACTIONS = {"docs_skip": Said("skip"), "docs_progress": Said("progress")}
 # -- entry point for the offer flow ------------------------------------------------------
 
 
-async def start_documents(fx: Fx, offer: Offer) -> None:
+async def start_documents(fx: Fx, offer: Offer, candidate: Candidate | None = None) -> None:
     """On acceptance: snapshot the checklist, ask for the first item, arm the timers.
 
     Runs inside the caller's transaction; a second call for the same offer does nothing."""
-    requisition = await Requisition.get_or_none(id=offer.requisition_id)
-    checklist, created = await DocumentChecklist.get_or_create(
-        offer_id=offer.id, defaults={"items": keys_for(requisition, fx.settings)}
-    )
-    if not created:
+    requisition = await fx.requisition(offer.requisition_id)
+    progress = await start_checklist(offer, keys_for(requisition, fx.settings))
+    if progress is None:
         return
-    progress = await load_progress(offer, fx.settings)
-    first = progress.next_to_ask()
-    checklist.asking = first.item.key if first else None
-    await checklist.save()
+    checklist, first = progress.checklist, progress.next_to_ask()
+    assert checklist is not None
     await fx.record(
         offer.candidate_id, "documents_started", {"items": checklist.items}, offer_id=offer.id
     )
     await _arm_timers(fx, offer)
-    candidate = await Candidate.get(id=offer.candidate_id)
+    candidate = candidate or await Candidate.get(id=offer.candidate_id)
     if first is None:  # an empty checklist: nothing to collect
         await _finish(fx, offer, candidate, checklist, progress)
     else:
@@ -98,6 +94,7 @@ async def start_documents(fx: Fx, offer: Offer) -> None:
             intro_message(fx, offer, progress, first),
             f"docs:{offer.id}:start",
             offer=offer,
+            later=True,  # with the turn's other messages (docs/performance.md)
         )
 
 
@@ -111,19 +108,15 @@ async def _arm_timers(fx: Fx, offer: Offer) -> None:
     start, now, timers = start_of_day(fx, offer), fx.now(), fx.settings.timers
     # A reminder or alert whose moment has passed already (a late acceptance) would only
     # repeat the introduction: skip it. The start date itself always counts.
-    for kind, due in (
+    due = (
         (REMIND, start - timers.documents_due_before_start),
         (HR_ALERT, start - timers.documents_hr_alert_before_start),
         (ONBOARD, start),
-    ):
-        if due > now or kind == ONBOARD:
-            await fx.schedule(
-                f"offer:{offer.id}:{kind}",
-                kind,
-                due,
-                offer_id=offer.id,
-                candidate_id=offer.candidate_id,
-            )
+    )
+    key, who = f"offer:{offer.id}", (offer.id, offer.candidate_id, None)
+    await fx.schedule_all(
+        [(f"{key}:{kind}", kind, at, *who) for kind, at in due if at > now or kind == ONBOARD]
+    )
 
 
 # -- the conversation --------------------------------------------------------------------
@@ -133,7 +126,7 @@ async def _has_collecting_offer(turn: Turn) -> bool:
     """Loads the offer whose documents are being collected, for the handlers below."""
     assert turn.candidate is not None  # `known_candidate` comes first
     if "documents_offer" not in turn.data:
-        turn.data["documents_offer"] = await _collecting_offer(turn.candidate.id)
+        turn.data["documents_offer"] = await _collecting_offer(turn)
     return turn.data["documents_offer"] is not None
 
 
@@ -171,15 +164,8 @@ async def on_words(turn: Turn) -> None:
         await _on_naming(turn, offer, progress, said.items)
 
 
-async def _collecting_offer(candidate_id: int) -> Offer | None:
-    checklist = (
-        await DocumentChecklist.filter(
-            offer__candidate_id=candidate_id, offer__status__in=COLLECTING_STATUSES
-        )
-        .order_by("-id")
-        .first()
-    )
-    return await Offer.get(id=checklist.offer_id) if checklist else None
+async def _collecting_offer(turn: Turn) -> Offer | None:
+    return await offer_with_checklist(turn, COLLECTING_STATUSES)
 
 
 def _said(turn: Turn, progress: Progress) -> Said | None:
@@ -465,9 +451,7 @@ async def onboard(fx: Fx, timer: Timer) -> None:
     key = f"docs:{offer.id}:onboarded"
     if progress.complete:
         text = fx.t("documents.hr_onboarded_complete", who=who(fx, candidate), job=job)
-        await fx.to_hr(
-            Outgoing(text=text), key, candidate_id=candidate.id, offer_id=offer.id
-        )
+        await fx.to_hr(Outgoing(text=text), key, candidate_id=candidate.id, offer_id=offer.id)
         return
     alert = await _open_alert(fx, offer, progress)
     text = fx.t(

@@ -28,24 +28,18 @@ from bot.channels.base import Inbound, Outgoing
 from bot.flows import alerts, confirm, documents, reapply
 from bot.flows.filters import known_candidate, private, stage, status
 from bot.flows.offer_reasons import MENU_ONLY, REASON_CLICK, read_reason, reason_question
-from bot.flows.offer_send import (
-    reminder_key,
-)
+from bot.flows.offer_send import reminder_key
 from bot.flows.offer_state import (
     CLOSED_STATUSES,
     ESCALATE,
     REMIND,
     move,
+    offers_in_play,
     stop_waiting,
 )
 from bot.flows.router import Filter, Router, Turn
 from bot.services.fx import Fx
-from bot.storage.models import (
-    Candidate,
-    Offer,
-    Outbox,
-    Reason,
-)
+from bot.storage.models import Candidate, Offer, Outbox, Reason
 from bot.understanding.rules import normalise
 from bot.vocab import REASON_CATEGORIES
 
@@ -88,7 +82,7 @@ async def _has_offer(turn: Turn) -> bool:
     assert turn.candidate is not None  # `known_candidate` comes first
     if "offer" not in turn.data:
         offer_id = turn.inbound.action.get("offer_id")
-        turn.data["offer"] = await _offer_in_question(turn.candidate, offer_id)
+        turn.data["offer"] = await _offer_in_question(turn, turn.candidate, offer_id)
     return turn.data["offer"] is not None
 
 
@@ -143,10 +137,11 @@ async def on_unsure(turn: Turn) -> None:
 @router.turn(*REPLY, status("sent"), intent("accept"), name="offer_accept")
 async def on_accept(turn: Turn) -> None:
     offer, reply = turn.data["offer"], await _reply(turn)
-    await _note_reply(turn.fx, offer, reply, save=False)
+    await _note_reply(turn.fx, offer, reply, cancel=(), save=False)  # stop_waiting does
     moved = await move(turn.fx, offer, "offer_accepted", via=_via(reply), also=REPLY_TIME)
     if not moved:
         await _save_reply_time(offer)
+        await _stop_reminder(turn.fx, offer)
     await _accept(turn, offer, reply, moved=moved)
 
 
@@ -177,7 +172,7 @@ async def on_other(turn: Turn) -> None:
     """Anything else: added to HR's open question while they talk, else a 1/2/3 nudge."""
     offer, reply = turn.data["offer"], await _reply(turn)
     await _note_reply(turn.fx, offer, reply)
-    if offer.stage == "hesitating" and await alerts.open_alert_for(offer, "question"):
+    if offer.stage == "hesitating" and await alerts.open_alert_for(offer, "question", fx=turn.fx):
         await _tell_hr(turn, offer, reply, "question")
         await _say(turn, offer, "offer.noted")
     else:
@@ -221,7 +216,7 @@ def _click(inbound: Inbound) -> str | None:
     return None
 
 
-async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | None:
+async def _offer_in_question(turn: Turn, candidate: Candidate, offer_id: Any) -> Offer | None:
     """The offer a click names (it must be this candidate's), else the one in play (a
     closed one only while no newer application exists: words then belong to that) —
     read row-locked, as `locked_offer` does, so replies, timers and delivery news for
@@ -232,7 +227,7 @@ async def _offer_in_question(candidate: Candidate, offer_id: Any) -> Offer | Non
             return await mine.filter(id=int(offer_id)).first()
         except (TypeError, ValueError):
             return None
-    offers = await mine.order_by("-id").limit(10)
+    offers = await offers_in_play(turn)
     for offer in offers:
         if offer.status in ("sent", "accepted") or offer.stage in REASON_STAGES:
             return offer
@@ -312,7 +307,7 @@ async def _on_closed_offer(turn: Turn, offer: Offer, reply: Reply) -> None:
     kind = CLOSING_ALERT.get(offer.status)
     if duplicate or kind is None or reply.intent == "other":
         return
-    if await alerts.open_alert_for(offer, kind):
+    if await alerts.open_alert_for(offer, kind, fx=fx):
         await _tell_hr(turn, offer, reply, kind)
 
 
@@ -334,7 +329,7 @@ async def _accept(turn: Turn, offer: Offer, reply: Reply, *, moved: bool | None 
         job=facts["job"],
         start_date=facts["start_date"],
     )
-    doubts = await alerts.open_alert_for(offer, "question")
+    doubts = await alerts.open_alert_for(offer, "question", fx=fx)
     if doubts is not None:  # HR was talking them round: that alert can be closed now
         notice += "\n" + fx.t("alerts.accepted_open_alert", id=doubts.id)
     await fx.to_hr(
@@ -342,8 +337,9 @@ async def _accept(turn: Turn, offer: Offer, reply: Reply, *, moved: bool | None 
         f"offer:{offer.id}:accepted",
         candidate_id=candidate.id,
         offer_id=offer.id,
+        later=True,
     )
-    await _start_documents(fx, offer)
+    await documents.start_documents(fx, offer, candidate)
 
 
 async def _close_by_candidate(
@@ -414,17 +410,25 @@ async def _note_reply(
     cancel: tuple[str, ...] = (REMIND,),
     save: bool = True,
 ) -> None:
-    """Every reply: remembered, on the timeline, and the pending reminder (`cancel`: those
-    timers) is off. `save=False`: the caller's `move(…, also=REPLY_TIME)` writes the reply's
-    time with the transition, one UPDATE (docs/performance.md), else `_save_reply_time`."""
+    """Every reply: remembered, on the timeline, and the pending reminder is off (see
+    `_stop_reminder`). `save=False`: the caller's `move(…, also=REPLY_TIME)` writes the
+    reply's time with the transition, one UPDATE (docs/performance.md), else `_save_reply_time`."""
     offer.last_reply_at = fx.now()
-    await fx.cancel_timers(offer_id=offer.id, kinds=list(cancel))
-    await Outbox.filter(  # the timer's reminder and any HR /remind still held
-        offer_id=offer.id, status="pending", idempotency_key__startswith=reminder_key(offer)
-    ).update(status="cancelled", last_error="the candidate replied")
+    await _stop_reminder(fx, offer, cancel)
     await fx.record(offer.candidate_id, "candidate_reply", _reply_data(reply), offer_id=offer.id)
     if save:
         await _save_reply_time(offer)
+
+
+async def _stop_reminder(fx: Fx, offer: Offer, cancel: tuple[str, ...] = (REMIND,)) -> None:
+    """`cancel`: those timers (none: the caller's `stop_waiting` cancels them all)."""
+    if not cancel:
+        return
+    await fx.cancel_timers(offer_id=offer.id, kinds=list(cancel))
+    if offer.reminders_sent:  # each reminder queued is counted: only then may one be held
+        await Outbox.filter(  # the timer's reminder and any HR /remind still held
+            offer_id=offer.id, status="pending", idempotency_key__startswith=reminder_key(offer)
+        ).update(status="cancelled", last_error="the candidate replied")
 
 
 REPLY_TIME = ("last_reply_at",)
@@ -489,8 +493,5 @@ async def _send(turn: Turn, offer: Offer, message: Outgoing, purpose: str) -> No
         offer=offer,
         platform=inbound.platform,
         address=inbound.sender_id,
+        later=True,  # with the turn's other messages, one INSERT (docs/performance.md)
     )
-
-
-async def _start_documents(fx: Fx, offer: Offer) -> None:
-    await documents.start_documents(fx, offer)

@@ -31,11 +31,15 @@ from typing import Any
 
 from bot.channels.base import Outgoing
 from bot.flows import cards
+from bot.flows.router import Turn
 from bot.services.fx import Fx
+from bot.storage import sql
 from bot.storage.models import (
     Candidate,
+    DocumentChecklist,
     Offer,
     Outbox,
+    Requisition,
 )
 from bot.understanding.rules import normalise
 
@@ -152,6 +156,47 @@ async def locked_offer(offer_id: int | None) -> Offer | None:
     if offer_id is None:
         return None
     return await Offer.filter(id=offer_id).select_for_update().first()
+
+
+OFFERS_READ = 10  # a candidate's latest offers a turn looks at
+
+
+async def offers_in_play(turn: Turn) -> list[Offer]:
+    """The turn's candidate's latest offers, newest first, row-locked as `locked_offer`
+    does; read once per turn, with what a reply reads next (docs/performance.md, "The
+    reply path"): `turn.data["checklists"]` maps an offer to its document checklist id,
+    and the requisitions and "no open alert" are noted on the turn's fx."""
+    assert turn.candidate is not None
+    if "offers" not in turn.data:
+        found = await sql.candidate_offers(Offer, Requisition, turn.candidate.id, OFFERS_READ)
+        turn.data["offers"] = [offer for offer, *_ in found]
+        turn.data["checklists"] = {o.id: c for o, c, _, _ in found if c is not None}
+        for offer, _, open_alert, requisition in found:
+            if not open_alert:
+                turn.fx.alert_free.add(offer.id)
+            if offer.requisition_id is not None:
+                turn.fx.read_requisition(offer.requisition_id, requisition)
+    return turn.data["offers"]
+
+
+async def offer_with_checklist(turn: Turn, statuses: tuple[str, ...]) -> Offer | None:
+    """Of the candidate's offers in one of `statuses`, the one with the newest document
+    checklist (bot/flows/documents.py), from `offers_in_play`; a candidate with more
+    offers than that reads is looked up in full."""
+    assert turn.candidate is not None
+    offers = await offers_in_play(turn)
+    if len(offers) < OFFERS_READ:
+        checklists = turn.data["checklists"]
+        mine = [o for o in offers if o.id in checklists and o.status in statuses]
+        return max(mine, key=lambda o: checklists[o.id], default=None)
+    checklist = (
+        await DocumentChecklist.filter(
+            offer__candidate_id=turn.candidate.id, offer__status__in=statuses
+        )
+        .order_by("-id")
+        .first()
+    )
+    return await Offer.get(id=checklist.offer_id) if checklist else None
 
 
 async def stop_waiting(fx: Fx, offer: Offer) -> None:

@@ -70,6 +70,32 @@ def for_group(message: Outgoing) -> Outgoing:
     )
 
 
+OUTBOX = (
+    *("idempotency_key", "platform", "recipient_kind", "recipient_id", "candidate_id"),
+    *("offer_id", "alert_id", "payload", "status", "attempts", "not_before", "locked_until"),
+    "created_at",
+)
+
+
+@dataclass
+class _Row:
+    """An outbox row to write (Fx._queue)."""
+
+    key: str
+    platform: str
+    recipient_kind: str
+    recipient_id: str
+    candidate_id: int | None
+    offer_id: int | None
+    alert_id: int | None
+    payload: Any
+    not_before: datetime
+
+    @property
+    def recipient(self) -> str:
+        return f"{self.platform}:{self.recipient_id}"
+
+
 @dataclass
 class Fx:
     rt: Runtime
@@ -86,7 +112,13 @@ class Fx:
     # with one INSERT by `write_records()` before the commit (docs/performance.md).
     batch_records: bool = False
     _records: list[TimelineEvent] = field(default_factory=list)
+    # id -> the messages written claimed in this turn (see `_write`)
+    _claimed: dict[int, Outbox] = field(default_factory=dict)
+    _later: list[_Row] = field(default_factory=list)  # held back (`_queue`'s `later`)
     _requisitions: dict[int, Requisition | None] = field(default_factory=dict)
+    # Offers this turn read along with "no open alert" (bot/flows/offer_state.py:
+    # offers_in_play): nobody needs to look for one; opening one for the offer forgets it.
+    alert_free: set[int] = field(default_factory=set)
 
     @property
     def settings(self) -> Settings:
@@ -116,41 +148,60 @@ class Fx:
         candidate_id: int | None = None,
         offer_id: int | None = None,
         alert_id: int | None = None,
-    ) -> Outbox:
-        # One statement: the key's unique index skips a message written before (same
-        # effect as looking for it first); only then is the existing row read.
-        found = await sql.rows(
-            Outbox,
-            'INSERT INTO {table} ("idempotency_key","platform","recipient_kind",'
-            '"recipient_id","candidate_id","offer_id","alert_id","payload","status",'
-            '"attempts","not_before","created_at") VALUES (?,?,?,?,?,?,?,?,?,?,?,?) '
-            'ON CONFLICT ("idempotency_key") DO NOTHING RETURNING *',
-            [
-                key,
-                platform,
-                recipient_kind,
-                recipient_id,
-                candidate_id,
-                offer_id,
-                alert_id,
-                sql.db_value(Outbox, "payload", json_safe(message.model_dump(mode="json"))),
-                "pending",
-                0,
-                sql.db_value(Outbox, "not_before", not_before),
-                sql.db_value(Outbox, "created_at", utcnow()),
-            ],
-        )
-        if not found:
-            return await Outbox.get(idempotency_key=key)
-        (row,) = found
-        self._deliveries.append(
-            (
-                row.id,
-                not_before if not_before > self.now() else None,
-                f"{platform}:{recipient_id}",
+        later: bool = False,
+    ) -> Outbox | None:
+        """Write the outbox row (None: `later`, in a worker's turn: held back and written
+        with the turn's other held-back rows in one INSERT, by `write_records` before the
+        commit or before the next row written at once, so ids keep the order of writing)."""
+        payload = sql.db_value(Outbox, "payload", json_safe(message.model_dump(mode="json")))
+        row = _Row(
+            key, platform, recipient_kind, recipient_id, candidate_id, offer_id, alert_id,
+            payload, not_before,
+        )  # fmt: skip
+        if later and self.batch_records:
+            self._later.append(row)
+            return None
+        await self._write_later()
+        (written,) = await self._write([row])
+        return written or await Outbox.get(idempotency_key=key)
+
+    async def _write_later(self) -> None:
+        rows, self._later = self._later, []
+        if rows:
+            await self._write(rows)
+
+    async def _write(self, rows: list[_Row]) -> list[Outbox | None]:
+        """One statement: the key's unique index skips a message written before (same
+        effect as looking for it first); None for those. In a worker's turn, a message
+        that may go now is written claimed (lease and attempt, as bot/delivery.py's
+        claim): the job sends it right after its commit (bot/delivery.py: _deliver_now),
+        with no statement to claim it."""
+        now = self.now()
+        lease = sql.db_value(Outbox, "locked_until", now + self.settings.worker.stale_after)
+        values, claims = [], []
+        for r in rows:
+            claim = self.batch_records and r.not_before <= now
+            claims.append(claim)
+            values.append(
+                [r.key, r.platform, r.recipient_kind, r.recipient_id, r.candidate_id]
+                + [r.offer_id, r.alert_id, r.payload, "pending", 1 if claim else 0]
+                + [sql.db_value(Outbox, "not_before", r.not_before), lease if claim else None]
+                + [sql.db_value(Outbox, "created_at", utcnow())]
             )
-        )
-        return row
+        tail = ' ON CONFLICT ("idempotency_key") DO NOTHING RETURNING *'
+        found = [Outbox._init_from_db(**d) for d in await sql.insert(Outbox, OUTBOX, values, tail)]
+        by_key: dict[str, Outbox] = {row.idempotency_key: row for row in found}
+        written: list[Outbox | None] = []
+        for r, claim in zip(rows, claims, strict=True):
+            row = by_key.pop(r.key, None)  # a key twice in one batch: written once
+            written.append(row)
+            if row is None:
+                continue
+            if claim:
+                self._claimed[row.id] = row
+            at = r.not_before if r.not_before > now else None
+            self._deliveries.append((row.id, at, r.recipient))
+        return written
 
     async def to_candidate(
         self,
@@ -160,8 +211,10 @@ class Fx:
         offer: Offer | None = None,
         platform: str | None = None,
         address: str | None = None,
+        later: bool = False,
     ) -> Outbox | None:
-        """Queue a message for the candidate; held until quiet hours end. None = unreachable."""
+        """Queue a message for the candidate; held until quiet hours end. None = unreachable
+        (or written `later`: see `_queue`)."""
         if address is None:
             target = candidate_address(
                 candidate, platform or (offer.channel if offer else None), self.rt.platforms
@@ -179,6 +232,7 @@ class Fx:
             not_before=next_allowed(self.now(), self.settings.company),
             candidate_id=candidate.id,
             offer_id=offer.id if offer else None,
+            later=later,
         )
 
     async def to_user(self, platform: str, address: str, message: Outgoing, key: str) -> Outbox:
@@ -192,9 +246,12 @@ class Fx:
             not_before=self.now(),
         )
 
-    async def replace_card(self, card: Outbox, message: Outgoing, version: str) -> Outbox:
+    async def replace_card(
+        self, card: Outbox, message: Outgoing, version: str, *, later: bool = False
+    ) -> Outbox | None:
         """A card's replacement (bot/flows/cards.py), to where the card went: never held by
-        quiet hours (it is the card's state, not news), one per card and version."""
+        quiet hours (it is the card's state, not news), one per card and version; `later`:
+        see `_queue`."""
         return await self._queue(
             platform=card.platform,
             recipient_kind=card.recipient_kind,
@@ -205,6 +262,7 @@ class Fx:
             candidate_id=card.candidate_id,
             offer_id=card.offer_id,
             alert_id=card.alert_id,
+            later=later,
         )
 
     async def to_hr(
@@ -214,8 +272,10 @@ class Fx:
         candidate_id: int | None = None,
         offer_id: int | None = None,
         alert_id: int | None = None,
+        later: bool = False,
     ) -> list[Outbox]:
-        """Queue for the HR group of every enabled platform. Never held by quiet hours."""
+        """Queue for the HR group of every enabled platform. Never held by quiet hours.
+        With `later` (a worker's turn), written later: none returned (see `_queue`)."""
         message = for_group(message)
         rows = []
         for platform in self.rt.hr_platforms:
@@ -230,9 +290,10 @@ class Fx:
                     candidate_id=candidate_id,
                     offer_id=offer_id,
                     alert_id=alert_id,
+                    later=later,
                 )
             )
-        return rows
+        return [row for row in rows if row is not None]
 
     # -- reads a job repeats ----------------------------------------------------------
 
@@ -247,6 +308,11 @@ class Fx:
             found = await Requisition.get_or_none(id=requisition_id)
             self._requisitions[requisition_id] = found
         return self._requisitions[requisition_id]
+
+    def read_requisition(self, requisition_id: int, found: Requisition | None) -> None:
+        """A requisition read along with something else, for `requisition` (a turn only)."""
+        if self.batch_records:
+            self._requisitions[requisition_id] = found
 
     # -- alerts ---------------------------------------------------------------------
 
@@ -278,6 +344,7 @@ class Fx:
         alert = await Alert.create(
             kind=kind, candidate_id=candidate_id, offer_id=offer_id, data=data
         )
+        self.alert_free.discard(offer_id or 0)
         return alert, True
 
     # -- timers ---------------------------------------------------------------------
@@ -294,27 +361,36 @@ class Fx:
     ) -> Timer:
         """Create or re-arm the timer `key` (one timer per key), with one statement: an
         existing timer keeps its row, offer and attempts and is pending again."""
-        (timer,) = await sql.rows(
-            Timer,
-            'INSERT INTO {table} ("key","kind","offer_id","candidate_id","due_at","status",'
-            '"attempts","data","created_at") VALUES (?,?,?,?,?,?,?,?,?) '
-            'ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
-            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
-            "RETURNING *",
-            [
-                key,
-                kind,
-                offer_id,
-                candidate_id,
-                sql.db_value(Timer, "due_at", due_at),
-                "pending",
-                0,
-                sql.db_value(Timer, "data", data or {}),
-                sql.db_value(Timer, "created_at", utcnow()),
-            ],
-        )
-        self._timers.append((timer.id, due_at))
+        (timer,) = await self.schedule_all([(key, kind, due_at, offer_id, candidate_id, data)])
         return timer
+
+    async def schedule_all(
+        self,
+        timers: list[tuple[str, str, datetime, int | None, int | None, dict[str, Any] | None]],
+    ) -> list[Timer]:
+        """`schedule` for several timers, (key, kind, due_at, offer_id, candidate_id, data)
+        each with a key of its own, in one statement."""
+        if not timers:
+            return []
+        columns = ("key", "kind", "offer_id", "candidate_id", "due_at", "status", "attempts")
+        values = [
+            [key, kind, offer_id, candidate_id, sql.db_value(Timer, "due_at", due_at)]
+            + ["pending", 0, sql.db_value(Timer, "data", data or {})]
+            + [sql.db_value(Timer, "created_at", utcnow())]
+            for key, kind, due_at, offer_id, candidate_id, data in timers
+        ]
+        tail = (
+            ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
+            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
+            "RETURNING *"
+        )
+        found = await sql.insert(Timer, (*columns, "data", "created_at"), values, tail)
+        found = [Timer._init_from_db(**row) for row in found]
+        by_key = {timer.key: timer for timer in found}  # RETURNING keeps no order
+        armed = [by_key[key] for key, *_ in timers]
+        for timer, (_, _, due_at, *_) in zip(armed, timers, strict=True):
+            self._timers.append((timer.id, due_at))
+        return armed
 
     async def cancel_timers(self, *, offer_id: int, kinds: Iterable[str] | None = None) -> int:
         q = Timer.filter(offer_id=offer_id, status="pending")
@@ -350,26 +426,24 @@ class Fx:
         return event
 
     async def write_records(self) -> None:
-        """Write the timeline events recorded so far, in order, with one statement. Call
-        inside the transaction, before it commits and before reading the timeline."""
+        """Write the outbox rows held back (`_queue`'s `later`) and the timeline events
+        recorded so far, in order, with one statement each. Call inside the transaction,
+        before it commits and before reading the timeline."""
+        await self._write_later()
         events, self._records = self._records, []
         if not events:
             return
         columns = ("candidate_id", "offer_id", "application_id", "kind", "actor", "data", "at")
-        values: list[Any] = []
-        for e in events:
-            values += [
-                e.candidate_id,
-                e.offer_id,
-                e.application_id,
-                e.kind,
-                e.actor,
-                sql.db_value(TimelineEvent, "data", e.data),
-                sql.db_value(TimelineEvent, "at", e.at),
-            ]
-        marks = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * len(events))
-        names = ",".join(f'"{c}"' for c in columns)
-        await sql.execute(TimelineEvent, f"INSERT INTO {{table}} ({names}) VALUES {marks}", values)
+        await sql.insert(
+            TimelineEvent,
+            columns,
+            [
+                [e.candidate_id, e.offer_id, e.application_id, e.kind, e.actor]
+                + [sql.db_value(TimelineEvent, "data", e.data)]
+                + [sql.db_value(TimelineEvent, "at", e.at)]
+                for e in events
+            ],
+        )
 
     # -- after commit ---------------------------------------------------------------
 
@@ -387,6 +461,11 @@ class Fx:
                 later.append((outbox_id, at, recipient))
         self._deliveries = later
         return list(by_recipient.values())
+
+    def take_claimed(self) -> dict[int, Outbox]:
+        """The messages written claimed (`_queue`), by id, for the job to send now."""
+        claimed, self._claimed = self._claimed, {}
+        return claimed
 
     async def flush(self) -> None:
         """Enqueue the jobs for what was written. Call after the transaction commits."""
@@ -409,4 +488,5 @@ class Fx:
     def discard(self) -> None:
         """The transaction rolled back: nothing written may be enqueued."""
         self._deliveries, self._timers, self._records = [], [], []
+        self._claimed, self._later = {}, []
         self.erased = False

@@ -35,6 +35,17 @@ async def execute(model: type[Model], sql: str, values: list[Any]) -> list[dict[
     return [dict(row) for row in await model._meta.db.execute_query_dict(sql, values)]
 
 
+async def insert(
+    model: type[Model], columns: tuple[str, ...], values: list[list[Any]], tail: str = ""
+) -> list[dict[str, Any]]:
+    """One INSERT of every row of `values` (one list per row, in `columns` order), then
+    `tail` (ON CONFLICT …, RETURNING …); the rows it returns, as dicts."""
+    marks = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * len(values))
+    names = ",".join(f'"{c}"' for c in columns)
+    sql = f"INSERT INTO {{table}} ({names}) VALUES {marks}{tail}"
+    return await execute(model, sql, [v for row in values for v in row])
+
+
 async def rows(model: type[Model], sql: str, values: list[Any]) -> list[Model]:
     """`execute`, the RETURNING rows as instances of the model."""
     return [model._init_from_db(**row) for row in await execute(model, sql, values)]
@@ -85,3 +96,43 @@ async def extend_claim(model: type[Model], pk: int, attempts: int, until: dateti
         [db_value(model, "locked_until", until), pk, attempts, "pending"],
     )
     return bool(found)
+
+
+async def candidate_offers(
+    model: type[Model], requisition: type[Model], candidate_id: int, limit: int
+):
+    """A candidate's latest offers (newest first), row-locked on PostgreSQL, with what a
+    reply to one of them reads next, in the same statement: each offer's document
+    checklist id, whether it has an open (or claimed) alert, and its requisition.
+    Returns [(offer, checklist id or None, has open alert, requisition or None)]."""
+    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
+    req_columns = list(requisition._meta.fields_db_projection.values())
+    picked = ", ".join(f'r."{c}" AS "r__{c}"' for c in req_columns)
+    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
+    found = await execute(
+        model,
+        f"SELECT o.*, {picked}, "
+        '(SELECT c."id" FROM "document_checklist" c WHERE c."offer_id"=o."id") AS "x__checklist", '
+        'EXISTS (SELECT 1 FROM "alert" a WHERE a."offer_id"=o."id" '
+        "AND a.\"status\" IN ('open','claimed')) AS \"x__open_alert\" "
+        f'FROM {offer} o LEFT JOIN {req} r ON r."id"=o."requisition_id" '
+        f'WHERE o."candidate_id"=? ORDER BY o."id" DESC LIMIT ?{lock}',
+        [candidate_id, limit],
+    )
+    out = []
+    for row in found:
+        extra = {k: row.pop(k) for k in [k for k in row if k.startswith(("r__", "x__"))]}
+        requisition_row = None
+        if extra.get("r__id") is not None:
+            requisition_row = requisition._init_from_db(
+                **{c: extra[f"r__{c}"] for c in req_columns}
+            )
+        out.append(
+            (
+                model._init_from_db(**row),
+                extra["x__checklist"],
+                bool(extra["x__open_alert"]),
+                requisition_row,
+            )
+        )
+    return out
