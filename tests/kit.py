@@ -11,7 +11,8 @@ jobs route it through the route table (bot/flows/routes.py) on the real database
 outbox is delivered through the runtime's channels. The `web` channel is a
 `RecordingChannel`: the real web channel (the playground and the candidate page keep
 working) that also keeps each `Outgoing` it sends, in outbox order. `k.routes` names the
-handler that took each turn (read from the router's own debug log). See docs/testing.md.
+handler that took each turn (read from the router's own debug log). See
+docs/development.md (Writing a test).
 """
 
 from __future__ import annotations

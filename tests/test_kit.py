@@ -46,3 +46,12 @@ async def test_every_state_is_reached_the_real_way(k, state):
 async def test_an_unknown_state_is_refused(k):
     with pytest.raises(KeyError):
         await k.offer("sent/nowhere")
+
+
+async def test_the_example_of_the_development_page(k):
+    """docs/development.md, "Writing a test", as it is written there."""
+    await k.offer("declined/closed")  # declined by button, reason given
+    assert await k.says("我后悔了，还能接受吗？") == "offer_closed"  # the handler that took it
+    assert k.to_candidate[-1].says("offer.closed.declined")  # a catalog sentence
+    assert await k.state() == "declined/closed"
+    assert not k.to_candidate[-1].says("offer.closed.withdrawn")
