@@ -20,9 +20,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get(url: str) -> tuple[int, bytes]:
+def get(url: str, timeout: float = 2) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -60,7 +60,8 @@ def test_serve_with_no_config_uses_embedded_defaults(tmp_path, clean_env):
     )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
-        status, body = get(f"http://127.0.0.1:{port}/readyz")
+        # The first /readyz builds the reply reader (the model and jieba: ~2 s when idle).
+        status, body = get(f"http://127.0.0.1:{port}/readyz", timeout=30)
         assert status == 200, body
         kids = psutil.Process(proc.pid).children()  # its embedded Redis and its worker child
         deadline = time.monotonic() + 30
