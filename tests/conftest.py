@@ -25,7 +25,7 @@ from bot.compose import start_runtime
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.storage import db
-from tests.helpers import API_TOKEN
+from tests.helpers import API_TOKEN, reset_backends
 from tests.standins.feishu import EKEY, VTOKEN, FeishuSender, FeishuStandin, feishu_config
 
 PG_URL = os.environ.get("OFFERBOT_TEST_DATABASE_URL", "")
@@ -171,19 +171,6 @@ def settings(settings_factory) -> Settings:
     return settings_factory()
 
 
-async def _reset_backends(rt: Runtime) -> None:
-    if PG_URL:
-        from tortoise import Tortoise
-
-        conn = Tortoise.get_connection("default")
-        tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
-        await conn.execute_script(
-            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE;"
-        )
-    if rt.redis is not None:
-        await rt.redis.flushdb()
-
-
 @pytest.fixture
 async def make_runtime(settings) -> AsyncIterator[Callable[..., Awaitable[Runtime]]]:
     """Start a runtime for given settings (default: the test settings). Closed at the end."""
@@ -192,7 +179,7 @@ async def make_runtime(settings) -> AsyncIterator[Callable[..., Awaitable[Runtim
     async def make(s: Settings | None = None) -> Runtime:
         rt = await start_runtime(s or settings, migrate=False)
         if not started:
-            await _reset_backends(rt)
+            await reset_backends(rt)
         started.append(rt)
         return rt
 
@@ -204,6 +191,15 @@ async def make_runtime(settings) -> AsyncIterator[Callable[..., Awaitable[Runtim
 @pytest.fixture
 async def rt(make_runtime) -> Runtime:
     return await make_runtime()
+
+
+@pytest.fixture
+async def k(settings) -> AsyncIterator[Any]:
+    """The dispatch-level test kit (tests/kit.py) on the test settings."""
+    from tests.kit import kit
+
+    async with kit(settings) as running:
+        yield running
 
 
 @pytest.fixture

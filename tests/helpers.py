@@ -13,6 +13,21 @@ from bot.storage.models import Outbox
 API_TOKEN = "test-api-token"
 
 
+async def reset_backends(rt: Runtime) -> None:
+    """A clean slate for a test: PostgreSQL's tables emptied (SQLite is a fresh copy per
+    test), Redis flushed."""
+    if rt.settings.database.url.startswith(("postgres://", "postgresql://")):
+        from tortoise import Tortoise
+
+        conn = Tortoise.get_connection("default")
+        tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
+        await conn.execute_script(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE;"
+        )
+    if rt.redis is not None:
+        await rt.redis.flushdb()
+
+
 def auth(token: str = API_TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

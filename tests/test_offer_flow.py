@@ -132,102 +132,94 @@ async def test_no_advisory_when_expectations_fit(rt):
 # -- the candidate's answers ------------------------------------------------------------
 
 
-async def test_accept(rt):
-    offer = await offered(rt)
-    await send(rt, said("好的，我接受这个offer！"))
-    offer = await Offer.get(id=offer.id)
+async def test_accept(k):
+    await k.offer()
+    await k.says("好的，我接受这个offer！")
+    offer = await k.offer_row()
     assert (offer.status, offer.stage) == ("accepted", "confirmed")
     assert offer.accepted_at is not None and offer.last_reply_at is not None
-    texts = await candidate_texts()
-    assert "欢迎加入示例科技" in texts[1]
-    [notice] = await hr_texts()
+    assert "欢迎加入示例科技" in k.texts()[1]
+    [notice] = k.hr_texts
     assert "张三" in notice and MASKED in notice and "接受" in notice
-    no_full_phone(await hr_texts())
+    no_full_phone(k.hr_texts)
     # The documents flow starts; the offer's own timers are done.
     assert await DocumentChecklist.filter(offer_id=offer.id).exists()
-    assert not {"offer_remind", "offer_escalate", "offer_expire"} & set(await pending_timers(offer))
-    accepted = [e for e in await timeline(offer) if e.kind == "offer_accepted"]
-    assert accepted[0].actor == f"web:{CANDIDATE}"
-    assert accepted[0].data["from"] == "sent/awaiting_reply"
+    assert not {"offer_remind", "offer_escalate", "offer_expire"} & set(await k.timers())
+    [accepted] = [e for e in await k.timeline() if e.kind == "offer_accepted"]
+    assert (accepted.actor, accepted.data["from"]) == (f"web:{CANDIDATE}", "sent/awaiting_reply")
 
 
-async def test_decline_with_a_reason_in_words(rt):
-    offer = await offered(rt)
-    await send(rt, clicked("decline", offer_id=offer.id))
-    offer = await Offer.get(id=offer.id)
-    assert (offer.status, offer.stage) == ("declined", "awaiting_decline_reason")
+async def test_decline_with_a_reason_in_words(k):
+    await k.offer("declined/awaiting_decline_reason")  # by the 婉拒 button
+    offer = await k.offer_row()
     assert offer.declined_at is not None and offer.closed_at is not None
-    question = (await sent_messages("web", CANDIDATE))[-1]
-    assert [a["key"] for a in question["actions"]] == [f"reason:{c}" for c in REASON_CATEGORIES]
-    assert [a["command"] for a in question["actions"]] == [str(n) for n in range(1, 12)]
-    assert "1 薪资待遇不符合预期" in question["text"] and "11 其他原因" in question["text"]
-    alert = await Alert.get(offer_id=offer.id, kind="decline")
-    assert "等待回复" in (await hr_texts())[-1]
+    question = k.to_candidate[-1]
+    assert question.actions == [f"reason:{c}" for c in REASON_CATEGORIES]
+    assert question.commands == [str(n) for n in range(1, 12)]
+    assert "1 薪资待遇不符合预期" in question.text and "11 其他原因" in question.text
+    [alert] = await k.alerts(kind="decline")
+    assert "等待回复" in k.hr_texts[-1]
 
-    await send(rt, said("薪资比我的预期低了不少，抱歉"))
-    offer = await Offer.get(id=offer.id)
+    await k.says("薪资比我的预期低了不少，抱歉")
+    offer = await k.offer_row()
     assert (offer.status, offer.stage) == ("declined", "closed")
     [reason] = await Reason.filter(offer_id=offer.id)
     assert (reason.kind, reason.category) == ("decline", "salary")
     assert reason.text == "薪资比我的预期低了不少，抱歉"
     assert (offer.reason_category, offer.reason_text) == ("salary", reason.text)
-    update = (await hr_texts())[-1]
+    update = k.hr_texts[-1]
     assert f"#{alert.id}" in update and "薪资比我的预期低了不少" in update
     assert "薪酬结构" in update  # talking points for the reason
-    assert "谢谢您的坦诚反馈" in (await candidate_texts())[-1]
-    assert await Alert.filter(offer_id=offer.id).count() == 1  # updated, not a new alert
-    assert "reason_recorded" in await kinds(offer)
+    assert "谢谢您的坦诚反馈" in k.texts()[-1]
+    assert len(await k.alerts()) == 1  # updated, not a new alert
+    assert "reason_recorded" in await k.kinds()
 
 
-async def test_decline_by_digits_then_a_reason_from_the_menu(rt):
-    offer = await offered(rt)
-    await send(rt, said("2"))
-    await send(rt, said("9"))  # menu 9 = process
+async def test_decline_by_digits_then_a_reason_from_the_menu(k):
+    offer = await k.offer()
+    assert (await k.says("2"), await k.says("9")) == ("offer_decline", "offer_reason")  # 9: process
     [reason] = await Reason.filter(offer_id=offer.id)
     assert (reason.category, reason.text) == ("process", None)
 
 
-async def test_decline_reason_by_button(rt):
-    offer = await offered(rt)
-    await send(rt, said("不好意思，我决定不去了"))
-    await send(rt, clicked("reason:competing_offer", offer_id=offer.id))
+async def test_decline_reason_by_button(k):
+    offer = await k.offer()
+    await k.says("不好意思，我决定不去了")
+    await k.clicks("reason:competing_offer")
     [reason] = await Reason.filter(offer_id=offer.id)
     assert (reason.category, reason.text) == ("competing_offer", None)
-    assert (await Offer.get(id=offer.id)).stage == "closed"
+    assert await k.state() == "declined/closed"
 
 
-async def test_hesitation_alerts_hr_and_repeats_update_the_same_alert(rt):
-    offer = await offered(rt)
-    await send(rt, said("我再考虑一下，薪资能否再谈"))
-    offer = await Offer.get(id=offer.id)
-    assert (offer.status, offer.stage) == ("sent", "hesitating")
-    [alert] = await Alert.filter(offer_id=offer.id)
+async def test_hesitation_alerts_hr_and_repeats_update_the_same_alert(k):
+    await k.offer("sent/hesitating")  # "我再考虑一下，薪资能否再谈"
+    [alert] = await k.alerts()
     assert (alert.kind, alert.status, alert.data["concerns"]) == ("hesitate", "open", ["salary"])
-    [card] = await sent_messages("web", HR_GROUP)
+    [card] = k.to_hr
     for part in (f"#{alert.id}", "张三", MASKED, "后端工程师", "25,000 元"):
-        assert part in card["text"], part
-    assert "我再考虑一下，薪资能否再谈" in card["text"]
-    assert "薪酬结构" in card["text"]  # a talking point for salary
-    assert [(a["key"], a["command"], a["value"]) for a in card["actions"]] == [
+        assert part in card.text, part
+    assert "我再考虑一下，薪资能否再谈" in card.text
+    assert "薪酬结构" in card.text  # a talking point for salary
+    assert [(a.key, a.command, a.value) for a in card.message.actions] == [
         ("claim", f"/claim {alert.id}", {"alert_id": alert.id}),
         ("resolve", f"/resolve {alert.id}", {"alert_id": alert.id}),
         ("correct", f"/correct {alert.id}", {"alert_id": alert.id}),  # born from words
     ]
-    assert "HR 尽快联系您" in (await candidate_texts())[-1]
+    assert "HR 尽快联系您" in k.texts()[-1]
     # HR is on it: no reminder and no "silent" alert; the deadline still stands.
-    assert set(await pending_timers(offer)) == {"offer_expire"}
+    assert set(await k.timers()) == {"offer_expire"}
 
-    await send(rt, said("还有，加班多吗？"))
-    [alert] = await Alert.filter(offer_id=offer.id)
+    await k.says("还有，加班多吗？")
+    [alert] = await k.alerts()
     assert alert.updates == 1 and alert.data["concerns"] == ["salary", "overtime"]
     assert [r["text"] for r in alert.data["replies"]] == [
         "我再考虑一下，薪资能否再谈",
         "还有，加班多吗？",
     ]
-    update = (await hr_texts())[-1]
+    update = k.hr_texts[-1]
     assert update.startswith(f"🔁 #{alert.id}") and "加班多吗" in update
     assert "调休" in update and "薪酬结构" not in update  # only the new concern's points
-    assert len(await hr_texts()) == 2
+    assert len(k.hr_texts) == 2
 
 
 async def test_talking_points_come_from_config_when_set(settings_factory, make_runtime):
@@ -238,37 +230,32 @@ async def test_talking_points_come_from_config_when_set(settings_factory, make_r
     assert "强调年终奖 4 个月" in card and "薪酬结构" not in card
 
 
-async def test_question_button_then_the_question(rt):
+async def test_question_button_then_the_question(k):
     """The click only asks for the question: HR is alerted once, with the words."""
-    offer = await offered(rt)
-    hr_before = len(await hr_texts())
-    await send(rt, clicked("question", offer_id=offer.id))
-    assert not await Alert.filter(offer_id=offer.id).exists()
-    assert len(await hr_texts()) == hr_before
-    assert "请直接输入您的问题" in (await candidate_texts())[-1]
-    assert (await Offer.get(id=offer.id)).stage == "awaiting_reply"
-    await send(rt, said("团建"))  # words the classifier alone calls "other"
-    [alert] = await Alert.filter(offer_id=offer.id)
+    await k.offer()
+    hr_before = len(k.hr_texts)
+    await k.clicks("question")
+    assert await k.alerts() == [] and len(k.hr_texts) == hr_before
+    assert "请直接输入您的问题" in k.texts()[-1]
+    assert await k.state() == "sent/awaiting_reply"
+    await k.says("团建")  # words the classifier alone calls "other"
+    [alert] = await k.alerts()
     assert (alert.kind, alert.updates) == ("question", 0)
-    assert "团建" in (await hr_texts())[-1]
-    assert "点击了" not in "\n".join(await hr_texts())
-    assert "已转给 HR" in (await candidate_texts())[-1]
-    assert "question_pending" not in (await Offer.get(id=offer.id)).data
+    assert "团建" in k.hr_texts[-1] and "点击了" not in "\n".join(k.hr_texts)
+    assert "已转给 HR" in k.texts()[-1]
+    assert "question_pending" not in (await k.offer_row()).data
 
 
-async def test_a_question_click_with_no_words_reaches_hr_with_the_silence_alert(rt):
+async def test_a_question_click_with_no_words_reaches_hr_with_the_silence_alert(k):
     """我有问题, then nothing: the reminder is off, the escalation tells HR about the click."""
-    offer = await offered(rt)
-    await send(rt, clicked("question", offer_id=offer.id))
-    timers = await pending_timers(offer)
+    await k.offer()
+    await k.clicks("question")
+    timers = await k.timers()
     assert "offer_remind" not in timers and "offer_escalate" in timers
-    await Timer.filter(id=timers["offer_escalate"].id).update(
-        due_at=rt.clock() - timedelta(seconds=1)
-    )
-    await drain(rt)
-    [alert] = await Alert.filter(offer_id=offer.id)
+    await k.due(k.offers[-1], "offer_escalate")
+    [alert] = await k.alerts()
     assert alert.kind == "silent"
-    assert "我有问题" in (await hr_texts())[-1]
+    assert "我有问题" in k.hr_texts[-1]
 
 
 async def test_a_hesitation_after_a_question_escalates_the_same_alert(rt):
@@ -280,33 +267,32 @@ async def test_a_hesitation_after_a_question_escalates_the_same_alert(rt):
     assert "competing_offer" in alert.data["concerns"]
 
 
-async def test_other_words_get_a_nudge_and_cancel_only_the_reminder(rt):
-    offer = await offered(rt)
-    await send(rt, said("在吗"))
-    assert "回复 1 接受、2 婉拒、3 提问" in (await candidate_texts())[-1]
-    assert set(await pending_timers(offer)) == {"offer_escalate", "offer_expire"}
-    assert (await Offer.get(id=offer.id)).stage == "awaiting_reply"
+async def test_other_words_get_a_nudge_and_cancel_only_the_reminder(k):
+    await k.offer()
+    assert await k.says("在吗") == "offer_other"
+    assert "回复 1 接受、2 婉拒、3 提问" in k.texts()[-1]
+    assert set(await k.timers()) == {"offer_escalate", "offer_expire"}
+    assert await k.state() == "sent/awaiting_reply"
 
 
-async def test_duplicate_clicks_change_the_state_once(rt):
-    offer = await offered(rt)
-    await send(rt, clicked("accept", offer_id=offer.id))
-    await send(rt, clicked("accept", offer_id=offer.id))
-    assert [k for k in await kinds(offer) if k == "offer_accepted"] == ["offer_accepted"]
-    assert "无需重复操作" in (await candidate_texts())[-1]
-    assert len(await hr_texts()) == 1  # HR told once
+async def test_duplicate_clicks_change_the_state_once(k):
+    await k.offer("accepted/confirmed")  # by the 接受 button
+    await k.clicks("accept")
+    assert [kind for kind in await k.kinds() if kind == "offer_accepted"] == ["offer_accepted"]
+    assert "无需重复操作" in k.texts()[-1]
+    assert len(k.hr_texts) == 1  # HR told once
 
-    second = await offered(rt, web_id="cand2", name="李四", phone="13900139000")
-    await send(rt, clicked("decline", "cand2", offer_id=second.id))
-    await send(rt, clicked("decline", "cand2", offer_id=second.id))
-    second = await Offer.get(id=second.id)
-    assert second.stage == "awaiting_decline_reason"  # the second click is not a reason
+    second = await k.offer(
+        "declined/awaiting_decline_reason", web_id="cand2", name="李四", phone="13900139000"
+    )
+    await k.clicks("decline", second)
+    assert await k.state(second) == "declined/awaiting_decline_reason"  # not a reason
     assert not await Reason.filter(offer_id=second.id).exists()
-    assert "已记录" in (await candidate_texts("cand2"))[-1]
-    await send(rt, clicked("reason:salary", "cand2", offer_id=second.id))
-    await send(rt, clicked("reason:timing", "cand2", offer_id=second.id))
+    assert "已记录" in k.texts(second)[-1]
+    await k.clicks("reason:salary", second)
+    await k.clicks("reason:timing", second)
     assert [r.category for r in await Reason.filter(offer_id=second.id)] == ["salary"]
-    assert "已记录" in (await candidate_texts("cand2"))[-1]
+    assert "已记录" in k.texts(second)[-1]
 
 
 async def test_a_click_on_someone_elses_offer_is_not_taken(rt):
@@ -355,21 +341,19 @@ async def test_silence_gets_one_reminder_then_hr_is_alerted(settings_factory, ma
     assert set(await pending_timers(offer)) == {"offer_expire"}
 
 
-async def test_a_reply_stops_the_reminder_but_not_the_escalation(rt):
-    offer = await offered(rt)
-    await send(rt, said("收到"))  # words that decide nothing
-    timers = await pending_timers(offer)
-    assert set(timers) == {"offer_escalate", "offer_expire"}
+async def test_a_reply_stops_the_reminder_but_not_the_escalation(k):
+    offer = await k.offer()
+    await k.says("收到")  # words that decide nothing
+    assert set(await k.timers()) == {"offer_escalate", "offer_expire"}
     assert (await Timer.get(offer_id=offer.id, kind="offer_remind")).status == "cancelled"
     # Two days pass without a decision: the escalation comes due and HR hears of it.
-    await Timer.filter(id=timers["offer_escalate"].id).update(due_at=rt.clock())
-    await drain(rt)
-    offer = await Offer.get(id=offer.id)
+    await k.due(offer, "offer_escalate")
+    offer = await k.offer_row()
     assert offer.reminders_sent == 0
-    assert "reminder_sent" not in await kinds(offer)
-    [alert] = await Alert.filter(offer_id=offer.id, kind="silent")
+    assert "reminder_sent" not in await k.kinds()
+    [alert] = await k.alerts(kind="silent")
     assert alert.data["last_message"] == "收到"
-    assert "最近一条消息：「收到」" in (await hr_texts())[-1]
+    assert "最近一条消息：「收到」" in k.hr_texts[-1]
 
 
 async def test_expiry(settings_factory, make_runtime):
@@ -397,23 +381,20 @@ async def test_expiry(settings_factory, make_runtime):
 # -- after acceptance, after closing --------------------------------------------------------
 
 
-async def test_renege_after_acceptance(rt):
-    offer = await offered(rt)
-    await send(rt, said("1"))
-    await send(rt, said("非常抱歉，家里临时有变故，我去不了了"))
-    offer = await Offer.get(id=offer.id)
+async def test_renege_after_acceptance(k):
+    await k.offer("accepted/confirmed")
+    await k.says("非常抱歉，家里临时有变故，我去不了了")
+    offer = await k.offer_row()
     assert (offer.status, offer.stage) == ("reneged", "awaiting_renege_reason")
     assert offer.reneged_at is not None
-    [alert] = await Alert.filter(offer_id=offer.id, kind="renege")
-    card = (await hr_texts())[-1]
-    assert f"#{alert.id}" in card and "家里临时有变故" in card
-    assert "很遗憾您不能加入" in (await candidate_texts())[-1]
-    # The documents flow's timers are off too.
-    assert await pending_timers(offer) == {}
-    await send(rt, said("家人生病需要照顾"))
+    [alert] = await k.alerts(kind="renege")
+    assert f"#{alert.id}" in k.hr_texts[-1] and "家里临时有变故" in k.hr_texts[-1]
+    assert "很遗憾您不能加入" in k.texts()[-1]
+    assert await k.timers() == {}  # the documents flow's timers are off too
+    await k.says("家人生病需要照顾")
     [reason] = await Reason.filter(offer_id=offer.id)
     assert (reason.kind, reason.category) == ("renege", "family")
-    assert (await Offer.get(id=offer.id)).stage == "closed"
+    assert await k.state() == "reneged/closed"
 
 
 async def test_questions_after_acceptance_alert_hr_without_a_state_change(rt):
@@ -425,25 +406,19 @@ async def test_questions_after_acceptance_alert_hr_without_a_state_change(rt):
     assert alert.kind == "question"
 
 
-async def test_withdraw_by_the_company(rt):
-    async with api(rt) as client:
-        answer = await hire(client)
-        await drain(rt)
-        resp = await client.post(f"/api/v1/offers/{answer['id']}/withdraw", headers=auth())
-        assert resp.status == 200, await resp.text()
-        assert (await resp.json())["status"] == "withdrawn"
-        await drain(rt)
-        again = await client.post(f"/api/v1/offers/{answer['id']}/withdraw", headers=auth())
-        assert again.status == 409
-    offer = await Offer.get(id=answer["id"])
-    assert (offer.status, offer.stage) == ("withdrawn", "closed")
-    assert "已由公司撤回" in (await candidate_texts())[-1]
-    assert await pending_timers(offer) == {}
-    [withdrawn] = [e for e in await timeline(offer) if e.kind == "offer_withdrawn"]
+async def test_withdraw_by_the_company(k):
+    offer = await k.offer()
+    assert (await k.withdraw())["status"] == "withdrawn"
+    assert await k.state() == "withdrawn/closed"
+    again = await (await k.api()).post(f"/api/v1/offers/{offer.id}/withdraw", headers=auth())
+    assert again.status == 409
+    assert "已由公司撤回" in k.texts()[-1]
+    assert await k.timers() == {}
+    [withdrawn] = [e for e in await k.timeline() if e.kind == "offer_withdrawn"]
     assert withdrawn.actor == "api"
-    await send(rt, said("我接受"))
-    assert (await Offer.get(id=offer.id)).status == "withdrawn"
-    assert "已撤回" in (await candidate_texts())[-1]
+    await k.says("我接受")
+    assert (await k.offer_row()).status == "withdrawn"
+    assert "已撤回" in k.texts()[-1]
 
 
 async def test_withdrawing_before_delivery_cancels_the_message(rt):
@@ -455,22 +430,19 @@ async def test_withdrawing_before_delivery_cancels_the_message(rt):
     assert (await Outbox.get(offer_id=answer["id"], recipient_id=CANDIDATE)).status == "cancelled"
 
 
-async def test_a_reply_after_the_offer_closed_changes_nothing(rt):
-    offer = await offered(rt)
-    await send(rt, said("2"))
-    await send(rt, said("地点太远了"))
-    before = await kinds(offer)
-    hr_before = len(await hr_texts())
-    await send(rt, said("我后悔了，还能接受吗？"))
-    offer = await Offer.get(id=offer.id)
-    assert (offer.status, offer.stage) == ("declined", "closed")
-    assert "已按您的意愿婉拒" in (await candidate_texts())[-1]
-    after = await kinds(offer)
+async def test_a_reply_after_the_offer_closed_changes_nothing(k):
+    await k.offer()
+    await k.says("2")
+    await k.says("地点太远了")
+    before, hr_before = await k.kinds(), len(k.hr_texts)
+    await k.says("我后悔了，还能接受吗？")
+    assert await k.state() == "declined/closed"
+    assert "已按您的意愿婉拒" in k.texts()[-1]
+    after = await k.kinds()
     assert after[: len(before)] == before
     assert not {"offer_accepted", "reason_recorded"} & set(after[len(before) :])
     # HR is still working on the decline: the late words join that alert.
-    assert len(await hr_texts()) == hr_before + 1
-    assert "我后悔了" in (await hr_texts())[-1]
+    assert len(k.hr_texts) == hr_before + 1 and "我后悔了" in k.hr_texts[-1]
 
 
 # -- nothing lost silently ------------------------------------------------------------------

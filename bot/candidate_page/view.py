@@ -21,6 +21,7 @@ from bot.flows.offer_send import offer_actions
 from bot.runtime import Runtime
 from bot.services.fx import Fx
 from bot.storage.models import Candidate, DocumentChecklist, Offer, Requisition
+from bot.storage.offer_data import offer_data
 
 PLATFORM = "web"
 # The offer can still be answered with the buttons in these stages (docs/offer-flow.md).
@@ -53,7 +54,7 @@ def binding_inbound(offer: Offer, address: str, rt: Runtime) -> Inbound | None:
     (bot/flows/binding.py), as the 微信客服 entry link sends it. None: nothing to bind."""
     if offer.status != "sent" or offer.stage != "awaiting_binding" or not offer.invite_code:
         return None
-    if offer.data.get("bound_to"):
+    if offer_data(offer).bound_to:
         return None
     return Inbound(
         platform=PLATFORM,

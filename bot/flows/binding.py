@@ -31,6 +31,7 @@ from bot.flows.offer_send import send_offer
 from bot.flows.router import Filter, Router, SkipHandler, Turn
 from bot.storage.context import conversation_context, save_context
 from bot.storage.models import Candidate, Offer
+from bot.storage.offer_data import offer_data, set_offer_data
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ async def on_invite_code(turn: Turn) -> None:
         await _count_failure(turn)
         await _answer(turn, "offer.bind_invalid")
         return
-    bound_to = offer.data.get("bound_to")
+    bound_to = offer_data(offer).bound_to
     me = f"{inbound.platform}:{inbound.sender_id}"
     if bound_to == me:
         await _answer(turn, "offer.bind_already")
@@ -100,7 +101,7 @@ async def bind(turn: Turn, offer: Offer) -> None:
     ctx = conversation_context(turn.conversation)
     ctx.invite_failures = []
     await save_context(turn.conversation, ctx, candidate_id=candidate.id)
-    offer.data = {**offer.data, "bound_to": f"{inbound.platform}:{inbound.sender_id}"}
+    set_offer_data(offer, bound_to=f"{inbound.platform}:{inbound.sender_id}")
     await offer.save(update_fields=["data", "updated_at"])
     await fx.record(
         candidate.id,

@@ -40,6 +40,7 @@ from bot.flows.offer_state import (
 from bot.flows.router import Filter, Router, Turn
 from bot.services.fx import Fx
 from bot.storage.models import Candidate, Offer, Outbox, Reason
+from bot.storage.offer_data import offer_data, set_offer_data
 from bot.understanding.rules import normalise
 from bot.vocab import REASON_CATEGORIES
 
@@ -48,9 +49,6 @@ REASON_STAGES = ("awaiting_decline_reason", "awaiting_renege_reason")
 # The alert HR works on after an offer closed: late words from the candidate join it.
 CLOSING_ALERT = {"declined": "decline", "reneged": "renege", "expired": "expiry"}
 ASKED = "ask_to_confirm"  # a reply read as a decision the bot must confirm first
-# Set by a click on 我有问题: the candidate's next words are their question, whatever
-# they read as (docs/offer-flow.md: a question alert only when there is a question).
-QUESTION_PENDING = "question_pending"
 
 # The offer's reply routes; composed in bot/flows/routes.py.
 router = Router("offer")
@@ -284,7 +282,7 @@ async def _settle(turn: Turn, offer: Offer, reply: Reply) -> Reply:
         )
     if reply.click is not None:  # buttons are always sure
         return reply
-    if offer.data.get(QUESTION_PENDING) and reply.intent == "other":
+    if offer_data(offer).question_pending and reply.intent == "other":
         return replace(reply, intent="question", sure=True)  # the words they were asked for
     kind = confirm.question_for(offer, reply.intent, reply.sure, reply.concerns)
     if kind is None:
@@ -360,15 +358,15 @@ async def _question_to_come(turn: Turn, offer: Offer, reply: Reply) -> bool:
     none come, the reminder is off but the "silent" escalation still runs."""
     if reply.text is not None or reply.click != "question":
         return False
-    offer.data = {**offer.data, QUESTION_PENDING: True}
+    set_offer_data(offer, question_pending=True)
     await offer.save(update_fields=["data", "last_reply_at", "updated_at"])
     await _say(turn, offer, "offer.ask_question")
     return True
 
 
 async def _doubt(turn: Turn, offer: Offer, reply: Reply) -> None:
-    if offer.data.get(QUESTION_PENDING):
-        offer.data = {k: v for k, v in offer.data.items() if k != QUESTION_PENDING}
+    if offer_data(offer).question_pending:
+        set_offer_data(offer, question_pending=False)
         await offer.save(update_fields=["data", "updated_at"])
     await _tell_hr(turn, offer, reply, reply.intent)
     if reply.intent == "hesitate":

@@ -47,6 +47,7 @@ from bot.storage.models import (
     TimelineEvent,
     Timer,
 )
+from bot.storage.offer_data import OfferData, offer_data, set_offer_data
 
 # Delivery news and the offer's timers; composed in bot/flows/routes.py.
 router = Router("offer_send")
@@ -79,7 +80,7 @@ async def create_offer(
         candidate=candidate,
         requisition=requisition,
         stage="new",
-        data={"expires_defaulted": not fixed_deadline},
+        data=OfferData(expires_defaulted=not fixed_deadline).stored(),
         **values,
     )
     await fx.record(
@@ -182,10 +183,10 @@ async def send_offer(
     fx: Fx, offer: Offer, candidate: Candidate, platform: str, address: str
 ) -> None:
     """Queue the offer message to where the candidate is (also right after binding)."""
-    if offer.data.get("expires_defaulted") and offer.stage == "awaiting_binding":
+    if offer_data(offer).expires_defaulted and offer.stage == "awaiting_binding":
         # Sent only now that the candidate opened the invite: the clock starts now.
         offer.expires_at = default_deadline(fx)
-    offer.data = {**offer.data, "address": [platform, address]}
+    set_offer_data(offer, address=(platform, address))
     await offer.save(update_fields=["expires_at", "data", "updated_at"])
     await fx.to_candidate(
         candidate,
@@ -383,7 +384,7 @@ async def escalate(fx: Fx, timer: Timer) -> None:
         "reminders": offer.reminders_sent,
         "last_message": (last.data.get("text") or "") if last else "",
     }
-    if offer.data.get("question_pending"):  # pressed 我有问题, then wrote nothing
+    if offer_data(offer).question_pending:  # pressed 我有问题, then wrote nothing
         details["last_message"] = fx.t("alerts.clicked", label=fx.t("offer.button_question"))
     await alerts.raise_alert(
         fx, "silent", candidate=candidate, offer=offer, details=details, merge=True
@@ -400,7 +401,7 @@ async def expire(fx: Fx, timer: Timer) -> None:
     candidate = await live_candidate(offer)
     if candidate is None:
         return
-    if offer.data.get("address"):  # the candidate had the offer: close it kindly
+    if offer_data(offer).address:  # the candidate had the offer: close it kindly
         facts = await alerts.offer_facts(fx, offer)
         text = fx.t("offer.expired", name=candidate.name, job=facts["job"])
         await to_offer_address(fx, offer, candidate, Outgoing(text=text), "expired")

@@ -41,6 +41,7 @@ from bot.storage.models import (
     Outbox,
     Requisition,
 )
+from bot.storage.offer_data import offer_data
 from bot.understanding.rules import normalise
 
 
@@ -217,7 +218,7 @@ async def to_offer_address(
 ) -> Outbox | None:
     """Where the offer went (the platform the candidate was bound on), else any address."""
     key = f"offer:{offer.id}:{purpose}"
-    target = offer.data.get("address")
+    target = offer_data(offer).address
     if target:
         platform, address = target
         return await fx.to_candidate(
