@@ -40,6 +40,7 @@ MIN_THRESHOLD_SOURCES = 20
 C_INTENT = 20.0  # chosen on dev (1, 3, 8, 20: macro-F1 0.878, 0.893, 0.903, 0.909)
 C_CONCERN = 30.0  # chosen on dev (10 vs 30: 0.749 vs 0.751 concerns micro-F1)
 MIN_DF = 2
+MARGIN_FLOORS = (0.0, 0.5, 0.6, 0.7)  # confidence floors searched with a margin over hesitate
 # Decision safety the threshold is chosen for on dev: at most this share of replies may be
 # a sure decision that is wrong (the target: 1 in 200).
 SAFE_FALSE_RATE = 1 / 200
@@ -108,7 +109,12 @@ def _fit_concerns(x, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if col.min() == col.max():
             b[c] = 20.0 if col[0] else -20.0
             continue
-        clf = LogisticRegression(C=C_CONCERN, solver="newton-cg", max_iter=3000, random_state=SEED)
+        clf = LogisticRegression(
+            C=C_CONCERN,
+            solver="newton-cg",
+            max_iter=3000,
+            random_state=SEED,
+        )
         clf.fit(x, col)
         w[:, c] = clf.coef_[0]
         b[c] = clf.intercept_[0]
@@ -140,7 +146,8 @@ def _platt(z: np.ndarray, col: np.ndarray) -> tuple[float, float]:
 
 
 def _fit(examples: Sequence[Example], concern_threshold: float = 0.5) -> IntentModel:
-    """Fit on `examples`; calibrate on out-of-fold scores (fixed folds)."""
+    """Fit on `examples`; calibrate on out-of-fold scores (fixed folds, grouped by source
+    when there are MIN_THRESHOLD_SOURCES sources or more)."""
     names, idf = _vocabulary(examples)
     x = _matrix((e.text for e in examples), names, idf)
     y, yc = _labels(examples)
@@ -152,8 +159,16 @@ def _fit(examples: Sequence[Example], concern_threshold: float = 0.5) -> IntentM
     counts = np.bincount(y, minlength=len(INTENTS))
     folds = min(FOLDS, int(counts[counts > 0].min()))
     if folds >= 2:
-        split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
-        for tr, te in split.split(np.zeros(len(y)), y):
+        sources = [e.source for e in examples]
+        # grouped by source when there are enough: paraphrases of one source in both the
+        # fitting and the scored folds made the temperature and Platt scales overconfident
+        if len(set(sources)) >= MIN_THRESHOLD_SOURCES:
+            splits = GroupKFold(n_splits=FOLDS).split(np.zeros(len(y)), groups=sources)
+        else:
+            splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED).split(
+                np.zeros(len(y)), y
+            )
+        for tr, te in splits:
             fw, fb = _fit_intent(x[tr], y[tr])
             z[te] = x[te] @ fw + fb
             fwc, fbc = _fit_concerns(x[tr], yc[tr])
@@ -190,26 +205,45 @@ def _held_out_reads(examples: Sequence[Example]) -> list[tuple[str, float, float
     return out
 
 
-def _choose_threshold(reads: Sequence[tuple[str, float, float, str]]) -> tuple[float, float]:
-    """The lowest decision threshold (and hesitate cap) that keeps wrong sure decisions in
-    `reads` at or under SAFE_FALSE_RATE; asks as little as that allows."""
+def _choose_threshold(
+    reads: Sequence[tuple[str, float, float, str]],
+) -> tuple[float, float, float]:
+    """The decision rule (threshold, hesitate cap, margin over hesitate) that keeps wrong
+    sure decisions in `reads` at or under SAFE_FALSE_RATE and asks least. Two families are
+    searched: a threshold on the confidence under a hesitate cap (margin 0), and a margin of
+    the decision's probability over hesitate's above a confidence floor (no cap); the
+    first wins ties. On held-out folds the margin asks less for as few wrong decisions."""
     n = max(len(reads), 1)
-    best: tuple[float, float, float] | None = None  # (ask count, threshold, mix)
-    for mix in (1.0, 0.5, 0.35, 0.25):
-        for t in np.arange(0.30, 0.995, 0.005):
-            wrong = asked = 0
-            for got, conf, hes, gold in reads:
-                if got not in DECISIONS:
-                    continue
-                if conf >= t and hes < mix:
-                    wrong += got != gold
-                else:
-                    asked += 1
-            if wrong / n <= SAFE_FALSE_RATE:
+    dec = [(conf, hes, got != gold) for got, conf, hes, gold in reads if got in DECISIONS]
+    if not dec:
+        return 0.5, 1.0, 0.0
+    conf, hes, wrong = (np.array(v) for v in zip(*dec, strict=True))
+    lead = conf - hes
+    best: tuple[int, float, float, float] | None = None  # (ask count, threshold, mix, margin)
+
+    def consider(score: np.ndarray, cuts: np.ndarray, knobs) -> None:
+        nonlocal best
+        for t in np.round(cuts, 3):  # as the model will compare
+            sure = score >= t
+            if int((sure & wrong).sum()) / n <= SAFE_FALSE_RATE:
+                asked = int((~sure).sum())
                 if best is None or asked < best[0]:
-                    best = (asked, float(round(t, 3)), mix)
-                break
-    return (best[1], best[2]) if best else (0.995, 0.25)
+                    best = (asked, *knobs(float(t)))
+                return
+
+    for mix in (1.0, 0.5, 0.35, 0.25):
+        consider(
+            np.where(hes < mix, conf, -1.0),
+            np.arange(0.30, 0.995, 0.005),
+            lambda t, mix=mix: (t, mix, 0.0),
+        )
+    for floor in MARGIN_FLOORS:
+        consider(
+            np.where(conf >= floor, lead, -1.0),
+            np.arange(0.0, 0.995, 0.005),
+            lambda t, floor=floor: (floor, 1.0, t),
+        )
+    return (best[1], best[2], best[3]) if best else (0.995, 0.25, 0.0)
 
 
 def _choose_concern_cut(model: IntentModel, dev: Sequence[Example]) -> float:
@@ -230,16 +264,17 @@ def _choose_concern_cut(model: IntentModel, dev: Sequence[Example]) -> float:
 
 def train(examples: Sequence[Example], dev: Sequence[Example] | None = None) -> IntentModel:
     """Fit a model on `examples` (deterministic). With `dev`: threshold chosen on dev by a
-    model that has not seen it, then refit on examples + dev with that threshold."""
+    model that has not seen it (threshold, hesitate cap, margin over hesitate), then refit
+    on examples + dev keeping them."""
     examples = list(examples)
     if not dev:
         return _fit(examples)
     first = _fit(examples)
     # Threshold: on dev read by the model that never saw it, plus every train reply read
     # by a model that never saw its source (docs/understanding.md, "When the bot is sure").
-    threshold, mix = _choose_threshold(_reads(first, dev) + _held_out_reads(examples))
+    threshold, mix, margin = _choose_threshold(_reads(first, dev) + _held_out_reads(examples))
     cut = _choose_concern_cut(first, dev)
-    return _fit(examples + list(dev), concern_threshold=cut).retuned(threshold, mix)
+    return _fit(examples + list(dev), concern_threshold=cut).retuned(threshold, mix, margin)
 
 
 # -- scoring ---------------------------------------------------------------------------
