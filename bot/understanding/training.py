@@ -182,39 +182,43 @@ def _fit(examples: Sequence[Example], concern_threshold: float = 0.5) -> IntentM
     )
 
 
-def _reads(model: IntentModel, examples: Sequence[Example]) -> list[tuple[str, float, float, str]]:
-    """(intent read, its confidence, P(hesitate), gold intent) of each example."""
+Read = tuple[str, float, float, str, np.ndarray, frozenset]
+
+
+def _reads(model: IntentModel, examples: Sequence[Example]) -> list[Read]:
+    """(intent read, its confidence, P(hesitate), gold intent, concern probabilities, gold
+    concerns) of each example."""
     out = []
     for e in examples:
-        p, _pc, _i, _v = model.probabilities(e.text)
-        out.append((INTENTS[int(np.argmax(p))], float(p.max()), float(p[2]), e.intent))
+        p, pc, _i, _v = model.probabilities(e.text)
+        got = INTENTS[int(np.argmax(p))]
+        out.append((got, float(p.max()), float(p[2]), e.intent, pc, frozenset(e.concerns)))
     return out
 
 
-def _held_out_reads(examples: Sequence[Example]) -> list[tuple[str, float, float, str]]:
+def _held_out_reads(examples: Sequence[Example]) -> list[Read]:
     """Reads of every example by a model that never saw its source (grouped folds): the
-    threshold is then chosen on thousands of unseen replies, not on dev's few hundred."""
+    threshold and the concern cut are then chosen on thousands of unseen replies, not on
+    dev's few hundred."""
     groups = [e.source or str(i) for i, e in enumerate(examples)]
     if len({e.source for e in examples if e.source}) < MIN_THRESHOLD_SOURCES:
         return []  # too few sources for folds to mean anything: dev alone decides
     folds = THRESHOLD_FOLDS
-    out: list[tuple[str, float, float, str]] = []
+    out: list[Read] = []
     for tr, te in GroupKFold(n_splits=folds).split(np.zeros(len(examples)), groups=groups):
         model = _fit([examples[i] for i in tr])
         out += _reads(model, [examples[i] for i in te])
     return out
 
 
-def _choose_threshold(
-    reads: Sequence[tuple[str, float, float, str]],
-) -> tuple[float, float, float]:
+def _choose_threshold(reads: Sequence[tuple]) -> tuple[float, float, float]:
     """The decision rule (threshold, hesitate cap, margin over hesitate) that keeps wrong
     sure decisions in `reads` at or under SAFE_FALSE_RATE and asks least. Two families are
     searched: a threshold on the confidence under a hesitate cap (margin 0), and a margin of
     the decision's probability over hesitate's above a confidence floor (no cap); the
     first wins ties. On held-out folds the margin asks less for as few wrong decisions."""
     n = max(len(reads), 1)
-    dec = [(conf, hes, got != gold) for got, conf, hes, gold in reads if got in DECISIONS]
+    dec = [(conf, hes, got != gold) for got, conf, hes, gold, *_ in reads if got in DECISIONS]
     if not dec:
         return 0.5, 1.0, 0.0
     conf, hes, wrong = (np.array(v) for v in zip(*dec, strict=True))
@@ -246,10 +250,10 @@ def _choose_threshold(
     return (best[1], best[2], best[3]) if best else (0.995, 0.25, 0.0)
 
 
-def _choose_concern_cut(model: IntentModel, dev: Sequence[Example]) -> float:
-    """The concern probability cut with the best micro-F1 on `dev` (0.5 on ties)."""
-    probs = [model.probabilities(e.text)[1] for e in dev]
-    gold = [set(e.concerns) for e in dev]
+def _choose_concern_cut(reads: Sequence[Read]) -> float:
+    """The concern probability cut with the best micro-F1 on `reads` (0.5 on ties)."""
+    probs = [r[4] for r in reads]
+    gold = [r[5] for r in reads]
     best = (-1.0, 0.5)
     for cut in (0.5, 0.45, 0.55, 0.4, 0.6, 0.35, 0.65, 0.3, 0.7):
         tp = fp = fn = 0
@@ -263,17 +267,19 @@ def _choose_concern_cut(model: IntentModel, dev: Sequence[Example]) -> float:
 
 
 def train(examples: Sequence[Example], dev: Sequence[Example] | None = None) -> IntentModel:
-    """Fit a model on `examples` (deterministic). With `dev`: threshold chosen on dev by a
-    model that has not seen it (threshold, hesitate cap, margin over hesitate), then refit
-    on examples + dev keeping them."""
+    """Fit a model on `examples` (deterministic). With `dev`: the decision rule (threshold,
+    hesitate cap, margin over hesitate) and the concern cut chosen on dev read by a model
+    that has not seen it plus the held-out train reads, then refit on examples + dev
+    keeping them."""
     examples = list(examples)
     if not dev:
         return _fit(examples)
     first = _fit(examples)
-    # Threshold: on dev read by the model that never saw it, plus every train reply read
+    # Rule and cut: on dev read by the model that never saw it, plus every train reply read
     # by a model that never saw its source (docs/understanding.md, "When the bot is sure").
-    threshold, mix, margin = _choose_threshold(_reads(first, dev) + _held_out_reads(examples))
-    cut = _choose_concern_cut(first, dev)
+    reads = _reads(first, dev) + _held_out_reads(examples)
+    threshold, mix, margin = _choose_threshold(reads)
+    cut = _choose_concern_cut(reads)
     return _fit(examples + list(dev), concern_threshold=cut).retuned(threshold, mix, margin)
 
 
