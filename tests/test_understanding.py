@@ -13,7 +13,13 @@ import pytest
 from bot.services.retrain import SHOWN
 from bot.understanding.corpus import Example, load_file, load_split
 from bot.understanding.model import IntentModel, shipped_model
-from bot.understanding.training import evaluate, served_model, train, train_and_gate
+from bot.understanding.training import (
+    _choose_threshold,
+    evaluate,
+    served_model,
+    train,
+    train_and_gate,
+)
 from bot.vocab import CONCERNS, INTENTS
 
 ROOT = Path(__file__).parent.parent
@@ -96,10 +102,36 @@ def test_load_refuses_other_files(tmp_path: Path) -> None:
 
 def test_sure_follows_the_threshold(model) -> None:
     text = "好的，我接受这个offer"
-    assert model.retuned(threshold=0.0, mix=1.0).read(text).sure
+    assert model.retuned(threshold=0.0, mix=1.0, margin=0.0).read(text).sure
     unsure = model.retuned(threshold=1.01).read(text)
     assert unsure.intent == "accept" and not unsure.sure
     assert model.retuned(threshold=1.01).read("加班多吗").sure  # not a decision
+    # a lead over hesitate the reading cannot have: unsure, whatever the threshold
+    no_lead = model.retuned(threshold=0.0, mix=1.0, margin=1.01).read(text)
+    assert no_lead.intent == "accept" and not no_lead.sure
+
+
+def test_margin_is_kept_in_the_file(tmp_path: Path, model) -> None:
+    m = model.retuned(threshold=0.0, mix=1.0, margin=0.42)
+    assert m.name != model.retuned(threshold=0.0, mix=1.0, margin=0.0).name
+    back = IntentModel.load(m.save(tmp_path / "m.npz"))
+    assert (back.margin, back.name) == (0.42, m.name)
+    # without a margin the file has the three knobs older files have
+    plain = IntentModel.load(model.retuned(margin=0.0).save(tmp_path / "p.npz"))
+    assert plain.margin == 0.0 and len(plain._arrays()["knobs"]) == 3
+
+
+def test_threshold_choice_uses_the_margin_when_it_asks_less() -> None:
+    # wrong decisions are more confident than right ones but much closer to hesitate,
+    # under every hesitate cap: only a margin over hesitate keeps them unsure cheaply
+    right = [("accept", 0.6, 0.02, "accept")] * 100
+    wrong = [("accept", 0.7, 0.22, "hesitate")] * 10
+    threshold, mix, margin = _choose_threshold(right + wrong)
+    assert mix == 1.0 and 0.48 < margin <= 0.58
+    # when a threshold alone does it, no margin is used
+    wrong = [("accept", 0.5, 0.2, "hesitate")] * 10
+    threshold, mix, margin = _choose_threshold(right + wrong)
+    assert margin == 0.0 and 0.5 < threshold <= 0.6
 
 
 def test_served_model_picks_the_newest_kept_file(tmp_path: Path, model) -> None:

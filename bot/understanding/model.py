@@ -10,7 +10,8 @@ inside the package (`intents_model.npz`) is loaded once by `shipped_model()`.
 `sure` says whether the bot would act without asking (the confirmation flow asks
 otherwise): a decision (accept / decline) is sure only if its calibrated confidence is at
 least `threshold` and the probability of `hesitate` stays below `mix` (a reply mixing a
-decision with a doubt). Both are chosen on the dev split at training. Every other intent
+decision with a doubt), and its lead over `hesitate` is at least `margin` (0 in older
+files). They are chosen at training on replies no model had seen. Every other intent
 is sure (the bot does not move the offer on it). Menu digits, the buttons' own labels and
 empty text are read by the rules and always sure (`model == "rules"`).
 """
@@ -66,6 +67,7 @@ class IntentModel:
         threshold: float = 0.5,
         mix: float = 1.0,
         concern_threshold: float = 0.5,
+        margin: float = 0.0,
     ) -> None:
         self.names = list(names)
         self.idf = np.asarray(idf, dtype=np.float32).astype(np.float64)  # as saved
@@ -78,6 +80,7 @@ class IntentModel:
         self.threshold = float(threshold)
         self.mix = float(mix)
         self.concern_threshold = float(concern_threshold)
+        self.margin = float(margin)
         # one matrix for both layers: one lookup per reply
         self._w = np.hstack([self.w_intent, self.w_concern]).astype(np.float64)
         self._b = np.concatenate([self.b_intent, self.b_concern])
@@ -114,7 +117,8 @@ class IntentModel:
         concerns = tuple(c for c, q in zip(CONCERNS, pc, strict=True) if q >= cut)
         sure = True
         if intent in DECISIONS:
-            sure = bool(p[k] >= self.threshold and p[INTENTS.index("hesitate")] < self.mix)
+            hes = p[INTENTS.index("hesitate")]
+            sure = bool(p[k] >= self.threshold and hes < self.mix and p[k] - hes >= self.margin)
         why: tuple[str, ...] = ()
         if explain:
             why = self._explain(k, idx, vals)
@@ -132,8 +136,13 @@ class IntentModel:
             out.append(f"{_describe(self.names[idx[j]])} {contrib[j]:+.2f}")
         return tuple(out)
 
-    def retuned(self, threshold: float | None = None, mix: float | None = None) -> IntentModel:
-        """A copy with another decision threshold / hesitate cap (and so another name)."""
+    def retuned(
+        self,
+        threshold: float | None = None,
+        mix: float | None = None,
+        margin: float | None = None,
+    ) -> IntentModel:
+        """A copy with another decision threshold / hesitate cap / margin (another name)."""
         a = self._arrays()
         return IntentModel(
             self.names,
@@ -147,6 +156,7 @@ class IntentModel:
             threshold=self.threshold if threshold is None else threshold,
             mix=self.mix if mix is None else mix,
             concern_threshold=float(a["knobs"][2]),
+            margin=self.margin if margin is None else margin,
         )
 
     # -- files ---------------------------------------------------------------------------
@@ -162,7 +172,11 @@ class IntentModel:
             "w_concern": self.w_concern,
             "b_concern": self.b_concern,
             "platt": self.platt,
-            "knobs": np.array([self.threshold, self.mix, self.concern_threshold]),
+            # the margin only when set, so that older files keep their names
+            "knobs": np.array(
+                [self.threshold, self.mix, self.concern_threshold]
+                + ([self.margin] if self.margin else [])
+            ),
             "intents": np.array(INTENTS, dtype=np.str_),
             "concerns": np.array(CONCERNS, dtype=np.str_),
         }
@@ -205,6 +219,7 @@ class IntentModel:
                 threshold=knobs[0],
                 mix=knobs[1],
                 concern_threshold=knobs[2],
+                margin=knobs[3] if len(knobs) > 3 else 0.0,
             )
 
 

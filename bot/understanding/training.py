@@ -40,6 +40,7 @@ MIN_THRESHOLD_SOURCES = 20
 C_INTENT = 20.0  # chosen on dev (1, 3, 8, 20: macro-F1 0.878, 0.893, 0.903, 0.909)
 C_CONCERN = 30.0  # chosen on dev (10 vs 30: 0.749 vs 0.751 concerns micro-F1)
 MIN_DF = 2
+MARGIN_FLOORS = (0.0, 0.5, 0.6, 0.7)  # confidence floors searched with a margin over hesitate
 # Decision safety the threshold is chosen for on dev: at most this share of replies may be
 # a sure decision that is wrong (the target: 1 in 200).
 SAFE_FALSE_RATE = 1 / 200
@@ -108,7 +109,12 @@ def _fit_concerns(x, yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if col.min() == col.max():
             b[c] = 20.0 if col[0] else -20.0
             continue
-        clf = LogisticRegression(C=C_CONCERN, solver="newton-cg", max_iter=3000, random_state=SEED)
+        clf = LogisticRegression(
+            C=C_CONCERN,
+            solver="newton-cg",
+            max_iter=3000,
+            random_state=SEED,
+        )
         clf.fit(x, col)
         w[:, c] = clf.coef_[0]
         b[c] = clf.intercept_[0]
@@ -140,7 +146,8 @@ def _platt(z: np.ndarray, col: np.ndarray) -> tuple[float, float]:
 
 
 def _fit(examples: Sequence[Example], concern_threshold: float = 0.5) -> IntentModel:
-    """Fit on `examples`; calibrate on out-of-fold scores (fixed folds)."""
+    """Fit on `examples`; calibrate on out-of-fold scores (fixed folds, grouped by source
+    when there are MIN_THRESHOLD_SOURCES sources or more)."""
     names, idf = _vocabulary(examples)
     x = _matrix((e.text for e in examples), names, idf)
     y, yc = _labels(examples)
@@ -152,8 +159,16 @@ def _fit(examples: Sequence[Example], concern_threshold: float = 0.5) -> IntentM
     counts = np.bincount(y, minlength=len(INTENTS))
     folds = min(FOLDS, int(counts[counts > 0].min()))
     if folds >= 2:
-        split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
-        for tr, te in split.split(np.zeros(len(y)), y):
+        sources = [e.source for e in examples]
+        # grouped by source when there are enough: paraphrases of one source in both the
+        # fitting and the scored folds made the temperature and Platt scales overconfident
+        if len(set(sources)) >= MIN_THRESHOLD_SOURCES:
+            splits = GroupKFold(n_splits=FOLDS).split(np.zeros(len(y)), groups=sources)
+        else:
+            splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED).split(
+                np.zeros(len(y)), y
+            )
+        for tr, te in splits:
             fw, fb = _fit_intent(x[tr], y[tr])
             z[te] = x[te] @ fw + fb
             fwc, fbc = _fit_concerns(x[tr], yc[tr])
@@ -167,55 +182,78 @@ def _fit(examples: Sequence[Example], concern_threshold: float = 0.5) -> IntentM
     )
 
 
-def _reads(model: IntentModel, examples: Sequence[Example]) -> list[tuple[str, float, float, str]]:
-    """(intent read, its confidence, P(hesitate), gold intent) of each example."""
+Read = tuple[str, float, float, str, np.ndarray, frozenset]
+
+
+def _reads(model: IntentModel, examples: Sequence[Example]) -> list[Read]:
+    """(intent read, its confidence, P(hesitate), gold intent, concern probabilities, gold
+    concerns) of each example."""
     out = []
     for e in examples:
-        p, _pc, _i, _v = model.probabilities(e.text)
-        out.append((INTENTS[int(np.argmax(p))], float(p.max()), float(p[2]), e.intent))
+        p, pc, _i, _v = model.probabilities(e.text)
+        got = INTENTS[int(np.argmax(p))]
+        out.append((got, float(p.max()), float(p[2]), e.intent, pc, frozenset(e.concerns)))
     return out
 
 
-def _held_out_reads(examples: Sequence[Example]) -> list[tuple[str, float, float, str]]:
+def _held_out_reads(examples: Sequence[Example]) -> list[Read]:
     """Reads of every example by a model that never saw its source (grouped folds): the
-    threshold is then chosen on thousands of unseen replies, not on dev's few hundred."""
+    threshold and the concern cut are then chosen on thousands of unseen replies, not on
+    dev's few hundred."""
     groups = [e.source or str(i) for i, e in enumerate(examples)]
     if len({e.source for e in examples if e.source}) < MIN_THRESHOLD_SOURCES:
         return []  # too few sources for folds to mean anything: dev alone decides
     folds = THRESHOLD_FOLDS
-    out: list[tuple[str, float, float, str]] = []
+    out: list[Read] = []
     for tr, te in GroupKFold(n_splits=folds).split(np.zeros(len(examples)), groups=groups):
         model = _fit([examples[i] for i in tr])
         out += _reads(model, [examples[i] for i in te])
     return out
 
 
-def _choose_threshold(reads: Sequence[tuple[str, float, float, str]]) -> tuple[float, float]:
-    """The lowest decision threshold (and hesitate cap) that keeps wrong sure decisions in
-    `reads` at or under SAFE_FALSE_RATE; asks as little as that allows."""
+def _choose_threshold(reads: Sequence[tuple]) -> tuple[float, float, float]:
+    """The decision rule (threshold, hesitate cap, margin over hesitate) that keeps wrong
+    sure decisions in `reads` at or under SAFE_FALSE_RATE and asks least. Two families are
+    searched: a threshold on the confidence under a hesitate cap (margin 0), and a margin of
+    the decision's probability over hesitate's above a confidence floor (no cap); the
+    first wins ties. On held-out folds the margin asks less for as few wrong decisions."""
     n = max(len(reads), 1)
-    best: tuple[float, float, float] | None = None  # (ask count, threshold, mix)
-    for mix in (1.0, 0.5, 0.35, 0.25):
-        for t in np.arange(0.30, 0.995, 0.005):
-            wrong = asked = 0
-            for got, conf, hes, gold in reads:
-                if got not in DECISIONS:
-                    continue
-                if conf >= t and hes < mix:
-                    wrong += got != gold
-                else:
-                    asked += 1
-            if wrong / n <= SAFE_FALSE_RATE:
+    dec = [(conf, hes, got != gold) for got, conf, hes, gold, *_ in reads if got in DECISIONS]
+    if not dec:
+        return 0.5, 1.0, 0.0
+    conf, hes, wrong = (np.array(v) for v in zip(*dec, strict=True))
+    lead = conf - hes
+    best: tuple[int, float, float, float] | None = None  # (ask count, threshold, mix, margin)
+
+    def consider(score: np.ndarray, cuts: np.ndarray, knobs) -> None:
+        nonlocal best
+        for t in np.round(cuts, 3):  # as the model will compare
+            sure = score >= t
+            if int((sure & wrong).sum()) / n <= SAFE_FALSE_RATE:
+                asked = int((~sure).sum())
                 if best is None or asked < best[0]:
-                    best = (asked, float(round(t, 3)), mix)
-                break
-    return (best[1], best[2]) if best else (0.995, 0.25)
+                    best = (asked, *knobs(float(t)))
+                return
+
+    for mix in (1.0, 0.5, 0.35, 0.25):
+        consider(
+            np.where(hes < mix, conf, -1.0),
+            np.arange(0.30, 0.995, 0.005),
+            lambda t, mix=mix: (t, mix, 0.0),
+        )
+    for floor in MARGIN_FLOORS:
+        consider(
+            np.where(conf >= floor, lead, -1.0),
+            np.arange(0.0, 0.995, 0.005),
+            lambda t, floor=floor: (floor, 1.0, t),
+        )
+    return (best[1], best[2], best[3]) if best else (0.995, 0.25, 0.0)
 
 
-def _choose_concern_cut(model: IntentModel, dev: Sequence[Example]) -> float:
-    """The concern probability cut with the best micro-F1 on `dev` (0.5 on ties)."""
-    probs = [model.probabilities(e.text)[1] for e in dev]
-    gold = [set(e.concerns) for e in dev]
+def _choose_concern_cut(reads: Sequence[Read]) -> float:
+    """The concern probability cut with the best micro-F1 on `reads` (0.5 on ties)."""
+    probs = [r[4] for r in reads]
+    gold = [r[5] for r in reads]
     best = (-1.0, 0.5)
     for cut in (0.5, 0.45, 0.55, 0.4, 0.6, 0.35, 0.65, 0.3, 0.7):
         tp = fp = fn = 0
@@ -229,17 +267,20 @@ def _choose_concern_cut(model: IntentModel, dev: Sequence[Example]) -> float:
 
 
 def train(examples: Sequence[Example], dev: Sequence[Example] | None = None) -> IntentModel:
-    """Fit a model on `examples` (deterministic). With `dev`: threshold chosen on dev by a
-    model that has not seen it, then refit on examples + dev with that threshold."""
+    """Fit a model on `examples` (deterministic). With `dev`: the decision rule (threshold,
+    hesitate cap, margin over hesitate) and the concern cut chosen on dev read by a model
+    that has not seen it plus the held-out train reads, then refit on examples + dev
+    keeping them."""
     examples = list(examples)
     if not dev:
         return _fit(examples)
     first = _fit(examples)
-    # Threshold: on dev read by the model that never saw it, plus every train reply read
+    # Rule and cut: on dev read by the model that never saw it, plus every train reply read
     # by a model that never saw its source (docs/understanding.md, "When the bot is sure").
-    threshold, mix = _choose_threshold(_reads(first, dev) + _held_out_reads(examples))
-    cut = _choose_concern_cut(first, dev)
-    return _fit(examples + list(dev), concern_threshold=cut).retuned(threshold, mix)
+    reads = _reads(first, dev) + _held_out_reads(examples)
+    threshold, mix, margin = _choose_threshold(reads)
+    cut = _choose_concern_cut(reads)
+    return _fit(examples + list(dev), concern_threshold=cut).retuned(threshold, mix, margin)
 
 
 # -- scoring ---------------------------------------------------------------------------
