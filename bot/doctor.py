@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from bot.channels.base import PermanentError, TransientError
-from bot.channels.wecom_api import WecomApi, WecomApiError
+from bot.channels.wecom.api import WecomApi, WecomApiError
 from bot.config import Settings
 from bot.doctor_reach import reach_checks
 from bot.problems import Problems
@@ -320,7 +320,7 @@ async def _wecom_bot(settings: Settings) -> Check:
     WeCom keeps one connection per bot, and a second one would push the holder off."""
     import asyncio
 
-    from bot.channels.wecom_bot_relay import keys
+    from bot.channels.wecom_bot.relay import keys
     from bot.transports.wecom_bot.connection import BotConnection
 
     cfg = settings.wecom_bot

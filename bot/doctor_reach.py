@@ -18,8 +18,8 @@ import aiohttp
 import aiosmtplib
 
 from bot.channels.base import TransientError
-from bot.channels.email import smtp_options
-from bot.channels.sms_sign import AliyunRefusal, call
+from bot.channels.email.channel import smtp_options
+from bot.channels.sms.api import AliyunRefusal, call
 from bot.config import Settings
 
 SMS_FIXES = {

@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.app import build_app
 from bot.candidate_page import guard
-from bot.channels.web import uploads_dir
+from bot.channels.web.channel import uploads_dir
 from bot.storage.models import Candidate, CandidateToken, InboundEvent, Offer, Outbox
 from tests.conftest import PG_URL
 from tests.helpers import auth, drain, sent_messages

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
 from bot.channels.base import HR_GROUP
-from bot.channels.wecom_render import decode_button_key
+from bot.channels.wecom.render import decode_button_key
 from bot.flows.confirm import question_for
 from bot.storage.models import Alert, Conversation, Offer, TimelineEvent
 from bot.understanding.model import SHIPPED_PATH, IntentModel

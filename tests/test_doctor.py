@@ -225,7 +225,7 @@ async def test_wecom_bot_unreachable_and_held_by_a_holder(settings_factory, aibo
     s = settings_factory(wecom_bot=aibot_section(aibot, ws_url="ws://127.0.0.1:9/"))
     down = by_name(await run_checks(s))["wecom_bot connection"]
     assert down.ok is False and "wecom_bot.ws_url" in down.fix
-    from bot.channels.wecom_bot_relay import keys
+    from bot.channels.wecom_bot.relay import keys
     from bot.queue import connect
 
     s = settings_factory(wecom_bot=aibot_section(aibot))

@@ -15,7 +15,7 @@ from pypdf import PdfWriter
 from tortoise.transactions import in_transaction
 
 from bot.channels.base import HR_GROUP, Inbound, MediaRef
-from bot.channels.web import new_upload_key, upload_path, write_private
+from bot.channels.web.channel import new_upload_key, upload_path, write_private
 from bot.documents.checklist import checklist_state
 from bot.flows.documents import start_documents
 from bot.services.ingest import store_inbound

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from bot.channels.feishu_events import Rejected, decrypt, signature
+from bot.channels.feishu.crypto import decrypt, signature
+from bot.channels.platform.errors import Rejected
 from tests.standins.feishu import encrypt, sign
 
 # Official vector, copied as-is from Feishu's "接收事件" doc (Python/Java/Go samples).

@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
 from bot.channels.base import Action, MediaRef, Outgoing, PermanentError, Recipient
-from bot.channels.feishu import FeishuChannel, feishu_uuid
+from bot.channels.feishu.channel import FeishuChannel, feishu_uuid
 from bot.storage.models import InboundEvent, Outbox
 from tests.helpers import drain
 from tests.standins.feishu import EKEY, VTOKEN, FeishuSender, Resource, feishu_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.wecom_render import decode_button_key
+from bot.channels.wecom.render import decode_button_key
 from bot.storage.models import Offer
 from tests.helpers import drain
 from tests.standins.wecom import card_click_xml, text_xml, wecom_env

@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.app import build_app
 from bot.channels.base import HR_GROUP, Inbound, MediaRef, Outgoing, PermanentError
-from bot.channels.web import PLAYGROUND_HR_ID, prune_uploads, upload_path, uploads_dir
+from bot.channels.web.channel import PLAYGROUND_HR_ID, prune_uploads, upload_path, uploads_dir
 from bot.flows.router import Turn
 from bot.storage.models import (
     Alert,

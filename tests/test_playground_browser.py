@@ -23,7 +23,7 @@ from PIL import Image
 
 from bot.app import build_app
 from bot.channels.base import HR_GROUP
-from bot.channels.web import PLAYGROUND_HR_ID
+from bot.channels.web.channel import PLAYGROUND_HR_ID
 from bot.i18n import Catalog
 from bot.storage.models import Candidate, Document, Offer, Outbox
 from bot.worker import build_worker

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bot.channels.base import Outgoing, PermanentError, Recipient, TransientError
-from bot.channels.email import build_message, html_body
-from bot.channels.sms import SmsChannel, china_mobile
-from bot.channels.sms_sign import signature, string_to_sign
+from bot.channels.email.channel import build_message, html_body
+from bot.channels.sms.api import signature, string_to_sign
+from bot.channels.sms.channel import SmsChannel, china_mobile
 from bot.config import EmailSettings
 from tests.standins.aliyun_sms import AliyunSmsStandin
 

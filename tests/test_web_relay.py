@@ -1,13 +1,13 @@
 """The web channel tells the playground's listeners in ANOTHER process at once: the page
 is served by `offerbot serve`, the message is sent by its worker child (Redis pub/sub,
-bot/channels/web.py). Two runtimes on the same database and Redis stand for the two."""
+bot/channels/web/channel.py). Two runtimes on the same database and Redis stand for the two."""
 
 from __future__ import annotations
 
 import asyncio
 
 from bot.channels.base import Outgoing, Recipient
-from bot.channels.web import WebDelivery
+from bot.channels.web.channel import WebDelivery
 from tests.helpers import wait_for
 
 

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
 from bot.channels.base import Action
-from bot.channels.wecom_render import encode_button_key
+from bot.channels.wecom.render import encode_button_key
 from bot.storage.models import Alert, Candidate, InboundEvent, Outbox
 from bot.transports.registry import build_transports
 from tests.helpers import drain, wait_for
@@ -412,7 +412,7 @@ async def test_replaced_by_another_connection_steps_back(env, standin):
 
 
 async def test_a_lost_lease_closes_the_connection(env, standin):
-    from bot.channels.wecom_bot_relay import keys
+    from bot.channels.wecom_bot.relay import keys
 
     rt, transport = env
     await rt.redis.set(keys(BOT_ID)["lease"], "another-process", px=60_000)
@@ -480,7 +480,7 @@ class Contender:
     def __init__(self, rt):
         import threading
 
-        from bot.channels.wecom_bot_relay import keys
+        from bot.channels.wecom_bot.relay import keys
         from bot.transports.wecom_bot.lease import sync_client
 
         self.client = sync_client(rt.redis, timeout=1.0)

@@ -244,7 +244,7 @@ async def test_hostile_and_malformed_bodies_get_400(env, body):
 
 
 async def test_signed_garbage_that_does_not_decrypt_gets_400(env):
-    from bot.channels.wecom_crypto import signature
+    from bot.channels.wecom.crypto import signature
     from tests.standins.wecom import TOKEN
 
     ts, nonce = str(int(datetime.now(UTC).timestamp())), "123"
@@ -368,7 +368,7 @@ async def test_voice_is_stored_as_an_empty_text(env):
 
 async def test_signer_is_wecoms_own_algorithm():
     """Our test signer and the handler agree with the official vector's signature."""
-    from bot.channels.wecom_crypto import signature
+    from bot.channels.wecom.crypto import signature
 
     encrypted = A["body"].split("<Encrypt><![CDATA[")[1].split("]]>")[0]
     sig = signature(A["token"], A["post"]["timestamp"], A["post"]["nonce"], encrypted)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from pypdf import PdfWriter
 
-from bot.channels.wecom_render import decode_button_key
+from bot.channels.wecom.render import decode_button_key
 from bot.storage.models import Alert, Conversation, Document, Offer, Outbox, Timer
 from tests import offer_steps
 from tests.helpers import drain

@@ -16,7 +16,7 @@ from bot.channels.base import (
     Recipient,
     TransientError,
 )
-from bot.channels.wecom_render import decode_button_key
+from bot.channels.wecom.render import decode_button_key
 from bot.storage.models import KeyValue, Outbox
 from tests.helpers import drain
 from tests.standins.wecom import AGENT_ID, OPEN_KFID, wecom_env

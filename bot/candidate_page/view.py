@@ -13,7 +13,7 @@ import secrets
 from typing import Any
 
 from bot.channels.base import Inbound
-from bot.channels.web import PAGE_ADDRESS_PREFIX
+from bot.channels.web.channel import PAGE_ADDRESS_PREFIX
 from bot.documents.checklist import load_progress
 from bot.flows.alerts import offer_facts
 from bot.flows.documents import guide_text

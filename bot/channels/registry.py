@@ -31,28 +31,28 @@ def build_channels(rt: Runtime) -> dict[str, Channel]:
     s = rt.settings
     channels: dict[str, Channel] = {}
     if s.wecom.enabled:
-        from bot.channels.wecom import WecomChannel
+        from bot.channels.wecom.channel import WecomChannel
 
         channels["wecom"] = WecomChannel(rt)
     if s.feishu.enabled:
-        from bot.channels.feishu import FeishuChannel
+        from bot.channels.feishu.channel import FeishuChannel
 
         channels["feishu"] = FeishuChannel(rt)
     if s.wecom_bot.enabled:
-        from bot.channels.wecom_bot import WecomBotChannel
+        from bot.channels.wecom_bot.channel import WecomBotChannel
 
         channels["wecom_bot"] = WecomBotChannel(rt)
     # Outside chat (docs/sms-email.md): send-only channels the reach service picks.
     if s.sms.enabled:
-        from bot.channels.sms import SmsChannel
+        from bot.channels.sms.channel import SmsChannel
 
         channels["sms"] = SmsChannel(rt)
     if s.email.enabled:
-        from bot.channels.email import EmailChannel
+        from bot.channels.email.channel import EmailChannel
 
         channels["email"] = EmailChannel(rt)
     if candidate_page_enabled(s):
-        from bot.channels.web import WebChannel
+        from bot.channels.web.channel import WebChannel
 
         # HR's side of the web channel (the HR group pane) only with the playground.
         channels["web"] = WebChannel(rt, hr=playground_enabled(s))

@@ -19,7 +19,7 @@ import hashlib
 from typing import Any
 
 from bot.channels.base import Outgoing
-from bot.channels.wecom_render import task_id
+from bot.channels.wecom.render import task_id
 from bot.services.fx import Fx
 from bot.storage.models import Alert, KeyValue, Offer, Outbox
 

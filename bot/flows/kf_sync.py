@@ -1,13 +1,13 @@
 """微信客服 (kf): a `kf_msg_or_event` callback carries no message, only the news that there
-are some; this handler has the WeCom channel pull them (bot/channels/wecom_kf.py stores
+are some; this handler has the WeCom channel pull them (bot/channels/wecom/kf.py stores
 each as its own inbound event and queues it)."""
 
 from __future__ import annotations
 
 import logging
 
-from bot.channels.wecom_kf import sync_kf
-from bot.channels.wecom_parse import PLATFORM
+from bot.channels.wecom.kf import sync_kf
+from bot.channels.wecom.parse import PLATFORM
 from bot.flows.filters import event, platform
 from bot.flows.router import Router, Turn
 

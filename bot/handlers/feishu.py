@@ -11,7 +11,8 @@ import logging
 
 from aiohttp import web
 
-from bot.channels.feishu_events import Rejected, open_request
+from bot.channels.feishu.crypto import open_request
+from bot.channels.platform.errors import Rejected
 from bot.handlers.common import json_error, read_body, runtime, webhook_limit
 from bot.services.feishu_inbound import take
 

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from bot.channels.base import Inbound, MediaRef
 from bot.channels.registry import playground_enabled
-from bot.channels.web import (
+from bot.channels.web.channel import (
     PLAYGROUND_HR_ID,
     WebChannel,
     prune_uploads,

@@ -13,8 +13,8 @@ import logging
 from aiohttp import web
 
 from bot.channels.bounds import oversized
-from bot.channels.wecom_crypto import Rejected, parse_xml
-from bot.channels.wecom_parse import PLATFORM, callback_inbound
+from bot.channels.wecom.crypto import Rejected, parse_xml
+from bot.channels.wecom.parse import PLATFORM, callback_inbound
 from bot.handlers.common import read_body, runtime, webhook_limit
 from bot.services.ingest import store_inbound
 

@@ -23,7 +23,7 @@ from tortoise.expressions import Q
 
 from bot.channels.addresses import group_address
 from bot.channels.base import HR_GROUP, Inbound, Outgoing
-from bot.channels.web import PLAYGROUND_HR_ID, WebDelivery
+from bot.channels.web.channel import PLAYGROUND_HR_ID, WebDelivery
 from bot.history_text import button_label
 from bot.i18n import Catalog
 from bot.playground.inbound import HR_CHAT_ID, PLATFORM, inbound_event_id

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.channels.base import HR_GROUP, Inbound, MediaRef
-from bot.channels.web import PLAYGROUND_HR_ID
+from bot.channels.web.channel import PLAYGROUND_HR_ID
 
 PLATFORM = "web"
 HR_CHAT_ID = HR_GROUP  # the HR pane writes into the group chat `chat:hr_group`

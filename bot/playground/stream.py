@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.web import WebChannel, WebDelivery
+from bot.channels.web.channel import WebChannel, WebDelivery
 from bot.playground import feed
 
 POLL_SECONDS = 2.0  # also how often a `cursor` event keeps an idle connection alive

@@ -21,7 +21,7 @@ from tortoise.expressions import Q
 
 from bot.channels.addresses import ADDRESS_FIELDS, addresses_of
 from bot.channels.base import Outgoing, PermanentError
-from bot.channels.web import PLAYGROUND_HR_ID, upload_path
+from bot.channels.web.channel import PLAYGROUND_HR_ID, upload_path
 from bot.services import candidate_links
 from bot.services.fx import Fx
 from bot.services.reach import ROUTES

@@ -15,8 +15,9 @@ import logging
 from typing import Any
 
 from bot.channels.bounds import oversized
-from bot.channels.feishu_cards import decided_card
-from bot.channels.feishu_events import Rejected, parse_click, parse_message
+from bot.channels.feishu.parse import parse_click, parse_message
+from bot.channels.feishu.render import decided_card
+from bot.channels.platform.errors import Rejected
 from bot.runtime import Runtime
 from bot.services.ingest import store_inbound
 

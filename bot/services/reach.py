@@ -27,8 +27,8 @@ from tortoise.expressions import Q
 
 from bot.channels.addresses import ADDRESS_FIELDS
 from bot.channels.base import Outgoing
-from bot.channels.sms import china_mobile
-from bot.channels.web import PAGE_ADDRESS_PREFIX
+from bot.channels.sms.channel import china_mobile
+from bot.channels.web.channel import PAGE_ADDRESS_PREFIX
 from bot.services import candidate_links
 from bot.services.fx import Fx
 from bot.storage.models import Candidate, Conversation, Offer, Outbox

@@ -22,7 +22,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
-from bot.channels.wecom_render import decode_button_key
+from bot.channels.wecom.render import decode_button_key
 from bot.queue import QUEUE_NAME
 from bot.storage.models import InboundEvent, Offer, TimelineEvent, Timer
 from bot.worker import build_worker

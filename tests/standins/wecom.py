@@ -31,7 +31,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
-from bot.channels.wecom_crypto import signature
+from bot.channels.wecom.crypto import signature
 
 CORP_ID = "ww_standin_corp"
 SECRET = "standin-app-secret"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bot import metrics
-from bot.channels.feishu_events import Rejected
+from bot.channels.platform.errors import Rejected
 from bot.runtime import Runtime
 from bot.services.feishu_inbound import take
 

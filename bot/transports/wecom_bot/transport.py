@@ -5,12 +5,12 @@ of them connect. The holder:
 - subscribes with bot_id + secret. A refused subscribe is an operator's problem, not a
   network one: one clear log line, state `auth_refused`, a /readyz problem, and the next
   try only after `REFUSED_RETRY` (the lease is given back meanwhile);
-- stores each callback frame (bot/channels/wecom_bot_frames.py) through the same ingest
+- stores each callback frame (bot/channels/wecom_bot/frames.py) through the same ingest
   path as webhooks (one row per msgid, whatever WeCom repeats), in the order received,
   before it reads the effect of the next; the worker then does the work. WeCom's protocol
   has no acknowledgement of callbacks and no re-delivery, so a frame that cannot be
   stored is retried here until the database answers, never dropped;
-- sends what workers hand it (bot/channels/wecom_bot_relay.py), one request at a time,
+- sends what workers hand it (bot/channels/wecom_bot/relay.py), one request at a time,
   and answers each with WeCom's 回执;
 - reconnects after any end of the connection — an error, a normal close (1000/1001), two
   missed heartbeats — with backoff from `reconnect_delay` doubling to 30 s; after WeCom's
@@ -32,8 +32,8 @@ from redis.exceptions import RedisError
 
 from bot import metrics
 from bot.channels.bounds import oversized
-from bot.channels.wecom_bot_frames import RESPOND, SEND, disconnected_by_another, frame_inbound
-from bot.channels.wecom_bot_relay import (
+from bot.channels.wecom_bot.frames import RESPOND, SEND, disconnected_by_another, frame_inbound
+from bot.channels.wecom_bot.relay import (
     Answer,
     Frame,
     Request,

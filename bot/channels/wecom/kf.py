@@ -23,11 +23,11 @@ from redis.exceptions import RedisError
 
 from bot import metrics
 from bot.channels.base import Inbound, PermanentError
-from bot.channels.wecom_parse import KF_PREFIX, kf_inbound
+from bot.channels.wecom.parse import KF_PREFIX, kf_inbound
 from bot.storage.models import InboundEvent, KeyValue
 
 if TYPE_CHECKING:
-    from bot.channels.wecom import WecomChannel
+    from bot.channels.wecom.channel import WecomChannel
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from bot.channels.base import (
     Recipient,
     SendResult,
 )
-from bot.channels.feishu_api import FeishuApi
-from bot.channels.feishu_cards import build_card, card_json, defuse_mentions
+from bot.channels.feishu.api import FeishuApi
+from bot.channels.feishu.render import build_card, card_json, defuse_mentions
 from bot.channels.platform.files import read_chart
 from bot.privacy import normalize_phone
 

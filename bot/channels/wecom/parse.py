@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.channels.addresses import KF_PREFIX
 from bot.channels.base import Inbound, MediaRef
-from bot.channels.wecom_render import decode_button_key
+from bot.channels.wecom.render import decode_button_key
 
 PLATFORM = "wecom"
 __all__ = ["KF_PREFIX", "PLATFORM", "callback_inbound", "kf_inbound"]

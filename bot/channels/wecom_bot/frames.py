@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.channels.base import Inbound, Outgoing
-from bot.channels.wecom_render import (
+from bot.channels.wecom.render import (
     MARKDOWN_BYTES,
     clip_bytes,
     decode_button_key,

@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING
 
 from bot.channels.base import Channel, Outgoing, PermanentError, Recipient, SendResult
-from bot.channels.sms_sign import call
+from bot.channels.sms.api import call
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

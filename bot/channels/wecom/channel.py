@@ -45,10 +45,10 @@ from bot.channels.base import (
     TransientError,
 )
 from bot.channels.platform.files import read_chart
-from bot.channels.wecom_api import GIVE_UP_ERRORS, WecomApi, WecomApiError
-from bot.channels.wecom_crypto import CallbackCrypto
-from bot.channels.wecom_kf import take_welcome_code
-from bot.channels.wecom_render import (
+from bot.channels.wecom.api import GIVE_UP_ERRORS, WecomApi, WecomApiError
+from bot.channels.wecom.crypto import CallbackCrypto
+from bot.channels.wecom.kf import take_welcome_code
+from bot.channels.wecom.render import (
     MAX_BUTTONS,
     TEXT_BYTES,
     card_fits,
@@ -61,7 +61,7 @@ from bot.channels.wecom_render import (
     task_id,
     template_card,
 )
-from bot.channels.wecom_robot import PacedMerger
+from bot.channels.wecom.robot import PacedMerger
 from bot.privacy import normalize_phone, scrub
 from bot.storage.models import KeyValue
 

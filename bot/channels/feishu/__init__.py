@@ -1,0 +1,1 @@
+"""Feishu (飞书): the bot's messages, cards and callbacks (docs/feishu.md)."""

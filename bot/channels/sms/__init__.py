@@ -1,0 +1,1 @@
+"""SMS through Aliyun 短信服务, send-only (docs/sms-email.md)."""

@@ -1,0 +1,1 @@
+"""The web channel: the playground and the candidate page (docs/playground.md)."""
