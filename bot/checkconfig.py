@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.channels.registry import playground_enabled
+from bot.channels.web import playground_enabled
 from bot.channels.web.channel import PLAYGROUND_HR_ID
 from bot.config import Settings
 

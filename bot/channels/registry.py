@@ -1,59 +1,37 @@
-"""Build the enabled channels from settings (lazy imports: a disabled platform costs nothing)."""
+"""Every channel, and building the enabled ones (docs/architecture.md, "Platform packages").
+
+A channel is a package under bot/channels/ whose `build(rt)` returns its `Channel`, or
+None when the settings leave it off; a package imports its modules only when it is on.
+Adding a channel is adding its package and its line in `CHANNELS`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bot.channels import email, feishu, sms, web, wecom, wecom_bot
 from bot.channels.base import Channel
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
-
-def playground_enabled(settings) -> bool:
-    """On by default with no platform; beside a real platform only when it is protected
-    (an API token, or a server bound to localhost)."""
-    if not settings.playground.enabled:
-        return False
-    if not settings.enabled_platforms:
-        return True
-    return bool(settings.api.token) or settings.server.host in ("127.0.0.1", "localhost", "::1")
-
-
-def candidate_page_enabled(settings) -> bool:
-    """The candidate page /c/{token} (docs/candidate-page.md) runs on the `web` channel:
-    with a public URL to link to, or wherever the playground runs (no platform, or a
-    protected one)."""
-    return bool(settings.server.public_url) or playground_enabled(settings)
+# platform name (what addresses and stored rows say) -> its package's build, in build order
+CHANNELS: dict[str, Callable[[Runtime], Channel | None]] = {
+    "wecom": wecom.build,
+    "feishu": feishu.build,
+    "wecom_bot": wecom_bot.build,
+    # Outside chat (docs/sms-email.md): send-only channels the reach service picks.
+    "sms": sms.build,
+    "email": email.build,
+    "web": web.build,
+}
 
 
 def build_channels(rt: Runtime) -> dict[str, Channel]:
-    s = rt.settings
     channels: dict[str, Channel] = {}
-    if s.wecom.enabled:
-        from bot.channels.wecom.channel import WecomChannel
-
-        channels["wecom"] = WecomChannel(rt)
-    if s.feishu.enabled:
-        from bot.channels.feishu.channel import FeishuChannel
-
-        channels["feishu"] = FeishuChannel(rt)
-    if s.wecom_bot.enabled:
-        from bot.channels.wecom_bot.channel import WecomBotChannel
-
-        channels["wecom_bot"] = WecomBotChannel(rt)
-    # Outside chat (docs/sms-email.md): send-only channels the reach service picks.
-    if s.sms.enabled:
-        from bot.channels.sms.channel import SmsChannel
-
-        channels["sms"] = SmsChannel(rt)
-    if s.email.enabled:
-        from bot.channels.email.channel import EmailChannel
-
-        channels["email"] = EmailChannel(rt)
-    if candidate_page_enabled(s):
-        from bot.channels.web.channel import WebChannel
-
-        # HR's side of the web channel (the HR group pane) only with the playground.
-        channels["web"] = WebChannel(rt, hr=playground_enabled(s))
+    for name, build in CHANNELS.items():
+        channel = build(rt)
+        if channel is not None:
+            channels[name] = channel
     return channels

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.channels.addresses import conversation_address
 from bot.channels.base import DownloadedFile, Inbound, account
-from bot.channels.registry import playground_enabled
+from bot.channels.web import playground_enabled
 from bot.channels.web.channel import PLAYGROUND_HR_ID
 from bot.storage.models import Candidate, Conversation, Outbox, Timer
 

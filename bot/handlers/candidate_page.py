@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.candidate_page import guard, view
 from bot.channels.base import Inbound, MediaRef
-from bot.channels.registry import candidate_page_enabled
+from bot.channels.web import candidate_page_enabled
 from bot.channels.web.channel import WebChannel, prune_uploads, store_upload
 from bot.handlers.common import RUNTIME_KEY, read_body, runtime
 from bot.handlers.uploads import UPLOAD_KINDS, clean_filename, read_part

@@ -4,7 +4,7 @@ The page plays both sides: a candidate chatting with the bot, and HR in the HR g
 What it sends takes the platforms' durable path (an `Inbound` on the `web` platform →
 `store_inbound` → the worker); what the bot sends is read back from the outbox.
 
-Access (see `bot.channels.registry.playground_enabled` and `bot.playground.access`): beside
+Access (see `bot.channels.web.playground_enabled` and `bot.playground.access`): beside
 a real platform the page exists only with an API token or a localhost bind. Every request
 has its `Host` and `Origin` checked; every `/playground/api/*` call except `config` needs
 `Authorization: Bearer <api.token>` (the page asks for it) when the request did not come
@@ -27,7 +27,7 @@ from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
 from bot.channels.base import Inbound, MediaRef
-from bot.channels.registry import playground_enabled
+from bot.channels.web import playground_enabled
 from bot.channels.web.channel import (
     PLAYGROUND_HR_ID,
     WebChannel,
