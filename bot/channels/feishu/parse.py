@@ -178,7 +178,7 @@ class Click:
     """A card button click: what to store, and what the card said (to answer at once)."""
 
     inbound: Inbound
-    ui: dict[str, Any]  # the card context we put in the button (see feishu_cards)
+    ui: dict[str, Any]  # the card context we put in the button (see render.py)
 
 
 def parse_click(payload: dict[str, Any]) -> Click:
