@@ -86,7 +86,7 @@ def _loads(data: bytes | str) -> dict[str, Any]:
 _EARLIEST, _LATEST = 0.0, 4_102_444_800.0
 
 
-def _seconds(value: Any) -> float | None:
+def epoch_seconds(value: Any) -> float | None:
     """Feishu timestamps come as s, ms or µs strings depending on the API. None for
     anything that is not a plausible time: NaN, ±inf, 1e300, negative, booleans."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -150,5 +150,5 @@ def open_request(
         raise Rejected(400, "not a schema 2.0 event (no header)")
     if not same_secret(verification_token, header.get("token")):
         raise Rejected(403, "wrong verification token")
-    check_age(_seconds(timestamp if timestamp is not None else header.get("create_time")), now)
+    check_age(epoch_seconds(timestamp if timestamp is not None else header.get("create_time")), now)
     return Verified(challenge=None, payload=payload)

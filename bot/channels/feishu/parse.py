@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.channels.base import Inbound, MediaRef
-from bot.channels.feishu.crypto import _seconds
+from bot.channels.feishu.crypto import epoch_seconds
 from bot.channels.feishu.render import UI_KEY
 from bot.channels.platform.errors import Rejected
 
@@ -42,7 +42,7 @@ def _str(parent: dict[str, Any], key: str, *, required: bool = True) -> str:
 
 
 def _event_time(value: Any) -> datetime | None:
-    seconds = _seconds(value)
+    seconds = epoch_seconds(value)
     return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
 
 
