@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from bot.channels.base import Inbound
+from bot.channels.feishu import parse as feishu_events
 
 # The platforms' parse functions: imported here and nowhere else in this file.
-from bot.channels.feishu.channel import crypto as feishu_events
 from bot.channels.platform.errors import Rejected
-from bot.channels.wecom.channel import crypto as wecom_crypto
-from bot.channels.wecom.channel import parse as wecom_parse
-from bot.channels.wecom_bot.channel import frames as wecom_bot_frames
+from bot.channels.wecom import crypto as wecom_crypto
+from bot.channels.wecom import parse as wecom_parse
+from bot.channels.wecom_bot import frames as wecom_bot_frames
 from bot.services.feishu_inbound import CARD_ACTION, MESSAGE, event_type
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
