@@ -31,7 +31,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
 from bot.channels.base import HR_GROUP, Inbound, Outgoing, Recipient, SendResult
-from bot.channels.registry import playground_enabled
+from bot.channels.web import playground_enabled
 from bot.channels.web.channel import WebChannel
 from bot.compose import start_runtime
 from bot.config import Settings
