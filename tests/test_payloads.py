@@ -20,7 +20,7 @@ from bot.channels.feishu import parse as feishu_events
 from bot.channels.platform.errors import Rejected
 from bot.channels.wecom import crypto as wecom_crypto
 from bot.channels.wecom import parse as wecom_parse
-from bot.channels.wecom_bot import frames as wecom_bot_frames
+from bot.channels.wecom_bot import parse as wecom_bot_parse
 from bot.services.feishu_inbound import CARD_ACTION, MESSAGE, event_type
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
@@ -42,7 +42,7 @@ def _feishu(raw: bytes) -> Inbound | None:
 PARSERS: dict[str, Callable[[bytes], Inbound | None]] = {
     "wecom": lambda raw: wecom_parse.callback_inbound(wecom_crypto.parse_xml(raw)),
     "wecom_kf": lambda raw: wecom_parse.kf_inbound(json.loads(raw)),
-    "wecom_bot": lambda raw: wecom_bot_frames.frame_inbound(json.loads(raw)),
+    "wecom_bot": lambda raw: wecom_bot_parse.frame_inbound(json.loads(raw)),
     "feishu": _feishu,
 }
 

@@ -3,7 +3,7 @@
 Only one process holds the bot's long connection (bot/transports/wecom_bot), so this
 channel does not send itself: it turns an `Outgoing` into AI-bot frames and hands them
 to the holder through Redis (bot/channels/wecom_bot/relay.py), then waits for WeCom's
-回执. By address (bot/channels/wecom_bot/frames.py):
+回执. By address (bot/channels/wecom_bot/render.py):
 - the HR group → `aibot_send_msg` to `hr_chat_id`: a `button_interaction` card when the
   message has buttons (an alert's 认领 / 已处理), markdown otherwise. An alert too long
   for a card goes first as markdown, then the card with its title and buttons;
@@ -31,7 +31,8 @@ from bot.channels.base import (
     TransientError,
 )
 from bot.channels.wecom.render import card_fits, task_id
-from bot.channels.wecom_bot.frames import (
+from bot.channels.wecom_bot.relay import Frame, submit
+from bot.channels.wecom_bot.render import (
     RESPOND,
     RESPOND_UPDATE,
     SEND,
@@ -43,7 +44,6 @@ from bot.channels.wecom_bot.frames import (
     stream_body,
     updated_card,
 )
-from bot.channels.wecom_bot.relay import Frame, submit
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

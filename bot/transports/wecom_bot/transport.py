@@ -5,7 +5,7 @@ of them connect. The holder:
 - subscribes with bot_id + secret. A refused subscribe is an operator's problem, not a
   network one: one clear log line, state `auth_refused`, a /readyz problem, and the next
   try only after `REFUSED_RETRY` (the lease is given back meanwhile);
-- stores each callback frame (bot/channels/wecom_bot/frames.py) through the same ingest
+- stores each callback frame (bot/channels/wecom_bot/parse.py) through the same ingest
   path as webhooks (one row per msgid, whatever WeCom repeats), in the order received,
   before it reads the effect of the next; the worker then does the work. WeCom's protocol
   has no acknowledgement of callbacks and no re-delivery, so a frame that cannot be
@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from bot import metrics
 from bot.channels.bounds import oversized
-from bot.channels.wecom_bot.frames import RESPOND, SEND, disconnected_by_another, frame_inbound
+from bot.channels.wecom_bot.parse import disconnected_by_another, frame_inbound
 from bot.channels.wecom_bot.relay import (
     Answer,
     Frame,
@@ -43,6 +43,7 @@ from bot.channels.wecom_bot.relay import (
     mark_sent,
     take,
 )
+from bot.channels.wecom_bot.render import RESPOND, SEND
 from bot.services.ingest import store_inbound
 from bot.transports.base import Transport
 from bot.transports.wecom_bot.connection import BotConnection

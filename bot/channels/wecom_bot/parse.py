@@ -1,13 +1,11 @@
-"""WeCom 智能机器人 (AI bot) JSON frames ↔ `Inbound` / `Outgoing` (docs/long-connections.md).
+"""WeCom 智能机器人 (AI bot) callback frames → `Inbound` (docs/long-connections.md).
 
 Pure functions. What arrives over the long connection:
 - `aibot_msg_callback`: a message — in a group only when the bot was @-mentioned (its
   text then starts with "@<bot name>"), or 1:1. `chattype` is "group" or "single".
 - `aibot_event_callback`: an event; the one the bot acts on is `template_card_event`, a
   click on one of its cards (the button key carries the action, as on the WeCom app).
-Either is answered on the frame's own `req_id`: `aibot_respond_msg` for a message,
-`aibot_respond_update_msg` (within 5 s) for a click; anything else goes out as
-`aibot_send_msg` to a chat id (a group's chatid, or a member's userid for 1:1).
+Either is answered on the frame's own `req_id` (how: bot/channels/wecom_bot/render.py).
 
 Addresses on the `wecom_bot` platform: `chat:<chatid>` for a group, `<userid>` for a
 member 1:1, `re:<req_id>|<address>` for "answer this callback, else send to address".
@@ -20,23 +18,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.channels.base import Inbound, Outgoing
-from bot.channels.wecom.render import (
-    MARKDOWN_BYTES,
-    clip_bytes,
-    decode_button_key,
-    markdown,
-    template_card,
-)
-from bot.i18n import Catalog
+from bot.channels.base import Inbound
+from bot.channels.wecom.render import decode_button_key
 
 PLATFORM = "wecom_bot"
 ACCOUNT_PLATFORM = "wecom"  # whose user ids these are (HR admins, who claimed an alert)
 MSG_CALLBACK = "aibot_msg_callback"
 EVENT_CALLBACK = "aibot_event_callback"
-RESPOND = "aibot_respond_msg"
-RESPOND_UPDATE = "aibot_respond_update_msg"
-SEND = "aibot_send_msg"
 CHAT_PREFIX = "chat:"
 REPLY_PREFIX = "re:"
 SEPARATOR = "|"
@@ -46,7 +34,9 @@ _MENTION = re.compile(r"^(?:\s*@\S+)+\s*")
 TEXT_MAX = 4000  # characters of a message kept (a command is far shorter)
 
 
-def _id(value: Any) -> str:
+def frame_id(value: Any) -> str:
+    """The value if it looks like an id of WeCom's, else "" (render.py reads addresses
+    with it too)."""
     return value if isinstance(value, str) and _ID.match(value) else ""
 
 
@@ -65,14 +55,14 @@ def frame_inbound(frame: Any) -> Inbound | None:
     headers, body = frame.get("headers"), frame.get("body")
     if not isinstance(headers, dict) or not isinstance(body, dict):
         return None
-    req_id, msgid = _id(headers.get("req_id")), _id(body.get("msgid"))
+    req_id, msgid = frame_id(headers.get("req_id")), frame_id(body.get("msgid"))
     sender = body.get("from")
-    userid = _id(sender.get("userid")) if isinstance(sender, dict) else ""
+    userid = frame_id(sender.get("userid")) if isinstance(sender, dict) else ""
     # `aibotid` is not checked: the connection itself was subscribed as this bot.
     if not req_id or not msgid or not userid:
         return None
     group = body.get("chattype") == "group"
-    chat_id = _id(body.get("chatid")) if group else ""
+    chat_id = frame_id(body.get("chatid")) if group else ""
     if group and not chat_id:
         return None
     address = f"{CHAT_PREFIX}{chat_id}" if group else userid
@@ -107,7 +97,7 @@ def _event(
     click = event.get("template_card_event")
     if not isinstance(click, dict):
         return None
-    key, task = click.get("event_key"), _id(click.get("task_id"))
+    key, task = click.get("event_key"), frame_id(click.get("task_id"))
     if not isinstance(key, str) or not key or len(key) > 1024 or not task:
         return None
     return Inbound(
@@ -127,48 +117,3 @@ def disconnected_by_another(frame: Any) -> bool:
     body = frame.get("body")
     event = body.get("event") if isinstance(body, dict) else None
     return isinstance(event, dict) and event.get("eventtype") == "disconnected_event"
-
-
-# -- Outgoing → what the holder sends ----------------------------------------------------
-
-
-def split_reply(address: str) -> tuple[str, str]:
-    """`re:<req_id>|<address>` → (req_id, address); any other address → ("", address)."""
-    if address.startswith(REPLY_PREFIX) and SEPARATOR in address:
-        req_id, _, rest = address[len(REPLY_PREFIX) :].partition(SEPARATOR)
-        return _id(req_id), rest
-    return "", address
-
-
-def chat_of(address: str) -> str:
-    """The chatid aibot_send_msg takes: a group's chatid, or the member's userid."""
-    return address[len(CHAT_PREFIX) :] if address.startswith(CHAT_PREFIX) else address
-
-
-def markdown_body(message: Outgoing, catalog: Catalog) -> dict[str, Any]:
-    return {"msgtype": "markdown", "markdown": {"content": markdown(message, catalog)}}
-
-
-def stream_body(message: Outgoing, catalog: Catalog, stream_id: str) -> dict[str, Any]:
-    """An answer to a message: one finished stream frame (the AI bot's reply format)."""
-    content = markdown(message, catalog)
-    return {"msgtype": "stream", "stream": {"id": stream_id, "finish": True, "content": content}}
-
-
-def card_body(message: Outgoing, task_id: str) -> dict[str, Any]:
-    return {"msgtype": "template_card", "template_card": template_card(message, task_id)}
-
-
-def updated_card(message: Outgoing, task_id: str) -> dict[str, Any]:
-    """The body of `aibot_respond_update_msg`: the card again, same task_id; without
-    buttons it becomes a text notice (nothing left to click)."""
-    if message.actions:
-        card = template_card(message, task_id)
-    else:
-        card = {
-            "card_type": "text_notice",
-            "main_title": {"title": clip_bytes(message.title or "✓", 78)},
-            "sub_title_text": clip_bytes(message.text, MARKDOWN_BYTES // 4),
-            "task_id": task_id,
-        }
-    return {"response_type": "update_template_card", "template_card": card}
