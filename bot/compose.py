@@ -11,12 +11,13 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from bot.channels.base import Needs
 from bot.channels.registry import build_channels
 from bot.config import Settings
 from bot.documents.store import LocalDocumentStore
 from bot.runtime import Runtime, open_runtime
 
-__all__ = ["classifier", "compose", "start_runtime"]
+__all__ = ["channel_needs", "classifier", "compose", "start_runtime"]
 
 
 def classifier(settings: Settings) -> Any:
@@ -36,11 +37,18 @@ def classifier(settings: Settings) -> Any:
     )
 
 
+def channel_needs(rt: Runtime) -> Needs:
+    """What the channels are built from: the few things they need, not the runtime."""
+    return Needs(
+        rt.settings, http=rt.http, redis=rt.redis, problems=rt.problems, catalog=rt.catalog
+    )
+
+
 def compose(rt: Runtime) -> Runtime:
     s = rt.settings
     # Built on first use: a process that never reads a reply never opens the LLM client.
     rt.make_intents = partial(classifier, s)
-    rt.channels = build_channels(rt)
+    rt.channels = build_channels(channel_needs(rt))
     rt.documents = LocalDocumentStore(s.data_dir / "documents")
     return rt
 

@@ -30,10 +30,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app
-from bot.channels.base import HR_GROUP, Inbound, Outgoing, Recipient, SendResult
+from bot.channels.base import HR_GROUP, Inbound, Needs, Outgoing, Recipient, SendResult
 from bot.channels.web import playground_enabled
 from bot.channels.web.channel import WebChannel
-from bot.compose import start_runtime
+from bot.compose import channel_needs, start_runtime
 from bot.config import Settings
 from bot.i18n import Catalog
 from bot.runtime import Runtime
@@ -83,8 +83,8 @@ class RecordingChannel(WebChannel):
     """The `web` channel, keeping what it sends (`sent`, in the order sends happen; the kit
     puts them in outbox order after each run of the worker)."""
 
-    def __init__(self, rt: Runtime, *, hr: bool) -> None:
-        super().__init__(rt, hr=hr)
+    def __init__(self, needs: Needs, *, hr: bool) -> None:
+        super().__init__(needs, hr=hr)
         self.sent: list[Sent] = []
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
@@ -95,7 +95,7 @@ class RecordingChannel(WebChannel):
 
 def record(rt: Runtime) -> RecordingChannel:
     """Register a RecordingChannel as the runtime's `web` channel (before any send)."""
-    channel = RecordingChannel(rt, hr=playground_enabled(rt.settings))
+    channel = RecordingChannel(channel_needs(rt), hr=playground_enabled(rt.settings))
     rt.channels["web"] = channel
     return channel
 

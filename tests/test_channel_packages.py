@@ -1,6 +1,6 @@
 """One package per channel (docs/architecture.md, "Platform packages"): each exposes
-`build`, each is listed once in bot/channels/registry.py, and listing them costs nothing
-until one is on."""
+`load()`, each is listed once in bot/channels/registry.py, and listing them costs
+nothing until one is on."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def channel_packages() -> list[str]:
 
 def test_every_channel_package_is_listed_once_by_its_name():
     assert sorted(CHANNELS) == channel_packages()
-    for name, build in CHANNELS.items():
-        assert build is importlib.import_module(f"bot.channels.{name}").build
+    for name, package in CHANNELS.items():
+        assert package is importlib.import_module(f"bot.channels.{name}")
+        assert callable(package.load())
 
 
 def test_listing_the_channels_imports_none_of_them():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.base import Outgoing, PermanentError, Recipient, TransientError
+from bot.channels.base import Needs, Outgoing, PermanentError, Recipient, TransientError
 from bot.channels.email.channel import build_message, html_body
 from bot.channels.sms.api import signature, string_to_sign
 from bot.channels.sms.channel import SmsChannel, china_mobile
@@ -61,19 +61,12 @@ def test_mainland_mobile_numbers(raw, number):
     assert china_mobile(raw) == number
 
 
-class _Rt:
-    """What SmsChannel reads from the runtime: settings and the HTTP session."""
-
-    def __init__(self, settings, http):
-        self.settings, self.http = settings, http
-
-
 @pytest.fixture
 async def sms_channel(settings_factory):
     import aiohttp
 
     async with AliyunSmsStandin() as standin, aiohttp.ClientSession() as http:
-        channel = SmsChannel(_Rt(settings_factory(sms=standin.settings()), http))
+        channel = SmsChannel(Needs(settings_factory(sms=standin.settings()), http=http))
         yield standin, channel
 
 

@@ -13,11 +13,20 @@ with `HR_GROUP`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.i18n import Catalog
+from bot.problems import Problems
+
+if TYPE_CHECKING:
+    import aiohttp
+    from redis.asyncio import Redis
+
+    from bot.config import Settings
 
 HR_GROUP = "hr_group"
 # Platforms whose users are another platform's accounts: the WeCom AI bot's users are
@@ -193,8 +202,32 @@ class SessionLimit:
     budget: int
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What a channel is built from (docs/architecture.md, "Platform packages"): the
+    settings (its own section and the few shared ones it reads), the HTTP session, Redis
+    (None when it is not configured), the /readyz problems and the message catalog —
+    never the whole runtime. The composition root (bot/compose.py) makes one for all."""
+
+    settings: Settings
+    http: aiohttp.ClientSession | None = None
+    redis: Redis | None = None
+    problems: Problems = field(default_factory=Problems)
+    catalog: Catalog = field(default_factory=Catalog)
+
+
 class Channel(ABC):
     name: str
+
+    def __init__(self, needs: Needs) -> None:
+        self.settings = needs.settings
+        # Its own section of the settings (`[wecom]` for `wecom` …); None for a channel
+        # without one (`web`).
+        self.cfg: Any = getattr(needs.settings, self.name, None)
+        self.http = needs.http
+        self.redis = needs.redis
+        self.problems = needs.problems
+        self.catalog = needs.catalog
 
     @abstractmethod
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:

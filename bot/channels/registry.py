@@ -1,37 +1,43 @@
 """Every channel, and building the enabled ones (docs/architecture.md, "Platform packages").
 
-A channel is a package under bot/channels/ whose `build(rt)` returns its `Channel`, or
-None when the settings leave it off; a package imports its modules only when it is on.
-Adding a channel is adding its package and its line in `CHANNELS`.
+A channel is a package under bot/channels/ with `load()`, which imports its modules and
+returns its `Channel` class (or a function of `Needs` that makes it). The registry builds
+it from the `Needs` the composition root hands over when its config section says
+`enabled`, or, for a package with no section of its own, when its `enabled(settings)`
+says so. Adding a channel is adding its package and its line in `CHANNELS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from bot.channels import email, feishu, sms, web, wecom, wecom_bot
-from bot.channels.base import Channel
+from bot.channels.base import Channel, Needs
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from bot.config import Settings
 
-# platform name (what addresses and stored rows say) -> its package's build, in build order
-CHANNELS: dict[str, Callable[[Runtime], Channel | None]] = {
-    "wecom": wecom.build,
-    "feishu": feishu.build,
-    "wecom_bot": wecom_bot.build,
+# platform name (what addresses and stored rows say) -> its package, in build order
+CHANNELS: dict[str, ModuleType] = {
+    "wecom": wecom,
+    "feishu": feishu,
+    "wecom_bot": wecom_bot,
     # Outside chat (docs/sms-email.md): send-only channels the reach service picks.
-    "sms": sms.build,
-    "email": email.build,
-    "web": web.build,
+    "sms": sms,
+    "email": email,
+    "web": web,
 }
 
 
-def build_channels(rt: Runtime) -> dict[str, Channel]:
-    channels: dict[str, Channel] = {}
-    for name, build in CHANNELS.items():
-        channel = build(rt)
-        if channel is not None:
-            channels[name] = channel
-    return channels
+def is_on(name: str, settings: Settings) -> bool:
+    decide = getattr(CHANNELS[name], "enabled", None)
+    return decide(settings) if decide is not None else getattr(settings, name).enabled
+
+
+def build_channels(needs: Needs) -> dict[str, Channel]:
+    return {
+        name: package.load()(needs)
+        for name, package in CHANNELS.items()
+        if is_on(name, needs.settings)
+    }

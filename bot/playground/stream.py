@@ -72,7 +72,7 @@ async def run(
         ends_at = loop.time() + STREAM_SECONDS
         while not stopping.is_set() and loop.time() < ends_at:
             now = clock()
-            for item in await feed.load_items(panes, now, since, catalog=channel.rt.catalog):
+            for item in await feed.load_items(panes, now, since, catalog=channel.catalog):
                 await emit(item)
             since = now
             await write_event(response, "cursor", {"now": now.isoformat()})

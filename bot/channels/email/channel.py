@@ -31,7 +31,6 @@ from bot.channels.base import (
 
 if TYPE_CHECKING:
     from bot.config import EmailSettings
-    from bot.runtime import Runtime
 
 
 def sender_address(cfg: EmailSettings) -> str:
@@ -73,17 +72,13 @@ def build_message(
 class EmailChannel(Channel):
     name = "email"
 
-    def __init__(self, rt: Runtime):
-        self.rt = rt
-        self.cfg = rt.settings.email
-
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
         if "@" not in to.address:
             raise PermanentError("not an e-mail address", code="ADDRESS")
         mail = build_message(
-            self.cfg, self.rt.settings.company.name, to.address, message, idempotency_key
+            self.cfg, self.settings.company.name, to.address, message, idempotency_key
         )
-        await submit(self.cfg, mail, self.rt.settings.delivery.http_timeout.total_seconds())
+        await submit(self.cfg, mail, self.settings.delivery.http_timeout.total_seconds())
         return SendResult(message_id=mail["Message-ID"])
 
 

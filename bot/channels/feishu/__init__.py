@@ -1,7 +1,7 @@
 """Feishu (飞书): the bot's messages, cards and callbacks (docs/feishu.md).
 
-`build` is this channel's line in bot/channels/registry.py; the channel's modules are
-imported only when it is on (a disabled platform costs nothing).
+Listed in bot/channels/registry.py, which builds it when `[feishu] enabled`; `load()`
+imports the channel's modules, so a disabled platform costs nothing.
 """
 
 from __future__ import annotations
@@ -10,13 +10,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel
-    from bot.runtime import Runtime
 
 
-def build(rt: Runtime) -> Channel | None:
-    """The `feishu` channel, or None when `[feishu]` is off."""
-    if not rt.settings.feishu.enabled:
-        return None
+def load() -> type[Channel]:
     from bot.channels.feishu.channel import FeishuChannel
 
-    return FeishuChannel(rt)
+    return FeishuChannel

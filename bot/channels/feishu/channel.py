@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -22,6 +22,7 @@ from bot.channels.base import (
     DeliveryError,
     DownloadedFile,
     MediaRef,
+    Needs,
     Outgoing,
     PermanentError,
     Recipient,
@@ -31,9 +32,6 @@ from bot.channels.feishu.api import FeishuApi
 from bot.channels.feishu.render import build_card, card_json, defuse_mentions
 from bot.channels.platform.files import read_chart
 from bot.privacy import normalize_phone
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +51,10 @@ def _segment(value: str) -> str:
 class FeishuChannel(Channel):
     name = "feishu"
 
-    def __init__(self, rt: Runtime):
-        self.rt = rt
-        self.cfg = rt.settings.feishu
-        self.api = FeishuApi(
-            self.cfg,
-            rt.http,
-            rt.redis,
-            rt.problems,
-            read_timeout=rt.settings.delivery.http_timeout.total_seconds(),
-        )
+    def __init__(self, needs: Needs):
+        super().__init__(needs)
+        timeout = self.settings.delivery.http_timeout.total_seconds()
+        self.api = FeishuApi(self.cfg, self.http, self.redis, self.problems, read_timeout=timeout)
 
     def can_reach_hr(self) -> bool:
         return bool(self.cfg.hr_chat_id)
@@ -91,7 +83,7 @@ class FeishuChannel(Channel):
                 await self._create(
                     id_type, receive_id, "text", self._text(message), idempotency_key, "text"
                 )
-            chart = await read_chart(self.rt.settings.data_dir, message.image_key)
+            chart = await read_chart(self.settings.data_dir, message.image_key)
             image_key = await self.upload_image(chart)
             return await self._create(
                 id_type, receive_id, "image", {"image_key": image_key}, idempotency_key, "image"
@@ -162,7 +154,7 @@ class FeishuChannel(Channel):
         kind = "image" if media.kind == "image" else "file"
         # The same limit as on every platform: a larger file comes back one byte over it
         # and the document checks refuse it (bot/channels/platform/download.py).
-        limit = int(self.rt.settings.storage.max_document_mb * 1024 * 1024)
+        limit = int(self.settings.storage.max_document_mb * 1024 * 1024)
         got = await self.api.download(path, {"type": kind}, limit)
         return DownloadedFile(
             data=got.data,

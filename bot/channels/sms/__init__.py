@@ -1,7 +1,7 @@
 """SMS through Aliyun 短信服务, send-only (docs/sms-email.md).
 
-`build` is this channel's line in bot/channels/registry.py; the channel's modules are
-imported only when it is on (a disabled platform costs nothing).
+Listed in bot/channels/registry.py, which builds it when `[sms] enabled`; `load()`
+imports the channel's modules, so a disabled platform costs nothing.
 """
 
 from __future__ import annotations
@@ -10,13 +10,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel
-    from bot.runtime import Runtime
 
 
-def build(rt: Runtime) -> Channel | None:
-    """The `sms` channel, or None when `[sms]` is off."""
-    if not rt.settings.sms.enabled:
-        return None
+def load() -> type[Channel]:
     from bot.channels.sms.channel import SmsChannel
 
-    return SmsChannel(rt)
+    return SmsChannel

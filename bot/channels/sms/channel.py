@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
 
 from bot.channels.base import Channel, Outgoing, PermanentError, Recipient, SendResult
 from bot.channels.sms.api import call
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 _SEPARATORS = re.compile(r"[\s\-()]+")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -43,10 +39,6 @@ def china_mobile(raw: str | None) -> str | None:
 class SmsChannel(Channel):
     name = "sms"
 
-    def __init__(self, rt: Runtime):
-        self.cfg = rt.settings.sms
-        self.rt = rt
-
     def template_code(self, template: str) -> str:
         """The template code of "invite" / "reminder" ("" when none is configured)."""
         return {"invite": self.cfg.template_invite, "reminder": self.cfg.template_reminder}.get(
@@ -62,7 +54,7 @@ class SmsChannel(Channel):
             raise PermanentError(f"no SMS template for {message.template!r}", code="TEMPLATE")
         params = {k: str(message.params.get(k, ""))[:PARAM_MAX] for k in PARAMS}
         answer = await call(
-            self.rt.http,
+            self.http,
             self.cfg,
             "SendSms",
             {

@@ -1,8 +1,8 @@
 """The web channel: the candidate page (docs/candidate-page.md) and the playground
 (docs/playground.md), and where each of them runs.
 
-`build` is this channel's line in bot/channels/registry.py; the channel's module is
-imported only when it is on.
+Listed in bot/channels/registry.py, which builds it where `enabled` says (wherever the
+candidate page runs); `load()` imports the channel's module only then.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.channels.base import Channel
-    from bot.runtime import Runtime
+    from collections.abc import Callable
+
+    from bot.channels.base import Channel, Needs
 
 
 def playground_enabled(settings) -> bool:
@@ -31,11 +32,12 @@ def candidate_page_enabled(settings) -> bool:
     return bool(settings.server.public_url) or playground_enabled(settings)
 
 
-def build(rt: Runtime) -> Channel | None:
-    """The `web` channel wherever the candidate page runs; HR's side of it (the HR group
-    pane) only with the playground."""
-    if not candidate_page_enabled(rt.settings):
-        return None
+# The registry asks this instead of a config section's `enabled` (`web` has none).
+enabled = candidate_page_enabled
+
+
+def load() -> Callable[[Needs], Channel]:
     from bot.channels.web.channel import WebChannel
 
-    return WebChannel(rt, hr=playground_enabled(rt.settings))
+    # HR's side of it (the HR group pane) only with the playground.
+    return lambda needs: WebChannel(needs, hr=playground_enabled(needs.settings))

@@ -24,7 +24,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import filetype
 
@@ -32,14 +31,12 @@ from bot.channels.base import (
     Channel,
     DownloadedFile,
     MediaRef,
+    Needs,
     Outgoing,
     PermanentError,
     Recipient,
     SendResult,
 )
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 # The playground's HR user: its HR pane writes as `web:playground-hr`, an HR admin while
 # the playground is enabled (see Turn.is_admin in flows/router.py).
@@ -115,8 +112,8 @@ class WebDelivery:
 class WebChannel(Channel):
     name = "web"
 
-    def __init__(self, rt: Runtime, *, hr: bool = True):
-        self.rt = rt
+    def __init__(self, needs: Needs, *, hr: bool = True):
+        super().__init__(needs)
         self.hr = hr  # False: candidates only (the candidate page without the playground)
         self._listeners: set[asyncio.Queue] = set()
         self._relay: asyncio.Task | None = None  # hears other processes' sends
@@ -124,17 +121,17 @@ class WebChannel(Channel):
     @property
     def _topic(self) -> str:
         """One pub/sub channel per bot (its database), whatever Redis db it uses."""
-        digest = hashlib.sha256(self.rt.settings.database.url.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(self.settings.database.url.encode()).hexdigest()[:16]
         return f"offerbot:web-sent:{digest}"
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
         delivery = WebDelivery(to.address, message, idempotency_key)
         self._publish(delivery)
-        if self.rt.redis is not None:
+        if self.redis is not None:
             dumped = message.model_dump(mode="json")
             body = {"address": to.address, "key": idempotency_key, "message": dumped}
             try:
-                publish = self.rt.redis.publish(self._topic, json.dumps(body, ensure_ascii=False))
+                publish = self.redis.publish(self._topic, json.dumps(body, ensure_ascii=False))
                 await asyncio.wait_for(publish, PUBLISH_TIMEOUT)  # Redis down: do not hang
             except Exception as exc:  # noqa: BLE001 - the page reads the database anyway
                 log.debug("web delivery not published: %s", type(exc).__name__)
@@ -143,7 +140,7 @@ class WebChannel(Channel):
     async def _listen(self) -> None:
         """Other processes' sends, to this process's listeners (the stream drops repeats)."""
         while True:
-            pubsub = self.rt.redis.pubsub()
+            pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(self._topic)
                 async for item in pubsub.listen():
@@ -170,7 +167,7 @@ class WebChannel(Channel):
         await super().close()
 
     async def download(self, media: MediaRef) -> DownloadedFile:
-        path = upload_path(self.rt.settings.data_dir, media.key)
+        path = upload_path(self.settings.data_dir, media.key)
         try:
             data = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
@@ -187,7 +184,7 @@ class WebChannel(Channel):
     def subscribe(self) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
         self._listeners.add(queue)
-        if self._relay is None and self.rt.redis is not None:
+        if self._relay is None and self.redis is not None:
             self._relay = asyncio.create_task(self._listen())
         return queue
 

@@ -1,7 +1,7 @@
 """WeCom: the app (企业微信应用), 微信客服 and the HR group robot (docs/wecom.md).
 
-`build` is this channel's line in bot/channels/registry.py; the channel's modules are
-imported only when it is on (a disabled platform costs nothing).
+Listed in bot/channels/registry.py, which builds it when `[wecom] enabled`; `load()`
+imports the channel's modules, so a disabled platform costs nothing.
 """
 
 from __future__ import annotations
@@ -10,13 +10,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel
-    from bot.runtime import Runtime
 
 
-def build(rt: Runtime) -> Channel | None:
-    """The `wecom` channel, or None when `[wecom]` is off."""
-    if not rt.settings.wecom.enabled:
-        return None
+def load() -> type[Channel]:
     from bot.channels.wecom.channel import WecomChannel
 
-    return WecomChannel(rt)
+    return WecomChannel

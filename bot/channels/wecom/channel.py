@@ -26,7 +26,7 @@ import re
 import secrets
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import filetype
@@ -37,6 +37,7 @@ from bot.channels.base import (
     Channel,
     DownloadedFile,
     MediaRef,
+    Needs,
     Outgoing,
     PermanentError,
     Recipient,
@@ -65,9 +66,6 @@ from bot.channels.wecom.robot import PacedMerger
 from bot.privacy import normalize_phone, scrub
 from bot.storage.models import KeyValue
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
-
 log = logging.getLogger(__name__)
 
 KF_SESSION = SessionLimit(window=timedelta(hours=48), budget=5)
@@ -86,20 +84,19 @@ BAD_AES_KEY = "wecom.encoding_aes_key is not a valid EncodingAESKey"
 class WecomChannel(Channel):
     name = "wecom"
 
-    def __init__(self, rt: Runtime):
-        self.rt = rt
-        self.cfg = rt.settings.wecom
-        self.api = WecomApi(self.cfg, rt.http, rt.redis, rt.problems)
+    def __init__(self, needs: Needs):
+        super().__init__(needs)
+        self.api = WecomApi(self.cfg, self.http, self.redis, self.problems)
         self.crypto: CallbackCrypto | None
         try:
             self.crypto = CallbackCrypto(
                 self.cfg.token, self.cfg.encoding_aes_key, self.cfg.corp_id
             )
-            rt.problems.discard_if("wecom", (BAD_AES_KEY,))  # fixed since another start
+            self.problems.discard_if("wecom", (BAD_AES_KEY,))  # fixed since another start
         except Exception:  # noqa: BLE001 - binascii/assert errors from a malformed key
             self.crypto = None
-            rt.problems.own("wecom", BAD_AES_KEY)
-            log.error("wecom: %s; callbacks are refused", rt.problems["wecom"])
+            self.problems.own("wecom", BAD_AES_KEY)
+            log.error("wecom: %s; callbacks are refused", self.problems["wecom"])
         self.robot: PacedMerger | None = None
         if self.cfg.hr_webhook_key:
             self.robot = PacedMerger(self._post_robot_markdown, per_minute=20)
@@ -114,7 +111,7 @@ class WecomChannel(Channel):
         return KF_SESSION if is_kf_address(address) else None
 
     def can_reach_hr(self) -> bool:
-        bot = self.rt.settings.wecom_bot
+        bot = self.settings.wecom_bot
         if bot.enabled and bot.hr_chat_id:  # the AI bot's cards replace these routes
             return False
         return bool(self.cfg.hr_webhook_key or self.cfg.hr_chat_id)
@@ -132,7 +129,7 @@ class WecomChannel(Channel):
 
     async def download(self, media: MediaRef) -> DownloadedFile:
         """media/get — app and kf media alike (ids die after 3 days: the worker fetches at once)."""
-        limit = int(self.rt.settings.storage.max_document_mb * 1024 * 1024)
+        limit = int(self.settings.storage.max_document_mb * 1024 * 1024)
         got = await self.api.download(media.key, limit)
         return DownloadedFile(
             data=got.data,
@@ -148,13 +145,13 @@ class WecomChannel(Channel):
         if not mobile or not _MOBILE.match(mobile):
             return None
         miss_key = f"offerbot:wecom:nouser:{hashlib.sha256(mobile.encode()).hexdigest()[:24]}"
-        if await _redis_quietly(self.rt.redis, "exists", miss_key):
+        if await _redis_quietly(self.redis, "exists", miss_key):
             return None
         try:
             data = await self.api.call("user/getuserid", {"mobile": mobile})
         except WecomApiError as exc:
             if exc.errcode == USER_NOT_FOUND:
-                await _redis_quietly(self.rt.redis, "set", miss_key, b"1", ex=86400)
+                await _redis_quietly(self.redis, "set", miss_key, b"1", ex=86400)
             log.info("wecom user look-up found nobody (%s)", exc.errcode)
             return None
         except (TransientError, PermanentError) as exc:
@@ -233,7 +230,7 @@ class WecomChannel(Channel):
         if message.kind == "image" and message.image_key:
             media_id = await self.upload_image(await self._chart(message.image_key))
             if message.text:
-                await self._app_message(userid, _text_body(plain_text(message, self.rt.catalog)))
+                await self._app_message(userid, _text_body(plain_text(message, self.catalog)))
             data = await self._app_message(
                 userid, {"msgtype": "image", "image": {"media_id": media_id}}
             )
@@ -242,7 +239,7 @@ class WecomChannel(Channel):
             sent = await self._send_card(userid, message, key)
             if sent is not None:
                 return sent
-        data = await self._app_message(userid, _text_body(plain_text(message, self.rt.catalog)))
+        data = await self._app_message(userid, _text_body(plain_text(message, self.catalog)))
         return SendResult(str(data.get("msgid", "")))
 
     async def _send_card(self, userid: str, message: Outgoing, key: str) -> SendResult | None:
@@ -281,7 +278,7 @@ class WecomChannel(Channel):
     async def _member_quota(self, userid: str) -> None:
         """Count this message against the member's 30/min and 1000/h (shared in Redis;
         without Redis the message goes unmetered rather than not at all)."""
-        redis = self.rt.redis
+        redis = self.redis
         if redis is None:
             return
         now = time.time()
@@ -348,7 +345,7 @@ class WecomChannel(Channel):
         msgid = kf_msgid(key)
         welcome = None
         if content["msgtype"] in ("text", "msgmenu"):  # what a welcome may carry
-            welcome = await take_welcome_code(self.rt.redis, external_userid)
+            welcome = await take_welcome_code(self.redis, external_userid)
         if welcome:
             try:
                 data = await self.api.call(
@@ -365,7 +362,7 @@ class WecomChannel(Channel):
 
     async def _send_hr(self, message: Outgoing) -> SendResult:
         if self.robot is not None:
-            await self.robot.submit(scrub(markdown(message, self.rt.catalog)))
+            await self.robot.submit(scrub(markdown(message, self.catalog)))
             if message.kind == "image" and message.image_key:
                 await self._post_robot_image(await self._chart(message.image_key))
             return SendResult("")
@@ -375,7 +372,7 @@ class WecomChannel(Channel):
 
     async def _send_appchat(self, chat_id: str, message: Outgoing) -> SendResult:
         """Group chats get the text alone (no cards there), with phone numbers masked."""
-        text = scrub(plain_text(message, self.rt.catalog))
+        text = scrub(plain_text(message, self.catalog))
         await self.api.call("appchat/send", {"chatid": chat_id, **_text_body(text)})
         if message.kind == "image" and message.image_key:
             media_id = await self.upload_image(await self._chart(message.image_key))
@@ -394,7 +391,7 @@ class WecomChannel(Channel):
         await self.api.webhook(self.cfg.hr_webhook_key, {"msgtype": "image", "image": image})
 
     async def _chart(self, image_key: str) -> bytes:
-        return await read_chart(self.rt.settings.data_dir, image_key)
+        return await read_chart(self.settings.data_dir, image_key)
 
 
 async def _redis_quietly(redis: Any, command: str, *args: Any, **kwargs: Any) -> Any:

@@ -1,7 +1,7 @@
 """WeCom 智能机器人: the channel behind the long connection (docs/long-connections.md).
 
-`build` is this channel's line in bot/channels/registry.py; the channel's modules are
-imported only when it is on (a disabled platform costs nothing).
+Listed in bot/channels/registry.py, which builds it when `[wecom_bot] enabled`; `load()`
+imports the channel's modules, so a disabled platform costs nothing.
 """
 
 from __future__ import annotations
@@ -10,13 +10,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel
-    from bot.runtime import Runtime
 
 
-def build(rt: Runtime) -> Channel | None:
-    """The `wecom_bot` channel, or None when `[wecom_bot]` is off."""
-    if not rt.settings.wecom_bot.enabled:
-        return None
+def load() -> type[Channel]:
     from bot.channels.wecom_bot.channel import WecomBotChannel
 
-    return WecomBotChannel(rt)
+    return WecomBotChannel

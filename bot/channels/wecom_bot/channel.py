@@ -17,13 +17,13 @@ to the holder through Redis (bot/channels/wecom_bot/relay.py), then waits for We
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
 from bot.channels.base import (
     HR_GROUP,
     Channel,
+    Needs,
     Outgoing,
     PermanentError,
     Recipient,
@@ -45,9 +45,6 @@ from bot.channels.wecom_bot.render import (
     updated_card,
 )
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
-
 # Errors worth trying again later: system busy, rate limits.
 TRANSIENT_ERRCODES = {-1, 45009, 45033}
 
@@ -55,9 +52,8 @@ TRANSIENT_ERRCODES = {-1, 45009, 45033}
 class WecomBotChannel(Channel):
     name = "wecom_bot"
 
-    def __init__(self, rt: Runtime):
-        self.rt = rt
-        self.cfg = rt.settings.wecom_bot
+    def __init__(self, needs: Needs):
+        super().__init__(needs)
         # task_ids are kept unique per bot: the bot id's digest, then the row's key
         self._salt = hashlib.sha1(self.cfg.bot_id.encode()).hexdigest()[:8]  # noqa: S324
 
@@ -65,7 +61,7 @@ class WecomBotChannel(Channel):
         return bool(self.cfg.hr_chat_id)
 
     def frames(self, to: Recipient, message: Outgoing, key: str) -> list[Frame]:
-        catalog = self.rt.catalog
+        catalog = self.catalog
         if message.replaces:
             req_id, _, task = message.replaces.partition(SEPARATOR)
             return [Frame(key, RESPOND_UPDATE, updated_card(message, task), req_id=req_id)]
@@ -91,12 +87,12 @@ class WecomBotChannel(Channel):
         return [Frame(key, SEND, {"chatid": chat, **markdown_body(message, catalog)})]
 
     async def send(self, to: Recipient, message: Outgoing, idempotency_key: str) -> SendResult:
-        if self.rt.redis is None:
+        if self.redis is None:
             raise TransientError("wecom_bot: Redis is not reachable")
         frames = self.frames(to, message, idempotency_key)
         wait = self.cfg.send_timeout.total_seconds()
         try:
-            answer = await submit(self.rt.redis, self.cfg.bot_id, frames, wait)
+            answer = await submit(self.redis, self.cfg.bot_id, frames, wait)
         except (RedisError, OSError) as exc:
             raise TransientError(f"wecom_bot: Redis: {type(exc).__name__}") from exc
         if answer is None:
