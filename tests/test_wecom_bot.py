@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -354,13 +356,10 @@ reconnect_delay = "50ms"
     return str(path)
 
 
-async def test_a_killed_holder_is_replaced_by_a_standby(
-    tmp_path, make_runtime, bot_settings, standin
-):
-    """The holder is a real `offerbot serve` process, killed with SIGKILL: it never gives
-    the lease back, and the standby takes over once the lease runs out."""
-    settings = bot_settings()
-    rt = await make_runtime(settings)
+@asynccontextmanager
+async def holder_and_standby(tmp_path, rt, settings, standin):
+    """A real `offerbot serve` (this checkout's code) holding the connection, and a standby
+    transport in this process that found it held; both ended on the way out."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
     root = str(Path(__file__).resolve().parent.parent)  # this checkout's code, not another
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
@@ -377,6 +376,24 @@ async def test_a_killed_holder_is_replaced_by_a_standby(
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         standby = await start_transport(rt)
         await wait_for(lambda: _state(standby, "holder_elsewhere"))
+        yield proc, standby
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # were it frozen
+            proc.kill()
+            proc.wait(timeout=10)
+        if standby is not None:
+            await standby.stop()
+
+
+async def test_a_killed_holder_is_replaced_by_a_standby(
+    tmp_path, make_runtime, bot_settings, standin
+):
+    """The holder is a real `offerbot serve` process, killed with SIGKILL: it never gives
+    the lease back, and the standby takes over once the lease runs out."""
+    settings = bot_settings()
+    rt = await make_runtime(settings)
+    async with holder_and_standby(tmp_path, rt, settings, standin) as (proc, standby):
         assert standin.connects == 1
         proc.kill()
         proc.wait(timeout=10)
@@ -384,12 +401,6 @@ async def test_a_killed_holder_is_replaced_by_a_standby(
         assert standin.connects == 2
         await standin.push(standin.message("/help"))
         await wait_for(lambda: stored(1))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        if standby is not None:
-            await standby.stop()
 
 
 async def test_an_oversized_frame_ends_the_connection_and_it_comes_back(env, standin):
@@ -571,26 +582,9 @@ async def test_a_holder_process_that_stops_renewing_loses_the_connection(
     standby polling; then it is frozen (SIGSTOP: no thread of it runs, so nothing renews)
     and the standby takes over; thawed (SIGCONT), it finds the lease gone and closes its
     own connection."""
-    import signal
-
     settings = bot_settings()
     rt = await make_runtime(settings)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERBOT_")}
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    config = _holder_config(tmp_path, settings, standin)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--no-worker", "--config", config],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    standby = None
-    try:
-        await standin.wait(lambda: standin.live or proc.poll() is not None, timeout=90)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        standby = await start_transport(rt)
-        await wait_for(lambda: _state(standby, "holder_elsewhere"))
+    async with holder_and_standby(tmp_path, rt, settings, standin) as (proc, standby):
         await asyncio.sleep(3.5)
         assert standby.status.state == "holder_elsewhere"
         assert standin.connects == 1 and len(standin.live) == 1
@@ -602,10 +596,3 @@ async def test_a_holder_process_that_stops_renewing_loses_the_connection(
         assert standby.status.state == "connected" and proc.poll() is None
         await standin.push(standin.message("/help"))
         await wait_for(lambda: stored(1))
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
-            proc.wait(timeout=10)
-        if standby is not None:
-            await standby.stop()
