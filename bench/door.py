@@ -31,6 +31,7 @@ import aiohttp
 
 from bench import backends, botconfig, cli, procs
 from bench.payloads import builders
+from bench.slow_clients import Trickle
 
 LIMITS = {"header_timeout": 1, "body_timeout": 1, "keepalive_timeout": 4, "max_connections": 30}
 CALLBACKS, QUICK_CALLBACKS = 50, 10
@@ -146,17 +147,7 @@ async def closes(port: int) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /healthz HTTP/1.1\r\n")
-
-    async def trickle() -> None:
-        for _ in range(100):
-            await asyncio.sleep(0.3)
-            try:
-                writer.write(b"X")
-                await writer.drain()
-            except (ConnectionError, RuntimeError):
-                return
-
-    dribble = asyncio.create_task(trickle())
+    dribble = asyncio.create_task(Trickle(writer, 100).run())
     out["slow_headers_s"] = await _closed_after(reader)
     dribble.cancel()
     writer.close()

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from bench.door import gzip_bomb
+from bench.slow_clients import Trickle
 from tests.standins.wecom import text_xml
 
 pytestmark = pytest.mark.timeout(120)
@@ -168,22 +169,10 @@ async def test_slow_headers_slow_bodies_and_idle_sockets_are_closed(fault_env_fa
         # completes a request head.
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\n")
-        sent = 0
-
-        async def trickle():
-            nonlocal sent
-            for _ in range(TRICKLE):
-                await asyncio.sleep(0.3)
-                try:
-                    writer.write(b"X")
-                    await writer.drain()
-                except (ConnectionError, RuntimeError):
-                    return
-                sent += 1
-
-        dribble = asyncio.create_task(trickle())
+        slow = Trickle(writer, TRICKLE)
+        dribble = asyncio.create_task(slow.run())
         assert await read_until_closed(reader) == b""  # closed unanswered,
-        assert sent < TRICKLE  # while the client was still sending its head,
+        assert slow.sent < TRICKLE  # while the client was still sending its head,
         # and before the keep-alive socket that went idle earlier: the header deadline
         # closed it, not the idle rule. That socket still answers.
         idle_w.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
