@@ -148,7 +148,10 @@ def main() -> int:
     from bot import metrics
 
     out = settings.data_dir / metrics.WORKER_FILE
-    return run_service(run_worker(settings, parent_pipe=fd, metrics_to=out))
+    # Below the server's CPU priority once started (docs/performance.md, "The default
+    # serve"): acknowledging wins the CPU, the backlog is processed while serve is idle.
+    nice = settings.worker.serve_worker_nice
+    return run_service(run_worker(settings, parent_pipe=fd, metrics_to=out, nice=nice))
 
 
 if __name__ == "__main__":

@@ -193,6 +193,9 @@ class WorkerSettings(_Section):
     # Where `offerbot serve` runs its worker: a child process (a core of its own) or, as
     # before, on the server's own event loop (docs/deployment.md, "One process or two").
     serve_worker: Literal["child", "same_process"] = "child"
+    # Added to the child's niceness (0-19): it yields the CPU to the server's
+    # acknowledgements and catches up when they are idle (docs/performance.md).
+    serve_worker_nice: int = Field(10, ge=0, le=19)
 
 
 class DeliverySettings(_Section):
