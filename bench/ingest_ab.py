@@ -131,6 +131,10 @@ def _cpu(pid: int) -> dict[str, float]:
     return {"serve": t.user + t.system, "child": child}
 
 
+def _per_ack(r: dict[str, Any]) -> float:
+    return r["serve_cpu"] * 1000 / r["req_per_s"] if r["req_per_s"] else float("nan")
+
+
 def _ratio(row: dict[str, Any], name: str) -> float:
     bare = row["bare"]["req_per_s"]
     return row[name]["req_per_s"] / bare if bare else 0.0
@@ -144,7 +148,8 @@ def _line(row: dict[str, Any]) -> str:
             f"{name} {r['req_per_s']:.0f} req/s p50 {r['p50_ms']} p99 {r['p99_ms']} "
             f"err {r['errors']} ({_ratio(row, name):.0%}) cpu {r['serve_cpu']}/{r['child_cpu']};"
         )
-    parts.append(f"bare {row['bare']['req_per_s']:.0f} req/s p99 {row['bare']['p99_ms']}")
+    b = row["bare"]
+    parts.append(f"bare {b['req_per_s']:.0f} req/s p99 {b['p99_ms']} cpu {b['serve_cpu']}")
     return " ".join(parts)
 
 
@@ -152,8 +157,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
     res = results[0]
     out = [
         "| platform | load | serve | rounds | req/s | p50 ms | p99 ms | errors | bare req/s "
-        "| ratio (median) | ratio each round | CPU serve / child |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| ratio (median) | ratio each round | CPU s/s: serve / child | serve CPU ms per ack |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
     keys = sorted({(r["platform"], r["load"]) for r in res["rows"]})
     for platform, load in keys:
@@ -169,7 +174,10 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"| {med('p50_ms'):.0f} | {med('p99_ms'):.0f} | {med('errors'):.0f} "
                 f"| {med('req_per_s', 'bare'):,.0f} | {statistics.median(ratios):.0%} "
                 f"| {' '.join(f'{x:.0%}' for x in ratios)} "
-                f"| {med('serve_cpu'):.2f} / {med('child_cpu'):.2f} |"
+                f"| {med('serve_cpu'):.2f} / {med('child_cpu'):.2f} "
+                f"(bare {med('serve_cpu', 'bare'):.2f}) "
+                f"| {statistics.median(_per_ack(r[name]) for r in rows):.2f} "
+                f"(bare {statistics.median(_per_ack(r['bare']) for r in rows):.2f}) |"
             )
     d = res["durability"]
     out += [
