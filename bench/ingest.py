@@ -1,6 +1,7 @@
 """Webhook ingest: `offerbot serve` against the bare aiohttp app, in the same run.
 
     python -m bench.ingest [--quick] [--backend sqlite|postgres ...]
+                           [--default-mode] [--platform wecom|feishu ...] [--baseline DIR]
 
 For each database set-up: fill the database with 100 000 earlier callbacks (a bot that
 has run for a while: the de-duplication lookups must stay index lookups), start
@@ -13,11 +14,19 @@ its row (and that forged ones have none).
 
 The worker is off so the figures are the HTTP path alone (verify, decrypt, group commit,
 one Redis round trip per batch); `e2e.py` runs serve with its worker.
+
+`--default-mode`: `serve` as it runs by default (its worker in a child process, busy with
+what it acknowledges: every callback is a new user's message, answered through the
+platform stand-in of bench/standin.py), at 1 000 req/s and full speed; bot and bare app
+each frozen (SIGSTOP, with its children) while the other is measured, as bench/e2e.py
+does. `--baseline DIR` runs another source tree's `serve` first (e.g. `git archive main |
+tar -x -C DIR`), on a fresh set-up, in the same run: before and after side by side.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +63,8 @@ class Load:
 
 LOADS = (Load("rate", 200, 3), Load("rate", 500, 3), Load("rate", 1000, 4), Load("full", 50, 4))
 QUICK_LOADS = (Load("rate", 200, 1), Load("rate", 1000, 1.5), Load("full", 50, 1.5))
+DEFAULT_MODE_LOADS = (Load("rate", 1000, 4), Load("full", 50, 4))  # the issue's two targets
+DEFAULT_MODE_CAP = 25_000  # callbacks built per full-speed load in the default mode
 
 
 async def send(load: Load, callbacks: list[Callback], label: str) -> loadgen.Result:
@@ -93,15 +104,25 @@ async def run_backend(
     loads: tuple[Load, ...] = LOADS,
     platforms: tuple[str, ...] = ("wecom", "feishu"),
     history: int = HISTORY,
+    *,
+    worker: bool = False,
+    root: Path = procs.ROOT,
 ) -> dict[str, Any]:
-    """Every load against bot and bare app on one set-up; rows, memory and durability."""
+    """Every load against bot and bare app on one set-up; rows, memory and durability.
+    `worker`: the default serve (worker child, answering through a stand-in), each of
+    bot and bare app frozen while the other is measured."""
+    from bench.e2e import frozen  # noqa: PLC0415 - e2e imports this module
+    from bench.standin import Standin  # noqa: PLC0415
+
     async with backends.backend(kind, workdir) as be:
         await _fill_history(be, history)
+        standin = await Standin().start() if worker else None
         port = procs.free_port()
-        config = botconfig.write(
-            workdir / f"ingest-{kind}.toml", be, port, api_base_url=procs.closed_port_url()
+        api = standin.url if standin else procs.closed_port_url()
+        config = botconfig.write(workdir / f"ingest-{kind}.toml", be, port, api_base_url=api)
+        bot = procs.serve(
+            config, port, workdir / f"ingest-{kind}-serve.log", worker=worker, root=root
         )
-        bot = procs.serve(config, port, workdir / f"ingest-{kind}-serve.log", worker=False)
         base = procs.bare(procs.free_port(), workdir / f"ingest-{kind}-bare.log")
         bot.start()
         try:
@@ -114,9 +135,12 @@ async def run_backend(
                 for platform in platforms:
                     for load in loads:
                         pair: dict[str, loadgen.Result] = {}
-                        for target, proc in (("offerbot", bot), ("bare", base)):
-                            callbacks = builders(proc.url)[platform].batch(load.count)
-                            res = await send(load, callbacks, f"{platform} {load.label}")
+                        for target, proc, other in (("offerbot", bot, base), ("bare", base, bot)):
+                            count = min(load.count, DEFAULT_MODE_CAP) if worker else load.count
+                            callbacks = builders(proc.url)[platform].batch(count)
+                            hold = frozen(other.pid) if worker else contextlib.nullcontext()
+                            with hold:
+                                res = await send(load, callbacks, f"{platform} {load.label}")
                             pair[target] = res
                             if target == "offerbot":
                                 acked += [callbacks[i].event_id for i in res.acked]
@@ -127,6 +151,8 @@ async def run_backend(
             # Durability: no graceful shutdown may help; the count happens after a crash.
             bot.stop(kill=True)
             base.stop()
+            if standin is not None:
+                await standin.close()
             procs.stop_embedded_redis(be.data_dir)
         stored = [
             r[0]
@@ -136,7 +162,9 @@ async def run_backend(
     stored_set, acked_set = set(stored), set(acked)
     return {
         "backend": kind,
-        "label": backends.LABELS[kind],
+        "label": backends.LABELS[kind]
+        + (", default serve" if worker else "")
+        + ("" if root == procs.ROOT else f" ({root.name})"),
         "history": history,
         "schema": be.schema,
         "rows": rows,
@@ -173,10 +201,23 @@ def _row(kind: str, platform: str, load: Load, pair: dict[str, loadgen.Result]) 
 
 
 async def run(
-    workdir: Path, *, quick: bool = False, kinds: tuple[str, ...] = backends.KINDS
+    workdir: Path,
+    *,
+    quick: bool = False,
+    kinds: tuple[str, ...] = backends.KINDS,
+    platforms: tuple[str, ...] = ("wecom", "feishu"),
+    worker: bool = False,
+    baseline: Path | None = None,
 ) -> list[dict[str, Any]]:
     loads, history = (QUICK_LOADS, QUICK_HISTORY) if quick else (LOADS, HISTORY)
-    return [await run_backend(kind, workdir, loads, history=history) for kind in kinds]
+    if worker:
+        loads = DEFAULT_MODE_LOADS
+    roots = ([baseline] if baseline else []) + [procs.ROOT]
+    return [
+        await run_backend(kind, workdir, loads, platforms, history, worker=worker, root=root)
+        for kind in kinds
+        for root in roots
+    ]
 
 
 # -- report -------------------------------------------------------------------------------
@@ -216,10 +257,26 @@ def markdown(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = cli.parser(__doc__, "short loads (smoke run)").parse_args(argv)
-    cli.run(
-        args, lambda tmp: asyncio.run(run(tmp, quick=args.quick, kinds=cli.kinds(args))), markdown
-    )
+    ap = cli.parser(__doc__, "short loads (smoke run)")
+    ap.add_argument("--platform", action="append", choices=("wecom", "feishu"))
+    ap.add_argument("--default-mode", action="store_true", help="serve with its worker child")
+    ap.add_argument("--baseline", type=Path, help="also run this source tree's serve, first")
+    args = ap.parse_args(argv)
+    platforms = tuple(args.platform or ("wecom", "feishu"))
+
+    def measure(tmp: Path) -> list[dict[str, Any]]:
+        return asyncio.run(
+            run(
+                tmp,
+                quick=args.quick,
+                kinds=cli.kinds(args),
+                platforms=platforms,
+                worker=args.default_mode,
+                baseline=args.baseline,
+            )
+        )
+
+    cli.run(args, measure, markdown)
     return 0
 
 

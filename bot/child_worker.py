@@ -7,7 +7,8 @@ second core does the work.
   parent's server: the parent owns and supervises the embedded Redis, the child only
   uses it.
 - The child's stdin stays open for its whole life: end of file means the parent is
-  gone (even by SIGKILL), and the child stops as on SIGTERM.
+  gone (even by SIGKILL), and the child stops as on SIGTERM; while it is still starting
+  (seconds on a busy host), a thread watches the pipe and ends it at once.
 - The parent restarts a child that died, with backoff; on shutdown it sends SIGTERM and
   waits for the running jobs to finish (up to `job_timeout`).
 """
@@ -22,6 +23,7 @@ import pickle
 import signal
 import struct
 import sys
+import threading
 import time
 
 from bot.config import Settings
@@ -130,14 +132,31 @@ def _read_exactly(fd: int, n: int) -> bytes:
     return data
 
 
-def main() -> int:
-    from bot import logs
-    from bot.lifecycle import run_service
-    from bot.worker import run_worker
+def _exit_if_orphaned_while_starting(fd: int, started: threading.Event) -> None:
+    """Start-up (the runtime, the reply model: seconds, more on a busy host) runs before
+    the event loop watches the parent's pipe; a parent that dies meanwhile ends the child
+    at once, with no job taken yet. The parent never writes again: read returns at EOF."""
 
+    def wait() -> None:
+        with contextlib.suppress(OSError):
+            os.read(fd, 1)
+        if not started.is_set():
+            os._exit(0)
+
+    threading.Thread(target=wait, name="parent-watch", daemon=True).start()
+
+
+def main() -> int:
     fd = sys.stdin.fileno()
     (size,) = _HEADER.unpack(_read_exactly(fd, _HEADER.size))
     given = pickle.loads(_read_exactly(fd, size))  # noqa: S301 - our own parent, over a pipe
+    started = threading.Event()
+    _exit_if_orphaned_while_starting(fd, started)  # before the imports: they take a while
+
+    from bot import logs
+    from bot.lifecycle import lower_priority, run_service
+    from bot.worker import run_worker
+
     settings: Settings = given["settings"]
     logs.setup(settings.server.log_format, given["verbose"])
     if settings.database.url.startswith("sqlite"):
@@ -148,7 +167,14 @@ def main() -> int:
     from bot import metrics
 
     out = settings.data_dir / metrics.WORKER_FILE
-    return run_service(run_worker(settings, parent_pipe=fd, metrics_to=out))
+
+    def on_started() -> None:
+        started.set()
+        # [worker] serve_worker_nice: below the server's CPU priority once started, if
+        # set (docs/performance.md, "The default serve").
+        lower_priority(settings.worker.serve_worker_nice)
+
+    return run_service(run_worker(settings, parent_pipe=fd, metrics_to=out, on_started=on_started))
 
 
 if __name__ == "__main__":

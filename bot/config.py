@@ -193,6 +193,10 @@ class WorkerSettings(_Section):
     # Where `offerbot serve` runs its worker: a child process (a core of its own) or, as
     # before, on the server's own event loop (docs/deployment.md, "One process or two").
     serve_worker: Literal["child", "same_process"] = "child"
+    # Added to the child's niceness once it has started (0-19): a lower CPU priority for
+    # the worker than for the acknowledgements. Off by default: measured, it did not
+    # help on SQLite (docs/performance.md, "The default serve").
+    serve_worker_nice: int = Field(0, ge=0, le=19)
 
 
 class DeliverySettings(_Section):

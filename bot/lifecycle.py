@@ -67,3 +67,20 @@ def watch_parent(fd: int, stop: asyncio.Event) -> None:
             stop.set()
 
     loop.add_reader(fd, readable)
+
+
+def lower_priority(by: int) -> None:
+    """Add `by` to the niceness of every thread of this process (Linux keeps one per
+    thread; threads started later inherit the caller's). Capped at 19 by the kernel."""
+    if by <= 0:
+        return
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:  # not Linux: the niceness is the process's
+        os.nice(by)
+        return
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+        except ProcessLookupError:  # the thread ended meanwhile
+            pass

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -354,12 +355,17 @@ async def _write_metrics(path: Path) -> None:
 
 
 async def run_worker(
-    settings: Settings, *, parent_pipe: int | None = None, metrics_to: Path | None = None
+    settings: Settings,
+    *,
+    parent_pipe: int | None = None,
+    metrics_to: Path | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """`offerbot worker`: a worker alone (SIGTERM lets running jobs finish); it waits
     Redis outages out, at start-up too. `parent_pipe`: as `serve`'s child, also stop when
     the parent is gone (bot/child_worker.py); `metrics_to`: write the metrics there for
-    the parent's /metrics (bot/metrics.py)."""
+    the parent's /metrics (bot/metrics.py); `on_started`: called once it is loaded and
+    watches its parent, before it takes the first job (bot/child_worker.py)."""
     rt = await start_runtime(settings, migrate=False)
     if rt.redis is None:
         raise SystemExit("offerbot worker: Redis is not reachable")
@@ -379,6 +385,8 @@ async def run_worker(
         from bot.lifecycle import watch_parent
 
         watch_parent(parent_pipe, stop)
+    if on_started is not None:
+        on_started()
     run = asyncio.create_task(workers.async_run())
     stopping = asyncio.create_task(stop.wait())
     writer = asyncio.create_task(_write_metrics(metrics_to)) if metrics_to else None

@@ -8,7 +8,7 @@ acknowledged callback must have its row, and no forged one may.
 
 from __future__ import annotations
 
-from bench import e2e, feishu_ws, ingest, reply_cost, report, run_all, timers  # noqa: F401 - they must import
+from bench import e2e, feishu_ws, ingest, ingest_ab, reply_cost, report, run_all, timers  # noqa: F401 - they must import
 from bench.ingest import Load, run_backend
 from bench.payloads import builders
 
@@ -29,6 +29,22 @@ async def test_quick_ingest_stores_every_acknowledged_callback(tmp_path):
         assert row["offerbot"]["ok"] > 0 and row["bare"]["ok"] > 0, row
     assert {row["platform"] for row in result["rows"]} == {"wecom", "feishu"}
     assert "| wecom | 40 req/s |" in ingest.markdown([result])
+
+
+async def test_default_mode_ingest_stores_every_acknowledged_callback(tmp_path):
+    """`bench.ingest --default-mode`: serve with its worker child, answering through the
+    stand-in, each process frozen while the other is measured; durable after SIGKILL."""
+    loads = (Load("full", 4, 0.5),)
+    result = await run_backend("sqlite", tmp_path, loads, ("wecom",), history=20, worker=True)
+
+    d = result["durability"]
+    assert d["acknowledged"] > 0
+    assert d["acknowledged_missing"] == 0
+    assert d["rows_in_database"] == d["acknowledged"]
+    assert d["forged_stored"] == 0
+    [row] = result["rows"]
+    assert row["offerbot"]["errors"] == 0 and row["bare"]["ok"] > 0, row
+    assert "default serve" in result["label"]
 
 
 def test_payloads_carry_unique_ids_and_a_signature():

@@ -112,3 +112,30 @@ async def test_serve_worker_same_process_runs_no_child(fault_env_factory):
         assert worker_children(serve.pid) == []
         serve.popen.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(serve.popen.wait, 40) == 0, serve.log()
+
+
+async def test_serve_worker_nice_lowers_the_childs_priority(fault_env_factory):
+    """`[worker] serve_worker_nice = 10`: the child, every thread of it, runs 10 below
+    serve's CPU priority (niceness +10); serve itself keeps its own."""
+    async with fault_env_factory(worker={"serve_worker_nice": 10}) as env:
+        serve = await env.procs.serve()
+        child = await the_child(serve.pid)
+        assert await env.callback(serve, text_xml("c4", "你好")) == 200
+        await answered(env, "c4")  # the child has started its threads (SQLite, executor)
+        base = os.getpriority(os.PRIO_PROCESS, serve.pid)
+        want = min(19, base + 10)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == want
+        threads = [t.id for t in child.threads()]
+        assert len(threads) > 1
+        assert {os.getpriority(os.PRIO_PROCESS, tid) for tid in threads} == {want}
+        assert os.getpriority(os.PRIO_PROCESS, serve.pid) == base
+
+
+async def test_by_default_the_child_keeps_serve_priority(fault_env):
+    env = fault_env
+    serve = await env.procs.serve()
+    child = await the_child(serve.pid)
+    assert await env.callback(serve, text_xml("c5", "你好")) == 200
+    await answered(env, "c5")
+    base = os.getpriority(os.PRIO_PROCESS, serve.pid)
+    assert os.getpriority(os.PRIO_PROCESS, child.pid) == base
