@@ -170,14 +170,20 @@ async def offers_in_play(turn: Turn) -> list[Offer]:
     assert turn.candidate is not None
     if "offers" not in turn.data:
         found = await sql.candidate_offers(Offer, Requisition, turn.candidate.id, OFFERS_READ)
-        turn.data["offers"] = [offer for offer, *_ in found]
-        turn.data["checklists"] = {o.id: c for o, c, _, _ in found if c is not None}
-        for offer, _, open_alert, requisition in found:
-            if not open_alert:
-                turn.fx.alert_free.add(offer.id)
-            if offer.requisition_id is not None:
-                turn.fx.read_requisition(offer.requisition_id, requisition)
+        note_offers(turn, found)
     return turn.data["offers"]
+
+
+def note_offers(turn: Turn, found: list) -> None:
+    """What `sql.candidate_offers` (or `sql.candidate_with_offers`, the worker's read of
+    the candidate and their offers in one statement) found, as `offers_in_play` keeps it."""
+    turn.data["offers"] = [offer for offer, *_ in found]
+    turn.data["checklists"] = {o.id: c for o, c, _, _ in found if c is not None}
+    for offer, _, open_alert, requisition in found:
+        if not open_alert:
+            turn.fx.alert_free.add(offer.id)
+        if offer.requisition_id is not None:
+            turn.fx.read_requisition(offer.requisition_id, requisition)
 
 
 async def offer_with_checklist(turn: Turn, statuses: tuple[str, ...]) -> Offer | None:

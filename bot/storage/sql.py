@@ -98,30 +98,24 @@ async def extend_claim(model: type[Model], pk: int, attempts: int, until: dateti
     return bool(found)
 
 
-async def candidate_offers(
-    model: type[Model], requisition: type[Model], candidate_id: int, limit: int
+_CHECKLIST_AND_ALERT = (
+    '(SELECT c."id" FROM "document_checklist" c WHERE c."offer_id"=o."id") AS "x__checklist", '
+    'EXISTS (SELECT 1 FROM "alert" a WHERE a."offer_id"=o."id" '
+    "AND a.\"status\" IN ('open','claimed')) AS \"x__open_alert\" "
+)
+
+
+def _picked(model: type[Model], alias: str) -> tuple[list[str], str]:
+    columns = list(model._meta.fields_db_projection.values())
+    return columns, ", ".join(f'{alias}."{c}" AS "{alias}__{c}"' for c in columns)
+
+
+def _offers_read(
+    model: type[Model], requisition: type[Model], found: list[dict[str, Any]], req_columns: list[str]
 ):
-    """A candidate's latest offers (newest first), row-locked on PostgreSQL, with what a
-    reply to one of them reads next, in the same statement: each offer's document
-    checklist id, whether it has an open (or claimed) alert, and its requisition.
-    Returns [(offer, checklist id or None, has open alert, requisition or None)]."""
-    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
-    req_columns = list(requisition._meta.fields_db_projection.values())
-    picked = ", ".join(f'r."{c}" AS "r__{c}"' for c in req_columns)
-    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
-    found = await execute(
-        model,
-        f"SELECT o.*, {picked}, "
-        '(SELECT c."id" FROM "document_checklist" c WHERE c."offer_id"=o."id") AS "x__checklist", '
-        'EXISTS (SELECT 1 FROM "alert" a WHERE a."offer_id"=o."id" '
-        "AND a.\"status\" IN ('open','claimed')) AS \"x__open_alert\" "
-        f'FROM {offer} o LEFT JOIN {req} r ON r."id"=o."requisition_id" '
-        f'WHERE o."candidate_id"=? ORDER BY o."id" DESC LIMIT ?{lock}',
-        [candidate_id, limit],
-    )
     out = []
     for row in found:
-        extra = {k: row.pop(k) for k in [k for k in row if k.startswith(("r__", "x__"))]}
+        extra = {k: row.pop(k) for k in [k for k in row if k.startswith(("r__", "x__", "k__"))]}
         requisition_row = None
         if extra.get("r__id") is not None:
             requisition_row = requisition._init_from_db(
@@ -136,3 +130,55 @@ async def candidate_offers(
             )
         )
     return out
+
+
+async def candidate_offers(
+    model: type[Model], requisition: type[Model], candidate_id: int, limit: int
+):
+    """A candidate's latest offers (newest first), row-locked on PostgreSQL, with what a
+    reply to one of them reads next, in the same statement: each offer's document
+    checklist id, whether it has an open (or claimed) alert, and its requisition.
+    Returns [(offer, checklist id or None, has open alert, requisition or None)]."""
+    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
+    req_columns, picked = _picked(requisition, "r")
+    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
+    found = await execute(
+        model,
+        f"SELECT o.*, {picked}, {_CHECKLIST_AND_ALERT}"
+        f'FROM {offer} o LEFT JOIN {req} r ON r."id"=o."requisition_id" '
+        f'WHERE o."candidate_id"=? ORDER BY o."id" DESC LIMIT ?{lock}',
+        [candidate_id, limit],
+    )
+    return _offers_read(model, requisition, found, req_columns)
+
+
+async def candidate_with_offers(
+    candidate: type[Model],
+    model: type[Model],
+    requisition: type[Model],
+    where: str,
+    values: list[Any],
+    limit: int,
+):
+    """The newest candidate matching `where` (on alias `k`, `?` placeholders) and, in the
+    same statement, what `candidate_offers` reads for them. Returns (candidate, offers);
+    (None, None) when the statement found no row: no such candidate, or one without
+    offers (the caller then reads the candidate alone)."""
+    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
+    people = f'"{candidate._meta.db_table}"'
+    req_columns, picked = _picked(requisition, "r")
+    k_columns, k_picked = _picked(candidate, "k")
+    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
+    found = await execute(
+        model,
+        f"SELECT o.*, {picked}, {k_picked}, {_CHECKLIST_AND_ALERT}"
+        f'FROM {offer} o JOIN {people} k ON k."id"=o."candidate_id" '
+        f'LEFT JOIN {req} r ON r."id"=o."requisition_id" '
+        f'WHERE o."candidate_id"=(SELECT k."id" FROM {people} k WHERE {where} '
+        f'ORDER BY k."id" DESC LIMIT 1) ORDER BY o."id" DESC LIMIT ?{lock}',
+        [*values, limit],
+    )
+    if not found:
+        return None, None
+    person = candidate._init_from_db(**{c: found[0][f"k__{c}"] for c in k_columns})
+    return person, _offers_read(model, requisition, found, req_columns)
