@@ -208,8 +208,13 @@ async def offer_with_checklist(turn: Turn, statuses: tuple[str, ...]) -> Offer |
 
 async def stop_waiting(fx: Fx, offer: Offer) -> None:
     """A decision was made: no timer of this offer and no held candidate message matter."""
-    await fx.cancel_timers(offer_id=offer.id)
+    await fx.cancel_timers(offer_id=offer.id, later=True)
     held = Outbox.filter(offer_id=offer.id, recipient_kind="user", status="pending")
+    known = fx.held.pop(offer.id, None)  # read with the cards (cards.refresh_offer)
+    if known is not None:
+        if not known:
+            return
+        held = held.filter(id__in=known)
     await held.exclude(idempotency_key__startswith=cards.KEY_PREFIX).update(  # not the cards
         status="cancelled", last_error=f"offer {offer.status}"
     )

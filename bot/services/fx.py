@@ -119,6 +119,12 @@ class Fx:
     # Offers this turn read along with "no open alert" (bot/flows/offer_state.py:
     # offers_in_play): nobody needs to look for one; opening one for the offer forgets it.
     alert_free: set[int] = field(default_factory=set)
+    # offer id -> its candidate messages still pending, as the card refresh read them in
+    # this turn (bot/flows/cards.py: refresh_offer), for offer_state.stop_waiting.
+    held: dict[int, list[int]] = field(default_factory=dict)
+    # Timer cancels held back to go with the next `schedule_all` (one statement) or,
+    # failing that, `write_records` (a worker's turn only: `cancel_timers(later=True)`).
+    _cancels: list[tuple[int, tuple[str, ...] | None]] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -384,7 +390,19 @@ class Fx:
             '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
             "RETURNING *"
         )
-        found = await sql.insert(Timer, (*columns, "data", "created_at"), values, tail)
+        cancels, more = self._cancels_sql([key for key, *_ in timers])
+        if cancels:  # the held-back cancels in the same statement: their rows conflict
+            tail = (
+                ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at",'
+                '"status"=excluded."status","kind"=excluded."kind","data"=excluded."data",'
+                "\"locked_until\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
+                'ELSE "timer"."locked_until" END,'
+                "\"fired_at\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
+                'ELSE "timer"."fired_at" END RETURNING *'
+            )
+        found = await sql.insert(
+            Timer, (*columns, "data", "created_at"), values, cancels + tail, more
+        )
         found = [Timer._init_from_db(**row) for row in found]
         by_key = {timer.key: timer for timer in found}  # RETURNING keeps no order
         armed = [by_key[key] for key, *_ in timers]
@@ -392,11 +410,50 @@ class Fx:
             self._timers.append((timer.id, due_at))
         return armed
 
-    async def cancel_timers(self, *, offer_id: int, kinds: Iterable[str] | None = None) -> int:
+    async def cancel_timers(
+        self, *, offer_id: int, kinds: Iterable[str] | None = None, later: bool = False
+    ) -> None:
+        """Cancel the offer's pending timers (of `kinds`). `later`, in a worker's turn:
+        with the next `schedule_all`, in its statement, else by `write_records` before the
+        commit (docs/performance.md, "The reply path"); read no timer in between."""
+        wanted = tuple(kinds) if kinds is not None else None
+        if later and self.batch_records:
+            self._cancels.append((offer_id, wanted))
+            return
         q = Timer.filter(offer_id=offer_id, status="pending")
-        if kinds is not None:
-            q = q.filter(kind__in=list(kinds))
-        return await q.update(status="cancelled")
+        if wanted is not None:
+            q = q.filter(kind__in=list(wanted))
+        await q.update(status="cancelled")
+
+    async def _write_cancels(self) -> None:
+        cancels, self._cancels = self._cancels, []
+        for offer_id, kinds in cancels:
+            q = Timer.filter(offer_id=offer_id, status="pending")
+            if kinds is not None:
+                q = q.filter(kind__in=list(kinds))
+            await q.update(status="cancelled")
+
+    def _cancels_sql(self, keys: list[str]) -> tuple[str, list[Any]]:
+        """The held-back cancels as rows for `schedule_all`'s upsert: each pending timer
+        they cancel, as it is but `cancelled` (the new timers' keys left out)."""
+        cancels, self._cancels = self._cancels, []
+        if not cancels:
+            return "", []
+        wheres, values = [], []
+        for offer_id, kinds in cancels:
+            where = '"offer_id"=?'
+            values.append(offer_id)
+            if kinds is not None:
+                where += f' AND "kind" IN ({",".join("?" * len(kinds))})'
+                values.extend(kinds)
+            wheres.append(f"({where})")
+        values += ["pending", *keys]
+        select = (
+            ' UNION ALL SELECT "key","kind","offer_id","candidate_id","due_at",\'cancelled\','
+            f'"attempts","data","created_at" FROM "timer" WHERE ({" OR ".join(wheres)}) '
+            f'AND "status"=? AND "key" NOT IN ({",".join("?" * len(keys))})'
+        )
+        return select, values
 
     # -- history --------------------------------------------------------------------
 
@@ -430,6 +487,7 @@ class Fx:
         recorded so far, in order, with one statement each. Call inside the transaction,
         before it commits and before reading the timeline."""
         await self._write_later()
+        await self._write_cancels()
         events, self._records = self._records, []
         if not events:
             return
@@ -489,4 +547,5 @@ class Fx:
         """The transaction rolled back: nothing written may be enqueued."""
         self._deliveries, self._timers, self._records = [], [], []
         self._claimed, self._later = {}, []
+        self._cancels, self.held = [], {}
         self.erased = False
