@@ -116,7 +116,10 @@ def _picked(model: type[Model], alias: str) -> tuple[list[str], str]:
 
 
 def _offers_read(
-    model: type[Model], requisition: type[Model], found: list[dict[str, Any]], req_columns: list[str]
+    model: type[Model],
+    requisition: type[Model],
+    found: list[dict[str, Any]],
+    req_columns: list[str],
 ):
     out = []
     for row in found:
