@@ -391,18 +391,25 @@ class Fx:
             "RETURNING *"
         )
         cancels, more = self._cancels_sql([key for key, *_ in timers])
-        if cancels:  # the held-back cancels in the same statement: their rows conflict
-            tail = (
-                ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at",'
+        names = ",".join(f'"{c}"' for c in (*columns, "data", "created_at"))
+        if cancels:
+            # The held-back cancels in the same statement: their rows, first (PostgreSQL
+            # types the bare values after them from it), conflict with themselves.
+            one = "SELECT " + ",".join("?" * len(values[0]))
+            found = await sql.execute(
+                Timer,
+                f"INSERT INTO {{table}} ({names}) {cancels}"
+                + "".join(f" UNION ALL {one}" for _ in values)
+                + ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at",'
                 '"status"=excluded."status","kind"=excluded."kind","data"=excluded."data",'
                 "\"locked_until\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
                 'ELSE "timer"."locked_until" END,'
                 "\"fired_at\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
-                'ELSE "timer"."fired_at" END RETURNING *'
+                'ELSE "timer"."fired_at" END RETURNING *',
+                more + [v for row in values for v in row],
             )
-        found = await sql.insert(
-            Timer, (*columns, "data", "created_at"), values, cancels + tail, more
-        )
+        else:
+            found = await sql.insert(Timer, (*columns, "data", "created_at"), values, tail)
         found = [Timer._init_from_db(**row) for row in found]
         by_key = {timer.key: timer for timer in found}  # RETURNING keeps no order
         armed = [by_key[key] for key, *_ in timers]
@@ -449,7 +456,7 @@ class Fx:
             wheres.append(f"({where})")
         values += ["pending", *keys]
         select = (
-            ' UNION ALL SELECT "key","kind","offer_id","candidate_id","due_at",\'cancelled\','
+            'SELECT "key","kind","offer_id","candidate_id","due_at",\'cancelled\','
             f'"attempts","data","created_at" FROM "timer" WHERE ({" OR ".join(wheres)}) '
             f'AND "status"=? AND "key" NOT IN ({",".join("?" * len(keys))})'
         )

@@ -36,19 +36,14 @@ async def execute(model: type[Model], sql: str, values: list[Any]) -> list[dict[
 
 
 async def insert(
-    model: type[Model],
-    columns: tuple[str, ...],
-    values: list[list[Any]],
-    tail: str = "",
-    more: list[Any] | None = None,
+    model: type[Model], columns: tuple[str, ...], values: list[list[Any]], tail: str = ""
 ) -> list[dict[str, Any]]:
     """One INSERT of every row of `values` (one list per row, in `columns` order), then
-    `tail` (UNION ALL SELECT …, ON CONFLICT …, RETURNING …; `more`: its values); the rows
-    it returns, as dicts."""
+    `tail` (ON CONFLICT …, RETURNING …); the rows it returns, as dicts."""
     marks = ",".join(["(" + ",".join("?" * len(columns)) + ")"] * len(values))
     names = ",".join(f'"{c}"' for c in columns)
     sql = f"INSERT INTO {{table}} ({names}) VALUES {marks}{tail}"
-    return await execute(model, sql, [v for row in values for v in row] + (more or []))
+    return await execute(model, sql, [v for row in values for v in row])
 
 
 async def rows(model: type[Model], sql: str, values: list[Any]) -> list[Model]:
