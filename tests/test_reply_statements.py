@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bot.services.ingest import store_inbound
-from bot.storage.models import Alert, InboundEvent, Offer, Outbox
+from bot.storage.models import Alert, InboundEvent, Offer, Outbox, Timer
 from bot.worker import build_worker
 from tests.helpers import drain
 from tests.offer_steps import api, hire, said
@@ -76,6 +76,18 @@ async def test_a_hesitant_reply_costs_at_most_its_statements(rt):
 async def test_an_accept_costs_at_most_its_statements(rt):
     count = await _reply_costs(rt, "好的，我接受这个offer")
     assert (await Offer.first()).status == "accepted"
+    # The offer's timers cancelled and the documents' armed, in one statement (Fx.schedule_all)
+    timers = {t.kind: t.status for t in await Timer.all()}
+    assert timers == {
+        "offer_remind": "cancelled",
+        "offer_escalate": "cancelled",
+        "offer_expire": "cancelled",
+        "docs_remind": "pending",
+        "docs_hr_alert": "pending",
+        "onboard": "pending",
+    }
+    # every message of the three rounds noted as sent, with one statement (bot/delivery.py)
+    assert await Outbox.filter(status="pending").count() == 0
     assert len(count.statements) <= ACCEPT_MAX, "\n".join(count.statements)
 
 
