@@ -154,8 +154,10 @@ async def _process_claimed(ctx: dict[str, Any], rt: Runtime, event: InboundEvent
                 offer_state.note_offers(turn, offers)
             handled_by = await router.route(turn)
             await fx.write_records()
-            await InboundEvent.filter(id=inbound_id).update(
-                status="done", processed_at=rt.clock(), locked_until=None
+            await sql.update(
+                InboundEvent,
+                {"id": inbound_id},
+                {"status": "done", "processed_at": rt.clock(), "locked_until": None},
             )
     except Exception as exc:
         fx.discard()

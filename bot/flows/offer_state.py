@@ -130,8 +130,8 @@ async def move(
         changes[stamp] = fx.now()
     if also:
         changes.update({name: getattr(offer, name) for name in also}, updated_at=fx.now())
-    updated = await Offer.filter(id=offer.id, status=offer.status, stage=offer.stage).update(
-        **changes
+    updated = await sql.update(
+        Offer, {"id": offer.id, "status": offer.status, "stage": offer.stage}, changes
     )
     if not updated:  # someone else moved it first
         return False

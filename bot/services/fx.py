@@ -347,8 +347,8 @@ class Fx:
                 current.updates += 1
                 await current.save()
                 return current, False
-        alert = await Alert.create(
-            kind=kind, candidate_id=candidate_id, offer_id=offer_id, data=data
+        alert = await sql.create(
+            Alert, kind=kind, candidate_id=candidate_id, offer_id=offer_id, data=data
         )
         self.alert_free.discard(offer_id or 0)
         return alert, True
@@ -427,18 +427,12 @@ class Fx:
         if later and self.batch_records:
             self._cancels.append((offer_id, wanted))
             return
-        q = Timer.filter(offer_id=offer_id, status="pending")
-        if wanted is not None:
-            q = q.filter(kind__in=list(wanted))
-        await q.update(status="cancelled")
+        await _cancel(offer_id, wanted)
 
     async def _write_cancels(self) -> None:
         cancels, self._cancels = self._cancels, []
         for offer_id, kinds in cancels:
-            q = Timer.filter(offer_id=offer_id, status="pending")
-            if kinds is not None:
-                q = q.filter(kind__in=list(kinds))
-            await q.update(status="cancelled")
+            await _cancel(offer_id, kinds)
 
     def _cancels_sql(self, keys: list[str]) -> tuple[str, list[Any]]:
         """The held-back cancels as rows for `schedule_all`'s upsert: each pending timer
@@ -556,3 +550,10 @@ class Fx:
         self._claimed, self._later = {}, []
         self._cancels, self.held = [], {}
         self.erased = False
+
+
+async def _cancel(offer_id: int, kinds: tuple[str, ...] | None) -> None:
+    where: dict[str, Any] = {"offer_id": offer_id, "status": "pending"}
+    if kinds is not None:
+        where["kind"] = kinds
+    await sql.update(Timer, where, {"status": "cancelled"})

@@ -185,3 +185,43 @@ async def candidate_with_offers(
         return None, None
     person = candidate._init_from_db(**{c: found[0][f"k__{c}"] for c in k_columns})
     return person, _offers_read(model, requisition, found, req_columns)
+
+
+def _where(model: type[Model], where: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`"field"=?` (a tuple or list value: `"field" IN (…)`) joined with AND."""
+    parts, values = [], []
+    for name, value in where.items():
+        column = model._meta.fields_db_projection[name]
+        if isinstance(value, (tuple, list)):
+            parts.append(f'"{column}" IN ({",".join("?" * len(value))})')
+            values += [db_value(model, name, v) for v in value]
+        else:
+            parts.append(f'"{column}"=?')
+            values.append(db_value(model, name, value))
+    return " AND ".join(parts), values
+
+
+async def update(model: type[Model], where: dict[str, Any], changes: dict[str, Any]) -> int:
+    """`Model.filter(**where).update(**changes)` (equality and IN only) without the ORM's
+    query building: how many rows it changed."""
+    names = model._meta.fields_db_projection
+    sets = ",".join(f'"{names[name]}"=?' for name in changes)
+    condition, values = _where(model, where)
+    found = await execute(
+        model,
+        f'UPDATE {{table}} SET {sets} WHERE {condition} RETURNING "id"',
+        [db_value(model, name, v) for name, v in changes.items()] + values,
+    )
+    return len(found)
+
+
+async def create(model: type[Model], **fields: Any) -> Model:
+    """`Model.create(**fields)` in one INSERT … RETURNING, without the ORM's query
+    building; defaults and auto_now stamps come from the model's fields as they would."""
+    instance = model(**fields)
+    meta = model._meta
+    names = [n for n in meta.fields_db_projection if n != meta.pk_attr]
+    values = [meta.fields_map[n].to_db_value(getattr(instance, n), instance) for n in names]
+    columns = tuple(meta.fields_db_projection[n] for n in names)
+    (row,) = await insert(model, columns, [values], " RETURNING *")
+    return model._init_from_db(**row)
