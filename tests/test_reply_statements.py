@@ -107,3 +107,37 @@ async def test_a_lease_that_ran_low_is_renewed_before_the_send(settings_factory,
     sent = await Outbox.filter(status="sent").exclude(idempotency_key__startswith="offer:1:message")
     assert sorted(r.attempts for r in sent) == [1, 1]  # claimed once, when written
     assert len(count.statements) == HESITANT_MAX + 2 + len(kept)
+
+
+def test_only_messages_whose_repeat_is_absorbed_wait_to_be_marked_sent():
+    """bot/delivery.py marks several rounds sent at once only for messages a platform
+    would not show twice if they went again after a crash (docs/performance.md)."""
+    from bot.delivery import repeat_absorbed
+
+    def row(platform, recipient_id, who="user", **payload):
+        return Outbox(
+            platform=platform,
+            recipient_kind=who,
+            recipient_id=recipient_id,
+            payload={"kind": "text", "text": "x", **payload},
+        )
+
+    absorbed = [
+        row("web", "cand1"),
+        row("web", "hr_group", who="hr_group"),
+        row("feishu", "ou_1"),
+        row("feishu", "chat:oc_1", who="hr_group"),
+        row("wecom", "zhangsan"),
+        row("wecom", "zhangsan", kind="card"),
+    ]
+    shown_twice = [
+        row("wecom", "hr_group", who="hr_group"),  # the group robot: no key
+        row("wecom", "kf:wmABC"),
+        row("wecom", "chat:wr1"),
+        row("wecom", "zhangsan", replaces="RESPONSE_CODE"),
+        row("wecom", "zhangsan", kind="image"),
+        row("sms", "13800138000"),
+        row("email", "a@example.com"),
+    ]
+    assert [repeat_absorbed(r) for r in absorbed] == [True] * len(absorbed)
+    assert [repeat_absorbed(r) for r in shown_twice] == [False] * len(shown_twice)
