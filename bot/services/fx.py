@@ -119,11 +119,8 @@ class Fx:
     # Offers this turn read along with "no open alert" (bot/flows/offer_state.py:
     # offers_in_play): nobody needs to look for one; opening one for the offer forgets it.
     alert_free: set[int] = field(default_factory=set)
-    # offer id -> its candidate messages still pending, as the card refresh read them in
-    # this turn (bot/flows/cards.py: refresh_offer), for offer_state.stop_waiting.
+    # offer id -> its pending candidate messages, read with its cards (cards.refresh_offer)
     held: dict[int, list[int]] = field(default_factory=dict)
-    # Timer cancels held back to go with the next `schedule_all` (one statement) or,
-    # failing that, `write_records` (a worker's turn only: `cancel_timers(later=True)`).
     _cancels: list[tuple[int, tuple[str, ...] | None]] = field(default_factory=list)
 
     @property
@@ -378,38 +375,8 @@ class Fx:
         each with a key of its own, in one statement."""
         if not timers:
             return []
-        columns = ("key", "kind", "offer_id", "candidate_id", "due_at", "status", "attempts")
-        values = [
-            [key, kind, offer_id, candidate_id, sql.db_value(Timer, "due_at", due_at)]
-            + ["pending", 0, sql.db_value(Timer, "data", data or {})]
-            + [sql.db_value(Timer, "created_at", utcnow())]
-            for key, kind, due_at, offer_id, candidate_id, data in timers
-        ]
-        tail = (
-            ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
-            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
-            "RETURNING *"
-        )
-        cancels, more = self._cancels_sql([key for key, *_ in timers])
-        names = ",".join(f'"{c}"' for c in (*columns, "data", "created_at"))
-        if cancels:
-            # The held-back cancels in the same statement: their rows, first (PostgreSQL
-            # types the bare values after them from it), conflict with themselves.
-            one = "SELECT " + ",".join("?" * len(values[0]))
-            found = await sql.execute(
-                Timer,
-                f"INSERT INTO {{table}} ({names}) {cancels}"
-                + "".join(f" UNION ALL {one}" for _ in values)
-                + ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at",'
-                '"status"=excluded."status","kind"=excluded."kind","data"=excluded."data",'
-                "\"locked_until\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
-                'ELSE "timer"."locked_until" END,'
-                "\"fired_at\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
-                'ELSE "timer"."fired_at" END RETURNING *',
-                more + [v for row in values for v in row],
-            )
-        else:
-            found = await sql.insert(Timer, (*columns, "data", "created_at"), values, tail)
+        cancels, self._cancels = self._cancels, []  # held back: in the same statement
+        found = await sql.arm_timers(Timer, [(*t, utcnow()) for t in timers], cancels)
         found = [Timer._init_from_db(**row) for row in found]
         by_key = {timer.key: timer for timer in found}  # RETURNING keeps no order
         armed = [by_key[key] for key, *_ in timers]
@@ -420,41 +387,18 @@ class Fx:
     async def cancel_timers(
         self, *, offer_id: int, kinds: Iterable[str] | None = None, later: bool = False
     ) -> None:
-        """Cancel the offer's pending timers (of `kinds`). `later`, in a worker's turn:
-        with the next `schedule_all`, in its statement, else by `write_records` before the
-        commit (docs/performance.md, "The reply path"); read no timer in between."""
+        """The offer's pending timers (of `kinds`) cancelled; `later` (a worker's turn): by
+        the next `schedule_all`'s statement, else `write_records` (docs/performance.md)."""
         wanted = tuple(kinds) if kinds is not None else None
         if later and self.batch_records:
             self._cancels.append((offer_id, wanted))
             return
-        await _cancel(offer_id, wanted)
+        await sql.cancel_timers(Timer, offer_id, wanted)
 
     async def _write_cancels(self) -> None:
         cancels, self._cancels = self._cancels, []
         for offer_id, kinds in cancels:
-            await _cancel(offer_id, kinds)
-
-    def _cancels_sql(self, keys: list[str]) -> tuple[str, list[Any]]:
-        """The held-back cancels as rows for `schedule_all`'s upsert: each pending timer
-        they cancel, as it is but `cancelled` (the new timers' keys left out)."""
-        cancels, self._cancels = self._cancels, []
-        if not cancels:
-            return "", []
-        wheres, values = [], []
-        for offer_id, kinds in cancels:
-            where = '"offer_id"=?'
-            values.append(offer_id)
-            if kinds is not None:
-                where += f' AND "kind" IN ({",".join("?" * len(kinds))})'
-                values.extend(kinds)
-            wheres.append(f"({where})")
-        values += ["pending", *keys]
-        select = (
-            'SELECT "key","kind","offer_id","candidate_id","due_at",\'cancelled\','
-            f'"attempts","data","created_at" FROM "timer" WHERE ({" OR ".join(wheres)}) '
-            f'AND "status"=? AND "key" NOT IN ({",".join("?" * len(keys))})'
-        )
-        return select, values
+            await sql.cancel_timers(Timer, offer_id, kinds)
 
     # -- history --------------------------------------------------------------------
 
@@ -550,10 +494,3 @@ class Fx:
         self._claimed, self._later = {}, []
         self._cancels, self.held = [], {}
         self.erased = False
-
-
-async def _cancel(offer_id: int, kinds: tuple[str, ...] | None) -> None:
-    where: dict[str, Any] = {"offer_id": offer_id, "status": "pending"}
-    if kinds is not None:
-        where["kind"] = kinds
-    await sql.update(Timer, where, {"status": "cancelled"})

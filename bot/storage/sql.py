@@ -225,3 +225,68 @@ async def create(model: type[Model], **fields: Any) -> Model:
     columns = tuple(meta.fields_db_projection[n] for n in names)
     (row,) = await insert(model, columns, [values], " RETURNING *")
     return model._init_from_db(**row)
+
+
+_TIMER_COLUMNS = ("key", "kind", "offer_id", "candidate_id", "due_at", "status", "attempts")
+
+
+async def arm_timers(
+    model: type[Model],
+    timers: list[tuple[str, str, datetime, int | None, int | None, Any, datetime]],
+    cancels: list[tuple[int, tuple[str, ...] | None]],
+) -> list[dict[str, Any]]:
+    """Create or re-arm the timers (key, kind, due_at, offer_id, candidate_id, data,
+    created_at) with one upsert, and in the same statement cancel the pending timers of
+    each (offer id, kinds or None for all) in `cancels` (bot/services/fx.py: Fx.schedule_all);
+    the rows it returns, as dicts."""
+    values = [
+        [key, kind, offer_id, candidate_id, db_value(model, "due_at", due_at)]
+        + ["pending", 0, db_value(model, "data", data or {})]
+        + [db_value(model, "created_at", created)]
+        for key, kind, due_at, offer_id, candidate_id, data, created in timers
+    ]
+    columns = (*_TIMER_COLUMNS, "data", "created_at")
+    if not cancels:
+        tail = (
+            ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
+            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
+            "RETURNING *"
+        )
+        return await insert(model, columns, values, tail)
+    # The timers to cancel as rows of the upsert, as they are but `cancelled` (the new
+    # keys left out), first: PostgreSQL types the bare values after them from them.
+    wheres, more = [], []
+    for offer_id, kinds in cancels:
+        where = '"offer_id"=?'
+        more.append(offer_id)
+        if kinds is not None:
+            where += f' AND "kind" IN ({",".join("?" * len(kinds))})'
+            more.extend(kinds)
+        wheres.append(f"({where})")
+    keys = [t[0] for t in timers]
+    more += ["pending", *keys]
+    one = "SELECT " + ",".join("?" * len(columns))
+    names = ",".join(f'"{c}"' for c in columns)
+    return await execute(
+        model,
+        f"INSERT INTO {{table}} ({names}) "
+        'SELECT "key","kind","offer_id","candidate_id","due_at",\'cancelled\','
+        f'"attempts","data","created_at" FROM {{table}} WHERE ({" OR ".join(wheres)}) '
+        f'AND "status"=? AND "key" NOT IN ({",".join("?" * len(keys))})'
+        + "".join(f" UNION ALL {one}" for _ in values)
+        + ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at",'
+        '"status"=excluded."status","kind"=excluded."kind","data"=excluded."data",'
+        "\"locked_until\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
+        'ELSE {table}."locked_until" END,'
+        "\"fired_at\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
+        'ELSE {table}."fired_at" END RETURNING *',
+        more + [v for row in values for v in row],
+    )
+
+
+async def cancel_timers(model: type[Model], offer_id: int, kinds: tuple[str, ...] | None) -> int:
+    """The offer's pending timers (of `kinds`, None: all) cancelled; how many."""
+    where: dict[str, Any] = {"offer_id": offer_id, "status": "pending"}
+    if kinds is not None:
+        where["kind"] = kinds
+    return await update(model, where, {"status": "cancelled"})
