@@ -233,21 +233,44 @@ async def _note_sent(rt: Runtime, sent: list[_Sent]) -> None:
         metrics.DELIVERIES.labels(s.row.platform, "sent").inc()
 
 
+def repeat_absorbed(row: Outbox) -> bool:
+    """Whether sending this row a second time (after a crash between the send and its
+    "sent" mark) shows the recipient nothing new, by the platform's own de-duplication
+    (docs/guarantees.md, "One effect"): the playground keys what it shows by the outbox
+    key; Feishu drops a repeated `uuid` (derived from the key) within an hour, and a card
+    PATCH with the same content changes nothing; WeCom app messages to a member carry
+    `enable_duplicate_check` (and cards a `task_id` from the key). Not absorbed: WeCom's
+    HR group robot, 微信客服, app group chats, card updates (a response code is used
+    once) and images (uploaded again), SMS, e-mail and the rest."""
+    if row.platform in ("web", "feishu"):
+        return True
+    if row.platform != "wecom" or row.recipient_kind != "user":
+        return False
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    if payload.get("replaces") or payload.get("kind") == "image":
+        return False
+    return not row.recipient_id.startswith(("kf:", "chat:"))
+
+
 async def _deliver_now(ctx: dict[str, Any], fx) -> None:
     """After a job's commit: enqueue what waits, and deliver what may go now in this same
     job — one recipient's messages in order, different recipients side by side, in
     rounds: every recipient's first message, then every second one … A worker's turn
     wrote its messages claimed (Fx._write); others (a timer's) are claimed with one
-    statement a round, and each round is noted as sent with one (docs/performance.md,
-    "The reply path"). This saves a trip through the queue per message (bench/FINDINGS.md,
-    end to end). A message that must be retried goes to the queue with its backoff; one
-    that fails here for any other reason is still pending in the database, and the
-    sweeper enqueues it."""
+    statement a round. What a round sent is noted as sent with one statement, together
+    with the rounds before whose sends a repeat would not show twice (`repeat_absorbed`),
+    their leases kept meanwhile: so one statement for all rounds when every message is
+    of that kind, one a round otherwise (docs/performance.md, "The reply path"). This
+    saves a trip through the queue per message (bench/FINDINGS.md, end to end). A
+    message that must be retried goes to the queue with its backoff; one that fails here
+    for any other reason is still pending in the database, and the sweeper enqueues it."""
     rt: Runtime = ctx["rt"]
     due_now = fx.take_due_now()
     claimed: dict[int, Outbox] = fx.take_claimed()
     await fx.flush()
-    for depth in range(max(map(len, due_now), default=0)):
+    rounds = max(map(len, due_now), default=0)
+    unmarked: list[_Sent] = []  # sent in earlier rounds, not yet noted
+    for depth in range(rounds):
         ids = [group[depth] for group in due_now if len(group) > depth]
         await _renew_leases(rt, claimed, ids)  # a statement only when a lease ran low
         # Not written claimed (a timer's messages): each round claims its own.
@@ -261,11 +284,27 @@ async def _deliver_now(ctx: dict[str, Any], fx) -> None:
                 )
             except Exception:  # noqa: BLE001 - each is claimed on its own below
                 log.exception("claiming %d messages to deliver failed", len(unclaimed))
-        outcomes = await asyncio.gather(*(_send_one(ctx, i, claimed.get(i)) for i in ids))
-        try:
-            await _note_sent(rt, [o for o in outcomes if isinstance(o, _Sent)])
-        except Exception:  # noqa: BLE001 - still pending: the sweeper enqueues them
-            log.exception("noting %d messages as sent failed", len(outcomes))
+        async with contextlib.AsyncExitStack() as keeping:
+            for s in unmarked:  # sent, not noted yet: nobody else may take them meanwhile
+                await keeping.enter_async_context(kept(rt, Outbox, s.row))
+            outcomes = await asyncio.gather(*(_send_one(ctx, i, claimed.get(i)) for i in ids))
+        sent = [o for o in outcomes if isinstance(o, _Sent)]
+        unmarked += sent
+        last = depth == rounds - 1
+        if last or not all(repeat_absorbed(s.row) for s in sent) or _lease_low(rt, unmarked):
+            try:
+                await _note_sent(rt, unmarked)
+            except Exception:  # noqa: BLE001 - still pending: the sweeper enqueues them
+                log.exception("noting %d messages as sent failed", len(unmarked))
+            unmarked = []
+
+
+def _lease_low(rt: Runtime, sent: list[_Sent]) -> bool:
+    """A lease taken for a message sent (not noted yet) has less than half of it left."""
+    now, full = rt.clock(), lease(rt)
+    return any(
+        s.row.locked_until is None or s.row.locked_until - now < full / 2 for s in sent
+    )
 
 
 async def _renew_leases(rt: Runtime, claimed: dict[int, Outbox], ids: list[int]) -> None:

@@ -33,13 +33,14 @@ from bot.channels.base import (
 from bot.compose import start_runtime
 from bot.config import Settings
 from bot.delivery import _deliver_now, backoff, claim, claim_row, deliver, kept, lease  # noqa: F401
+from bot.flows import offer_state
 from bot.flows import routes as router
 from bot.queue import QUEUES, redis_settings
 from bot.runtime import Runtime
 from bot.services.quiet import reevaluate_held
 from bot.services.unprocessed import tell_hr_unprocessed
 from bot.storage import sql
-from bot.storage.models import Candidate, Conversation, InboundEvent, Timer
+from bot.storage.models import Candidate, Conversation, InboundEvent, Offer, Requisition, Timer
 from bot.sweeper import _sweep_forever, sweep_once  # noqa: F401 - sweep_once: tests, bench
 
 log = logging.getLogger(__name__)
@@ -81,16 +82,31 @@ async def locked_conversation(rt: Runtime, inbound: Inbound) -> Conversation:
     return conv
 
 
-async def candidate_for(inbound: Inbound, conv: Conversation) -> Candidate | None:
+async def candidate_for(inbound: Inbound, conv: Conversation) -> tuple[Candidate | None, Any]:
+    """The sender's candidate and, read in the same statement, their latest offers as
+    `offer_state.offers_in_play` keeps them (None: not read; docs/performance.md, "The
+    reply path"). A candidate without offers takes a second statement."""
     if conv.candidate_id:
-        return await Candidate.get_or_none(id=conv.candidate_id, erased_at__isnull=True)
-    if inbound.chat_type == "group":
-        return None
-    field = identity_for(inbound.platform, inbound.sender_id)
-    if field is None:
-        return None
-    lookup = {field[0]: field[1]}
-    return await Candidate.filter(erased_at__isnull=True, **lookup).order_by("-id").first()
+        where, values = 'k."id"=? AND k."erased_at" IS NULL', [conv.candidate_id]
+    else:
+        if inbound.chat_type == "group":
+            return None, None
+        field = identity_for(inbound.platform, inbound.sender_id)
+        if field is None:
+            return None, None
+        column = Candidate._meta.fields_db_projection[field[0]]
+        where, values = f'k."erased_at" IS NULL AND k."{column}"=?', [field[1]]
+    candidate, offers = await sql.candidate_with_offers(
+        Candidate, Offer, Requisition, where, values, offer_state.OFFERS_READ
+    )
+    if candidate is not None:
+        return candidate, offers
+    if conv.candidate_id:
+        found = await Candidate.get_or_none(id=conv.candidate_id, erased_at__isnull=True)
+    else:
+        lookup = {field[0]: field[1]}
+        found = await Candidate.filter(erased_at__isnull=True, **lookup).order_by("-id").first()
+    return found, [] if found is not None else None
 
 
 async def _download_all(
@@ -133,12 +149,16 @@ async def _process_claimed(ctx: dict[str, Any], rt: Runtime, event: InboundEvent
     try:
         async with in_transaction():
             conv = await locked_conversation(rt, inbound)
-            candidate = await candidate_for(inbound, conv)
+            candidate, offers = await candidate_for(inbound, conv)
             turn = router.Turn(fx, inbound, conv, candidate, files, errors, reading=reading)
+            if offers is not None:
+                offer_state.note_offers(turn, offers)
             handled_by = await router.route(turn)
             await fx.write_records()
-            await InboundEvent.filter(id=inbound_id).update(
-                status="done", processed_at=rt.clock(), locked_until=None
+            await sql.update(
+                InboundEvent,
+                {"id": inbound_id},
+                {"status": "done", "processed_at": rt.clock(), "locked_until": None},
             )
     except Exception as exc:
         fx.discard()

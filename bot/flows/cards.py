@@ -92,8 +92,19 @@ def _managed(key: str, managed: tuple[str, ...]) -> bool:
 
 
 async def refresh_offer(fx: Fx, offer: Offer, *, click: dict[str, Any] | None = None) -> int:
-    """Replace the offer's cards (offer, reminder, reason menu); returns how many."""
-    rows = await _cards(Outbox.filter(offer_id=offer.id, recipient_kind="user"))
+    """Replace the offer's cards (offer, reminder, reason menu); returns how many. The
+    same statement reads the offer's candidate messages still pending, noted on `fx` for
+    `offer_state.stop_waiting` (which then needs no statement when none is held)."""
+    found = await Outbox.filter(
+        offer_id=offer.id, recipient_kind="user", status__in=("sent", "pending")
+    ).order_by("-id").limit(CARDS_SCANNED)
+    if len(found) < CARDS_SCANNED:  # all of them: the held ones are known
+        fx.held[offer.id] = [
+            r.id
+            for r in found
+            if r.status == "pending" and not r.idempotency_key.startswith(KEY_PREFIX)
+        ]
+    rows = _shown_cards([r for r in found if r.status == "sent"])
     count = 0
     for row in rows:
         message = Outgoing.model_validate(row.payload)
@@ -126,7 +137,10 @@ async def refresh_alert(
 
 
 async def _cards(query: Any) -> list[Outbox]:
-    rows = await query.filter(status="sent").order_by("-id").limit(CARDS_SCANNED)
+    return _shown_cards(await query.filter(status="sent").order_by("-id").limit(CARDS_SCANNED))
+
+
+def _shown_cards(rows: list[Outbox]) -> list[Outbox]:
     return [r for r in rows if r.payload.get("actions") and not r.payload.get("replaces")]
 
 

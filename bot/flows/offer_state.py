@@ -130,8 +130,8 @@ async def move(
         changes[stamp] = fx.now()
     if also:
         changes.update({name: getattr(offer, name) for name in also}, updated_at=fx.now())
-    updated = await Offer.filter(id=offer.id, status=offer.status, stage=offer.stage).update(
-        **changes
+    updated = await sql.update(
+        Offer, {"id": offer.id, "status": offer.status, "stage": offer.stage}, changes
     )
     if not updated:  # someone else moved it first
         return False
@@ -170,14 +170,20 @@ async def offers_in_play(turn: Turn) -> list[Offer]:
     assert turn.candidate is not None
     if "offers" not in turn.data:
         found = await sql.candidate_offers(Offer, Requisition, turn.candidate.id, OFFERS_READ)
-        turn.data["offers"] = [offer for offer, *_ in found]
-        turn.data["checklists"] = {o.id: c for o, c, _, _ in found if c is not None}
-        for offer, _, open_alert, requisition in found:
-            if not open_alert:
-                turn.fx.alert_free.add(offer.id)
-            if offer.requisition_id is not None:
-                turn.fx.read_requisition(offer.requisition_id, requisition)
+        note_offers(turn, found)
     return turn.data["offers"]
+
+
+def note_offers(turn: Turn, found: list) -> None:
+    """What `sql.candidate_offers` (or `sql.candidate_with_offers`, the worker's read of
+    the candidate and their offers in one statement) found, as `offers_in_play` keeps it."""
+    turn.data["offers"] = [offer for offer, *_ in found]
+    turn.data["checklists"] = {o.id: c for o, c, _, _ in found if c is not None}
+    for offer, _, open_alert, requisition in found:
+        if not open_alert:
+            turn.fx.alert_free.add(offer.id)
+        if offer.requisition_id is not None:
+            turn.fx.read_requisition(offer.requisition_id, requisition)
 
 
 async def offer_with_checklist(turn: Turn, statuses: tuple[str, ...]) -> Offer | None:
@@ -202,8 +208,13 @@ async def offer_with_checklist(turn: Turn, statuses: tuple[str, ...]) -> Offer |
 
 async def stop_waiting(fx: Fx, offer: Offer) -> None:
     """A decision was made: no timer of this offer and no held candidate message matter."""
-    await fx.cancel_timers(offer_id=offer.id)
+    await fx.cancel_timers(offer_id=offer.id, later=True)
     held = Outbox.filter(offer_id=offer.id, recipient_kind="user", status="pending")
+    known = fx.held.pop(offer.id, None)  # read with the cards (cards.refresh_offer)
+    if known is not None:
+        if not known:
+            return
+        held = held.filter(id__in=known)
     await held.exclude(idempotency_key__startswith=cards.KEY_PREFIX).update(  # not the cards
         status="cancelled", last_error=f"offer {offer.status}"
     )

@@ -119,6 +119,9 @@ class Fx:
     # Offers this turn read along with "no open alert" (bot/flows/offer_state.py:
     # offers_in_play): nobody needs to look for one; opening one for the offer forgets it.
     alert_free: set[int] = field(default_factory=set)
+    # offer id -> its pending candidate messages, read with its cards (cards.refresh_offer)
+    held: dict[int, list[int]] = field(default_factory=dict)
+    _cancels: list[tuple[int, tuple[str, ...] | None]] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -341,8 +344,8 @@ class Fx:
                 current.updates += 1
                 await current.save()
                 return current, False
-        alert = await Alert.create(
-            kind=kind, candidate_id=candidate_id, offer_id=offer_id, data=data
+        alert = await sql.create(
+            Alert, kind=kind, candidate_id=candidate_id, offer_id=offer_id, data=data
         )
         self.alert_free.discard(offer_id or 0)
         return alert, True
@@ -372,19 +375,8 @@ class Fx:
         each with a key of its own, in one statement."""
         if not timers:
             return []
-        columns = ("key", "kind", "offer_id", "candidate_id", "due_at", "status", "attempts")
-        values = [
-            [key, kind, offer_id, candidate_id, sql.db_value(Timer, "due_at", due_at)]
-            + ["pending", 0, sql.db_value(Timer, "data", data or {})]
-            + [sql.db_value(Timer, "created_at", utcnow())]
-            for key, kind, due_at, offer_id, candidate_id, data in timers
-        ]
-        tail = (
-            ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
-            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
-            "RETURNING *"
-        )
-        found = await sql.insert(Timer, (*columns, "data", "created_at"), values, tail)
+        cancels, self._cancels = self._cancels, []  # held back: in the same statement
+        found = await sql.arm_timers(Timer, [(*t, utcnow()) for t in timers], cancels)
         found = [Timer._init_from_db(**row) for row in found]
         by_key = {timer.key: timer for timer in found}  # RETURNING keeps no order
         armed = [by_key[key] for key, *_ in timers]
@@ -392,11 +384,21 @@ class Fx:
             self._timers.append((timer.id, due_at))
         return armed
 
-    async def cancel_timers(self, *, offer_id: int, kinds: Iterable[str] | None = None) -> int:
-        q = Timer.filter(offer_id=offer_id, status="pending")
-        if kinds is not None:
-            q = q.filter(kind__in=list(kinds))
-        return await q.update(status="cancelled")
+    async def cancel_timers(
+        self, *, offer_id: int, kinds: Iterable[str] | None = None, later: bool = False
+    ) -> None:
+        """The offer's pending timers (of `kinds`) cancelled; `later` (a worker's turn): by
+        the next `schedule_all`'s statement, else `write_records` (docs/performance.md)."""
+        wanted = tuple(kinds) if kinds is not None else None
+        if later and self.batch_records:
+            self._cancels.append((offer_id, wanted))
+            return
+        await sql.cancel_timers(Timer, offer_id, wanted)
+
+    async def _write_cancels(self) -> None:
+        cancels, self._cancels = self._cancels, []
+        for offer_id, kinds in cancels:
+            await sql.cancel_timers(Timer, offer_id, kinds)
 
     # -- history --------------------------------------------------------------------
 
@@ -430,6 +432,7 @@ class Fx:
         recorded so far, in order, with one statement each. Call inside the transaction,
         before it commits and before reading the timeline."""
         await self._write_later()
+        await self._write_cancels()
         events, self._records = self._records, []
         if not events:
             return
@@ -489,4 +492,5 @@ class Fx:
         """The transaction rolled back: nothing written may be enqueued."""
         self._deliveries, self._timers, self._records = [], [], []
         self._claimed, self._later = {}, []
+        self._cancels, self.held = [], {}
         self.erased = False

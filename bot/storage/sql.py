@@ -98,30 +98,27 @@ async def extend_claim(model: type[Model], pk: int, attempts: int, until: dateti
     return bool(found)
 
 
-async def candidate_offers(
-    model: type[Model], requisition: type[Model], candidate_id: int, limit: int
+_CHECKLIST_AND_ALERT = (
+    '(SELECT c."id" FROM "document_checklist" c WHERE c."offer_id"=o."id") AS "x__checklist", '
+    'EXISTS (SELECT 1 FROM "alert" a WHERE a."offer_id"=o."id" '
+    "AND a.\"status\" IN ('open','claimed')) AS \"x__open_alert\" "
+)
+
+
+def _picked(model: type[Model], alias: str) -> tuple[list[str], str]:
+    columns = list(model._meta.fields_db_projection.values())
+    return columns, ", ".join(f'{alias}."{c}" AS "{alias}__{c}"' for c in columns)
+
+
+def _offers_read(
+    model: type[Model],
+    requisition: type[Model],
+    found: list[dict[str, Any]],
+    req_columns: list[str],
 ):
-    """A candidate's latest offers (newest first), row-locked on PostgreSQL, with what a
-    reply to one of them reads next, in the same statement: each offer's document
-    checklist id, whether it has an open (or claimed) alert, and its requisition.
-    Returns [(offer, checklist id or None, has open alert, requisition or None)]."""
-    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
-    req_columns = list(requisition._meta.fields_db_projection.values())
-    picked = ", ".join(f'r."{c}" AS "r__{c}"' for c in req_columns)
-    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
-    found = await execute(
-        model,
-        f"SELECT o.*, {picked}, "
-        '(SELECT c."id" FROM "document_checklist" c WHERE c."offer_id"=o."id") AS "x__checklist", '
-        'EXISTS (SELECT 1 FROM "alert" a WHERE a."offer_id"=o."id" '
-        "AND a.\"status\" IN ('open','claimed')) AS \"x__open_alert\" "
-        f'FROM {offer} o LEFT JOIN {req} r ON r."id"=o."requisition_id" '
-        f'WHERE o."candidate_id"=? ORDER BY o."id" DESC LIMIT ?{lock}',
-        [candidate_id, limit],
-    )
     out = []
     for row in found:
-        extra = {k: row.pop(k) for k in [k for k in row if k.startswith(("r__", "x__"))]}
+        extra = {k: row.pop(k) for k in [k for k in row if k.startswith(("r__", "x__", "k__"))]}
         requisition_row = None
         if extra.get("r__id") is not None:
             requisition_row = requisition._init_from_db(
@@ -136,3 +133,160 @@ async def candidate_offers(
             )
         )
     return out
+
+
+async def candidate_offers(
+    model: type[Model], requisition: type[Model], candidate_id: int, limit: int
+):
+    """A candidate's latest offers (newest first), row-locked on PostgreSQL, with what a
+    reply to one of them reads next, in the same statement: each offer's document
+    checklist id, whether it has an open (or claimed) alert, and its requisition.
+    Returns [(offer, checklist id or None, has open alert, requisition or None)]."""
+    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
+    req_columns, picked = _picked(requisition, "r")
+    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
+    found = await execute(
+        model,
+        f"SELECT o.*, {picked}, {_CHECKLIST_AND_ALERT}"
+        f'FROM {offer} o LEFT JOIN {req} r ON r."id"=o."requisition_id" '
+        f'WHERE o."candidate_id"=? ORDER BY o."id" DESC LIMIT ?{lock}',
+        [candidate_id, limit],
+    )
+    return _offers_read(model, requisition, found, req_columns)
+
+
+async def candidate_with_offers(
+    candidate: type[Model],
+    model: type[Model],
+    requisition: type[Model],
+    where: str,
+    values: list[Any],
+    limit: int,
+):
+    """The newest candidate matching `where` (on alias `k`, `?` placeholders) and, in the
+    same statement, what `candidate_offers` reads for them. Returns (candidate, offers);
+    (None, None) when the statement found no row: no such candidate, or one without
+    offers (the caller then reads the candidate alone)."""
+    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
+    people = f'"{candidate._meta.db_table}"'
+    req_columns, picked = _picked(requisition, "r")
+    k_columns, k_picked = _picked(candidate, "k")
+    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
+    found = await execute(
+        model,
+        f"SELECT o.*, {picked}, {k_picked}, {_CHECKLIST_AND_ALERT}"
+        f'FROM {offer} o JOIN {people} k ON k."id"=o."candidate_id" '
+        f'LEFT JOIN {req} r ON r."id"=o."requisition_id" '
+        f'WHERE o."candidate_id"=(SELECT k."id" FROM {people} k WHERE {where} '
+        f'ORDER BY k."id" DESC LIMIT 1) ORDER BY o."id" DESC LIMIT ?{lock}',
+        [*values, limit],
+    )
+    if not found:
+        return None, None
+    person = candidate._init_from_db(**{c: found[0][f"k__{c}"] for c in k_columns})
+    return person, _offers_read(model, requisition, found, req_columns)
+
+
+def _where(model: type[Model], where: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`"field"=?` (a tuple or list value: `"field" IN (…)`) joined with AND."""
+    parts, values = [], []
+    for name, value in where.items():
+        column = model._meta.fields_db_projection[name]
+        if isinstance(value, (tuple, list)):
+            parts.append(f'"{column}" IN ({",".join("?" * len(value))})')
+            values += [db_value(model, name, v) for v in value]
+        else:
+            parts.append(f'"{column}"=?')
+            values.append(db_value(model, name, value))
+    return " AND ".join(parts), values
+
+
+async def update(model: type[Model], where: dict[str, Any], changes: dict[str, Any]) -> int:
+    """`Model.filter(**where).update(**changes)` (equality and IN only) without the ORM's
+    query building: how many rows it changed."""
+    names = model._meta.fields_db_projection
+    sets = ",".join(f'"{names[name]}"=?' for name in changes)
+    condition, values = _where(model, where)
+    found = await execute(
+        model,
+        f'UPDATE {{table}} SET {sets} WHERE {condition} RETURNING "id"',
+        [db_value(model, name, v) for name, v in changes.items()] + values,
+    )
+    return len(found)
+
+
+async def create(model: type[Model], **fields: Any) -> Model:
+    """`Model.create(**fields)` in one INSERT … RETURNING, without the ORM's query
+    building; defaults and auto_now stamps come from the model's fields as they would."""
+    instance = model(**fields)
+    meta = model._meta
+    names = [n for n in meta.fields_db_projection if n != meta.pk_attr]
+    values = [meta.fields_map[n].to_db_value(getattr(instance, n), instance) for n in names]
+    columns = tuple(meta.fields_db_projection[n] for n in names)
+    (row,) = await insert(model, columns, [values], " RETURNING *")
+    return model._init_from_db(**row)
+
+
+_TIMER_COLUMNS = ("key", "kind", "offer_id", "candidate_id", "due_at", "status", "attempts")
+
+
+async def arm_timers(
+    model: type[Model],
+    timers: list[tuple[str, str, datetime, int | None, int | None, Any, datetime]],
+    cancels: list[tuple[int, tuple[str, ...] | None]],
+) -> list[dict[str, Any]]:
+    """Create or re-arm the timers (key, kind, due_at, offer_id, candidate_id, data,
+    created_at) with one upsert, and in the same statement cancel the pending timers of
+    each (offer id, kinds or None for all) in `cancels` (bot/services/fx.py: Fx.schedule_all);
+    the rows it returns, as dicts."""
+    values = [
+        [key, kind, offer_id, candidate_id, db_value(model, "due_at", due_at)]
+        + ["pending", 0, db_value(model, "data", data or {})]
+        + [db_value(model, "created_at", created)]
+        for key, kind, due_at, offer_id, candidate_id, data, created in timers
+    ]
+    columns = (*_TIMER_COLUMNS, "data", "created_at")
+    if not cancels:
+        tail = (
+            ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at","status"=\'pending\','
+            '"kind"=excluded."kind","data"=excluded."data","locked_until"=NULL,"fired_at"=NULL '
+            "RETURNING *"
+        )
+        return await insert(model, columns, values, tail)
+    # The timers to cancel as rows of the upsert, as they are but `cancelled` (the new
+    # keys left out), first: PostgreSQL types the bare values after them from them.
+    wheres, more = [], []
+    for offer_id, kinds in cancels:
+        where = '"offer_id"=?'
+        more.append(offer_id)
+        if kinds is not None:
+            where += f' AND "kind" IN ({",".join("?" * len(kinds))})'
+            more.extend(kinds)
+        wheres.append(f"({where})")
+    keys = [t[0] for t in timers]
+    more += ["pending", *keys]
+    one = "SELECT " + ",".join("?" * len(columns))
+    names = ",".join(f'"{c}"' for c in columns)
+    return await execute(
+        model,
+        f"INSERT INTO {{table}} ({names}) "
+        'SELECT "key","kind","offer_id","candidate_id","due_at",\'cancelled\','
+        f'"attempts","data","created_at" FROM {{table}} WHERE ({" OR ".join(wheres)}) '
+        f'AND "status"=? AND "key" NOT IN ({",".join("?" * len(keys))})'
+        + "".join(f" UNION ALL {one}" for _ in values)
+        + ' ON CONFLICT ("key") DO UPDATE SET "due_at"=excluded."due_at",'
+        '"status"=excluded."status","kind"=excluded."kind","data"=excluded."data",'
+        "\"locked_until\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
+        'ELSE {table}."locked_until" END,'
+        "\"fired_at\"=CASE WHEN excluded.\"status\"='pending' THEN NULL "
+        'ELSE {table}."fired_at" END RETURNING *',
+        more + [v for row in values for v in row],
+    )
+
+
+async def cancel_timers(model: type[Model], offer_id: int, kinds: tuple[str, ...] | None) -> int:
+    """The offer's pending timers (of `kinds`, None: all) cancelled; how many."""
+    where: dict[str, Any] = {"offer_id": offer_id, "status": "pending"}
+    if kinds is not None:
+        where["kind"] = kinds
+    return await update(model, where, {"status": "cancelled"})

@@ -78,7 +78,8 @@ class ImmediateTransactionWrapper(SqliteTransactionWrapper):
         if GIVES_WAY is not None:
             GIVES_WAY.pass_through()
         try:
-            await self._connection.commit()
+            if self._connection.in_transaction:  # an implicit one of sqlite3's: end it
+                await self._connection.commit()  # (else a trip to aiosqlite's thread saved)
             await self._connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise TransactionManagementError(exc) from exc
