@@ -1,6 +1,7 @@
 """Leave-sources-out cross-validation of the reply model on the TRAIN split, plus dev.
 
-    python bench/intents_cv.py [--folds 5] [--c-intent 20] [--c-concern 30] [--json FILE]
+    python bench/intents_cv.py [--folds 5] [--c-intent 20] [--c-concern 30]
+        [--hesitate-bias 0] [--same-sources OLD_CORPUS_DIR] [--json FILE] [--dump FILE]
 
 The selection signal for model and corpus choices (docs/understanding.md, "Grouped
 cross-validation"). It never reads the test split.
@@ -141,7 +142,12 @@ def fold_of(source: str, folds: int) -> int:
     return int(hashlib.sha256(source.encode()).hexdigest(), 16) % folds
 
 
-def run(folds: int = 5, data_dir: Path = DATA_DIR, same_sources: set | None = None) -> dict:
+def run(
+    folds: int = 5,
+    data_dir: Path = DATA_DIR,
+    same_sources: set | None = None,
+    dump: str | None = None,
+) -> dict:
     train = load_split("train", data_dir)
     dev = load_split("dev", data_dir)
     groups = [e.source for e in train]
@@ -151,7 +157,7 @@ def run(folds: int = 5, data_dir: Path = DATA_DIR, same_sources: set | None = No
     for k in range(folds):
         tr = [i for i, g in enumerate(groups) if fold_of(g, folds) != k]
         te = [i for i, g in enumerate(groups) if fold_of(g, folds) == k]
-        model = training._fit([train[i] for i in tr])
+        model = training._biased(training._fit([train[i] for i in tr]))
         raws.append(_raw_reads(model, [train[i] for i in te]))
         print(f"fold {k + 1}/{folds} fitted ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
     fold_knobs = []
@@ -160,7 +166,7 @@ def run(folds: int = 5, data_dir: Path = DATA_DIR, same_sources: set | None = No
         fold_knobs.append(knobs)
         decided += [(r["e"], *_decide(r, knobs)) for r in raws[k]]
     cv = score(decided)
-    full = training._fit(train)
+    full = training._biased(training._fit(train))
     knobs = _knobs([r for raw in raws for r in raw])
     dev_decided = [(r["e"], *_decide(r, knobs)) for r in _raw_reads(full, dev)]
     # where the held-out errors are: by source and by confusion
@@ -174,6 +180,18 @@ def run(folds: int = 5, data_dir: Path = DATA_DIR, same_sources: set | None = No
             conf[f"{e.intent}->{got}"] += 1
     worst = sorted(by_source.items(), key=lambda kv: kv[1][0] / kv[1][1])[:15]
     same = [d for d in decided if same_sources is None or d[0].source in same_sources]
+    if dump:
+        rows = [(k, r) for k, raw in enumerate(raws) for r in raw]
+        np.savez_compressed(
+            dump,
+            fold=np.array([k for k, _ in rows]),
+            source=np.array([r["e"].source for _, r in rows]),
+            gold=np.array([INTENTS.index(r["e"].intent) for _, r in rows]),
+            gold_c=np.array([[c in r["e"].concerns for c in CONCERNS] for _, r in rows]),
+            rule=np.array([r["rule"] is not None for _, r in rows]),
+            p=np.array([r.get("p", np.zeros(len(INTENTS))) for _, r in rows]),
+            pc=np.array([r.get("pc", np.zeros(len(CONCERNS))) for _, r in rows]),
+        )
     return {
         "cv_same_sources": score(same),
         "folds": folds,
@@ -227,7 +245,9 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--c-intent", type=float, default=None)
     ap.add_argument("--c-concern", type=float, default=None)
+    ap.add_argument("--hesitate-bias", type=float, default=None)
     ap.add_argument("--json", default=None, help="also write the figures as JSON here")
+    ap.add_argument("--dump", default=None, help="write the held-out reads (.npz) here")
     ap.add_argument("--data", default=None, help="corpus folder (default: the package's)")
     ap.add_argument(
         "--same-sources",
@@ -239,8 +259,10 @@ def main() -> None:
         training.C_INTENT = a.c_intent
     if a.c_concern is not None:
         training.C_CONCERN = a.c_concern
+    if a.hesitate_bias is not None:
+        training.HESITATE_BIAS = a.hesitate_bias
     same = set(splits(Path(a.same_sources))["train"]) if a.same_sources else None
-    res = run(a.folds, Path(a.data) if a.data else DATA_DIR, same)
+    res = run(a.folds, Path(a.data) if a.data else DATA_DIR, same, a.dump)
     print(report(res))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1, default=str) + "\n")
