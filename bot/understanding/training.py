@@ -40,6 +40,9 @@ MIN_THRESHOLD_SOURCES = 20
 C_INTENT = 20.0  # chosen on dev (1, 3, 8, 20: macro-F1 0.878, 0.893, 0.903, 0.909)
 C_CONCERN = 30.0  # chosen on dev (10 vs 30: 0.749 vs 0.751 concerns micro-F1)
 MIN_DF = 2
+# Added to hesitate's calibrated log-odds before the argmax (0 = none): chosen by the grouped
+# cross-validation of bench/intents_cv.py (docs/understanding.md, "Grouped cross-validation").
+HESITATE_BIAS = 0.0
 MARGIN_FLOORS = (0.0, 0.5, 0.6, 0.7)  # confidence floors searched with a margin over hesitate
 # Decision safety the threshold is chosen for on dev: at most this share of replies may be
 # a sure decision that is wrong (the target: 1 in 200).
@@ -182,6 +185,21 @@ def _fit(examples: Sequence[Example], concern_threshold: float = 0.5) -> IntentM
     )
 
 
+def _biased(model: IntentModel, bias: float | None = None) -> IntentModel:
+    """`model` with HESITATE_BIAS added to hesitate's calibrated logit (itself if 0)."""
+    bias = HESITATE_BIAS if bias is None else bias
+    if not bias:
+        return model
+    b = model.b_intent.copy()
+    b[INTENTS.index("hesitate")] += bias * model.temperature
+    a = model._arrays()["knobs"]
+    return IntentModel(
+        model.names, model.idf, model.w_intent, b, model.temperature, model.w_concern,
+        model.b_concern, model.platt, threshold=model.threshold, mix=model.mix,
+        concern_threshold=float(a[2]), margin=model.margin,
+    )  # fmt: skip
+
+
 Read = tuple[str, float, float, str, np.ndarray, frozenset]
 
 
@@ -206,7 +224,7 @@ def _held_out_reads(examples: Sequence[Example]) -> list[Read]:
     folds = THRESHOLD_FOLDS
     out: list[Read] = []
     for tr, te in GroupKFold(n_splits=folds).split(np.zeros(len(examples)), groups=groups):
-        model = _fit([examples[i] for i in tr])
+        model = _biased(_fit([examples[i] for i in tr]))
         out += _reads(model, [examples[i] for i in te])
     return out
 
@@ -274,13 +292,14 @@ def train(examples: Sequence[Example], dev: Sequence[Example] | None = None) -> 
     examples = list(examples)
     if not dev:
         return _fit(examples)
-    first = _fit(examples)
+    first = _biased(_fit(examples))
     # Rule and cut: on dev read by the model that never saw it, plus every train reply read
     # by a model that never saw its source (docs/understanding.md, "When the bot is sure").
     reads = _reads(first, dev) + _held_out_reads(examples)
     threshold, mix, margin = _choose_threshold(reads)
     cut = _choose_concern_cut(reads)
-    return _fit(examples + list(dev), concern_threshold=cut).retuned(threshold, mix, margin)
+    final = _biased(_fit(examples + list(dev), concern_threshold=cut))
+    return final.retuned(threshold, mix, margin)
 
 
 # -- scoring ---------------------------------------------------------------------------
