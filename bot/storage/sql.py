@@ -135,6 +135,37 @@ def _offers_read(
     return out
 
 
+async def _select_offers(
+    model: type[Model],
+    requisition: type[Model],
+    candidate: type[Model] | None,
+    match: str,
+    values: list[Any],
+    limit: int,
+):
+    """The SELECT both readers below share: offers `o` matching `match`, newest first,
+    with their requisition `r`, checklist and open alert and, when `candidate` is given,
+    the candidate's columns as `k__…`; row-locked on PostgreSQL.
+    Returns (rows, requisition columns, candidate columns)."""
+    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
+    req_columns, picked = _picked(requisition, "r")
+    k_columns, joined = [], ""
+    if candidate is not None:
+        k_columns, k_picked = _picked(candidate, "k")
+        picked += f", {k_picked}"
+        joined = f'JOIN "{candidate._meta.db_table}" k ON k."id"=o."candidate_id" '
+    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
+    found = await execute(
+        model,
+        f"SELECT o.*, {picked}, {_CHECKLIST_AND_ALERT}"
+        f"FROM {offer} o {joined}"
+        f'LEFT JOIN {req} r ON r."id"=o."requisition_id" '
+        f'WHERE {match} ORDER BY o."id" DESC LIMIT ?{lock}',
+        [*values, limit],
+    )
+    return found, req_columns, k_columns
+
+
 async def candidate_offers(
     model: type[Model], requisition: type[Model], candidate_id: int, limit: int
 ):
@@ -142,15 +173,8 @@ async def candidate_offers(
     reply to one of them reads next, in the same statement: each offer's document
     checklist id, whether it has an open (or claimed) alert, and its requisition.
     Returns [(offer, checklist id or None, has open alert, requisition or None)]."""
-    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
-    req_columns, picked = _picked(requisition, "r")
-    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
-    found = await execute(
-        model,
-        f"SELECT o.*, {picked}, {_CHECKLIST_AND_ALERT}"
-        f'FROM {offer} o LEFT JOIN {req} r ON r."id"=o."requisition_id" '
-        f'WHERE o."candidate_id"=? ORDER BY o."id" DESC LIMIT ?{lock}',
-        [candidate_id, limit],
+    found, req_columns, _ = await _select_offers(
+        model, requisition, None, 'o."candidate_id"=?', [candidate_id], limit
     )
     return _offers_read(model, requisition, found, req_columns)
 
@@ -167,19 +191,13 @@ async def candidate_with_offers(
     same statement, what `candidate_offers` reads for them. Returns (candidate, offers);
     (None, None) when the statement found no row: no such candidate, or one without
     offers (the caller then reads the candidate alone)."""
-    offer, req = f'"{model._meta.db_table}"', f'"{requisition._meta.db_table}"'
     people = f'"{candidate._meta.db_table}"'
-    req_columns, picked = _picked(requisition, "r")
-    k_columns, k_picked = _picked(candidate, "k")
-    lock = " FOR UPDATE OF o" if dialect(model) == "postgres" else ""
-    found = await execute(
-        model,
-        f"SELECT o.*, {picked}, {k_picked}, {_CHECKLIST_AND_ALERT}"
-        f'FROM {offer} o JOIN {people} k ON k."id"=o."candidate_id" '
-        f'LEFT JOIN {req} r ON r."id"=o."requisition_id" '
-        f'WHERE o."candidate_id"=(SELECT k."id" FROM {people} k WHERE {where} '
-        f'ORDER BY k."id" DESC LIMIT 1) ORDER BY o."id" DESC LIMIT ?{lock}',
-        [*values, limit],
+    match = (
+        f'o."candidate_id"=(SELECT k."id" FROM {people} k WHERE {where} '
+        'ORDER BY k."id" DESC LIMIT 1)'
+    )
+    found, req_columns, k_columns = await _select_offers(
+        model, requisition, candidate, match, values, limit
     )
     if not found:
         return None, None
