@@ -7,12 +7,23 @@ A WeCom accept goes out in three rounds: (1) the offer card's replacement
 robot, no de-dup key); (2) the candidate's thanks; (3) the first documents request, the
 last two app messages with `enable_duplicate_check`. Round 1 cannot be repeated unseen,
 so it is noted as sent before round 2 starts; rounds 2 and 3 are noted together after
-round 3. The stand-in holds one send of a round (nothing reaches anyone), the test kills
-the worker meanwhile, and a new worker finishes the work once the leases run out.
+round 3. A Feishu accept (WeCom off, so HR's notice goes to the Feishu chat) has only
+messages whose repeat Feishu drops (`uuid`, a PATCH of the same card): all three rounds
+are noted together. The stand-in holds one send of a round (nothing reaches anyone), the
+test kills the worker meanwhile, and a new worker finishes the work once the leases run
+out.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import build_app
 from bot.storage.models import InboundEvent, Outbox
 from tests.faults.test_crash import (
     CANDIDATE,
@@ -24,8 +35,10 @@ from tests.faults.test_crash import (
     make_offer,
     settled,
 )
-from tests.helpers import wait_for
+from tests.helpers import drain, wait_for
+from tests.standins.feishu import EKEY, VTOKEN, FeishuSender, FeishuStandin, feishu_config
 from tests.standins.wecom import text_xml
+from tests.test_feishu_offer import make_offer as make_feishu_offer
 
 ACCEPT = "好的，我接受这个offer"
 
@@ -138,3 +151,110 @@ def _kind(row: Outbox) -> str:
     if payload.get("replaces"):
         return "card"
     return "thanks" if "欢迎加入" in (payload.get("text") or "") else "docs"
+
+
+# -- Feishu: every message of the accept waits for the last round's mark -----------------
+
+OPEN_ID = "ou_zhang"
+
+
+class HoldingFeishu(FeishuStandin):
+    """The Feishu stand-in, plus: hold the next create/reply `hold_match` accepts, before
+    Feishu acts on it (nothing reaches anyone), until `released` is set."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.hold_match = None
+        self.held = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def _held(self, request: web.Request) -> bool:
+        if self.hold_match is None or not self.hold_match(await self._json(request)):
+            return False  # aiohttp keeps the bytes read: the handler reads them again
+        self.hold_match = None
+        self.held.set()
+        await self.released.wait()  # the caller is gone by then: answer nobody
+        return True
+
+    async def _create(self, request: web.Request) -> web.Response:
+        if await self._held(request):
+            return web.Response(status=503)
+        return await super()._create(request)
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        if await self._held(request):
+            return web.Response(status=503)
+        return await super()._reply(request)
+
+
+def _feishu_text(body) -> str:
+    if not isinstance(body, dict) or body.get("msg_type") != "text":
+        return ""
+    return json.loads(body["content"]).get("text", "")
+
+
+def _feishu_documents_request(body) -> bool:
+    """The documents checklist's card to the candidate (the accept's round 3)."""
+    if not isinstance(body, dict) or body.get("receive_id") != OPEN_ID:
+        return False
+    return body.get("msg_type") == "interactive" and "入职材料" in body.get("content", "")
+
+
+async def test_feishu_rounds_repeat_with_the_same_uuid(fault_env_factory):
+    """Killed during round 3 of a Feishu accept: rounds 1 and 2 (the card's PATCH, HR's
+    notice in its chat, the thanks) were sent and none noted, since Feishu absorbs each
+    repeat; the new worker sends them again with the same `uuid` (the same card content),
+    Feishu drops the repeats, and every row ends sent."""
+    async with HoldingFeishu() as feishu, fault_env_factory(
+        feishu=feishu_config(feishu), wecom={"enabled": False}  # HR's notice: Feishu's alone
+    ) as env:
+        async with TestClient(TestServer(build_app(env.rt))) as client:
+            await make_feishu_offer(client, feishu_open_id=OPEN_ID)
+        await drain(env.rt)
+        env.before = await Outbox.all().count()
+        calls_before, messages_before = len(feishu.calls), len(feishu.messages)
+        feishu.hold_match = _feishu_documents_request
+        serve = await env.procs.serve("--no-worker")
+        worker = env.procs.worker()
+        sender = FeishuSender(app_id=feishu.app_id, verification_token=VTOKEN, encrypt_key=EKEY)
+        body, headers = sender.request(sender.message(open_id=OPEN_ID, text=ACCEPT))
+        async with aiohttp.ClientSession() as http:
+            url = f"{serve.url}/feishu/events"
+            async with http.post(url, data=body, headers=headers) as resp:
+                assert resp.status == 200
+        await wait_for(lambda: _is_set(feishu.held), timeout=DEADLINE)
+        at_kill = await _accept_rows(env)
+        worker.kill()
+        feishu.released.set()
+        assert len(at_kill) >= 4, at_kill
+        # Rounds 1 and 2 were sent (the held request is round 3's), none is noted yet.
+        assert {r.status for r in at_kill} == {"pending"}, [(r.id, r.status) for r in at_kill]
+
+        env.procs.worker()
+        (event,) = await InboundEvent.filter(platform="feishu").all()
+        await wait_for(lambda: settled(event.id), timeout=DEADLINE)
+        rows = await _accept_rows(env)
+        assert {r.status for r in rows} == {"sent"}, [(r.id, r.status) for r in rows]
+
+    calls = [c for c in feishu.calls[calls_before:] if c.endpoint in ("create", "reply")]
+    shown = feishu.messages[messages_before:]
+    # Rounds 1 and 2 went twice, each repeat with its first send's uuid: Feishu showed
+    # each once (the stand-in answers a known uuid with its message and shows nothing).
+    for picked in (_to_hr, _thanks_feishu):
+        sends = [c.body for c in calls if picked(c.body)]
+        assert len(sends) == 2, f"sent {len(sends)}x: a message of the rounds before"
+        assert sends[0]["uuid"] and sends[0]["uuid"] == sends[1]["uuid"]
+        assert len([m for m in shown if m["uuid"] == sends[0]["uuid"]]) == 1
+    patches = [json.dumps(p, sort_keys=True) for p in feishu.patches]
+    assert len(patches) == 2 and len(set(patches)) == 1, "the repeated PATCH changed the card"
+    docs = [c.body for c in calls if _feishu_documents_request(c.body)]
+    assert len(docs) == 1  # the held request reached nobody; the new worker's did
+    assert sorted(m["uuid"] for m in shown) == sorted({c.body["uuid"] for c in calls})
+
+
+def _to_hr(body) -> bool:
+    return body.get("receive_id") == "oc_hr"
+
+
+def _thanks_feishu(body) -> bool:
+    return body.get("receive_id") == OPEN_ID and "欢迎加入" in _feishu_text(body)
