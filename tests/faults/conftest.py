@@ -14,6 +14,7 @@ unaffected. What the subprocesses share with the test process:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -186,12 +187,22 @@ class HoldingStandin(WecomStandin):
         self._hold_endpoint = ""
         self._hold_left = 0
         self._hold_when = "after"
+        self._hold_match: Callable[[Any], bool] | None = None
         self._released = asyncio.Event()
         self.held = asyncio.Event()  # set when a call is being held
         self.held_calls: list = []  # the calls whose answer was held (None: never seen)
 
-    def hold(self, endpoint: str = "message/send", *, when: str, times: int = 1) -> None:
+    def hold(
+        self,
+        endpoint: str = "message/send",
+        *,
+        when: str,
+        times: int = 1,
+        match: Callable[[Any], bool] | None = None,
+    ) -> None:
+        """`match`: only calls whose JSON body it accepts are held, the others go through."""
         self._hold_endpoint, self._hold_left, self._hold_when = endpoint, times, when
+        self._hold_match = match
         self._released.clear()
         self.held.clear()
 
@@ -203,6 +214,13 @@ class HoldingStandin(WecomStandin):
         endpoint = request.match_info["endpoint"]
         if endpoint != self._hold_endpoint or self._hold_left <= 0:
             return await super()._dispatch(request)
+        if self._hold_match is not None:
+            try:  # aiohttp keeps the bytes read: the stand-in reads them again
+                body = json.loads(await request.read())
+            except ValueError:
+                body = None
+            if not self._hold_match(body):
+                return await super()._dispatch(request)
         self._hold_left -= 1
         if self._hold_when == "before":
             self.held_calls.append(None)
