@@ -10,7 +10,7 @@ import logging
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from arq import Retry
@@ -270,8 +270,17 @@ async def _deliver_now(ctx: dict[str, Any], fx) -> None:
     await fx.flush()
     rounds = max(map(len, due_now), default=0)
     unmarked: list[_Sent] = []  # sent in earlier rounds, not yet noted
+    waiting: dict[int, datetime] = {}  # group -> when its message that did not go out is retried
     for depth in range(rounds):
-        ids = [group[depth] for group in due_now if len(group) > depth]
+        here = [g for g, group in enumerate(due_now) if len(group) > depth]
+        # A recipient whose earlier message did not go out gets the rest after it, never
+        # before: they leave this job, to be delivered after that retry.
+        behind = [g for g in here if g in waiting]
+        if behind:
+            await _after_the_retry(rt, claimed, [(due_now[g][depth], waiting[g]) for g in behind])
+            waiting |= {g: waiting[g] + _BEHIND for g in behind}  # the next one after this
+        here = [g for g in here if g not in waiting]
+        ids = [due_now[g][depth] for g in here]
         await _renew_leases(rt, claimed, ids)  # a statement only when a lease ran low
         # Not written claimed (a timer's messages): each round claims its own.
         unclaimed = [i for i in ids if i not in claimed]
@@ -288,6 +297,9 @@ async def _deliver_now(ctx: dict[str, Any], fx) -> None:
             for s in unmarked:  # sent, not noted yet: nobody else may take them meanwhile
                 await keeping.enter_async_context(kept(rt, Outbox, s.row))
             outcomes = await asyncio.gather(*(_send_one(ctx, i, claimed.get(i)) for i in ids))
+        for g, outcome in zip(here, outcomes, strict=True):
+            if isinstance(outcome, _Later):
+                waiting[g] = outcome.at
         sent = [o for o in outcomes if isinstance(o, _Sent)]
         unmarked += sent
         last = depth == rounds - 1
@@ -328,8 +340,18 @@ async def _renew_leases(rt: Runtime, claimed: dict[int, Outbox], ids: list[int])
             del claimed[i]
 
 
-async def _send_one(ctx: dict[str, Any], outbox_id: int, row: Outbox | None) -> _Sent | None:
-    """One message of `_deliver_now`'s round: what to note as sent, if anything."""
+@dataclass
+class _Later:
+    """A message of `_deliver_now`'s round that did not go out: queued again for `at`."""
+
+    at: datetime
+
+
+async def _send_one(
+    ctx: dict[str, Any], outbox_id: int, row: Outbox | None
+) -> _Sent | _Later | None:
+    """One message of `_deliver_now`'s round: what to note as sent, the retry it waits
+    for, or None (done with otherwise: held, failed for good, or sent on its own)."""
     rt: Runtime = ctx["rt"]
     try:
         if row is None:  # not claimed with the round: on its own, start to end
@@ -341,7 +363,28 @@ async def _send_one(ctx: dict[str, Any], outbox_id: int, row: Outbox | None) -> 
     except Retry as retry:
         at = rt.clock() + timedelta(milliseconds=retry.defer_score or 0)
         await rt.enqueuer.deliver(outbox_id, at=at)
+        return _Later(at)
     except Exception:  # noqa: BLE001 - the row is pending: the queue retries it
         log.exception("delivering outbox %s failed; queued for a retry", outbox_id)
         await rt.enqueuer.deliver(outbox_id)
-    return None
+        return _Later(rt.clock())
+
+
+# How long after the retry of a recipient's earlier message the next one is queued.
+_BEHIND = timedelta(seconds=1)
+
+
+async def _after_the_retry(
+    rt: Runtime, claimed: dict[int, Outbox], behind: list[tuple[int, datetime]]
+) -> None:
+    """Messages whose recipient's earlier message is queued for a retry at `at`: queued
+    for just after it, their leases given back so that job can claim them (a statement
+    only on this failure path). Still pending in the database meanwhile: if a queue
+    entry is lost, the sweeper delivers them."""
+    mine = [i for i, _ in behind if i in claimed]
+    if mine:
+        with contextlib.suppress(Exception):
+            await Outbox.filter(id__in=mine, status="pending").update(locked_until=None)
+    for i, at in behind:
+        claimed.pop(i, None)
+        await rt.enqueuer.deliver(i, at=at + _BEHIND)

@@ -14,6 +14,7 @@ unaffected. What the subprocesses share with the test process:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 from aiohttp import web
 
@@ -111,6 +113,16 @@ class Proc:
         if self.alive():
             os.kill(self.pid, signal.SIGKILL)
         self.popen.wait(timeout=10)
+
+    def kill_with_worker(self) -> None:
+        """SIGKILL `serve` and the worker child it runs (bot/child_worker.py), child first:
+        the whole bot dies at once. `kill()` alone lets the orphaned child finish its
+        running job, as it does in production."""
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.pid).children(recursive=True):
+                if "redis" not in child.name():
+                    child.kill()
+        self.kill()
 
 
 @dataclass

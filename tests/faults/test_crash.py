@@ -168,7 +168,7 @@ async def test_crash_after_the_decision_before_delivery(fault_env):
 
     assert await env.callback(serve, text_xml(CANDIDATE, "好的，我接受这个offer")) == 200
     await wait_for(lambda: _is_set(env.standin.held), timeout=DEADLINE)
-    serve.kill()
+    serve.kill_with_worker()  # the whole bot: HTTP and its worker child
     env.standin.release()
 
     # The decision is durable: the reply is processed, its messages wait in the outbox.

@@ -271,3 +271,32 @@ def _to_hr(body) -> bool:
 
 def _thanks_feishu(body) -> bool:
     return body.get("receive_id") == OPEN_ID and "欢迎加入" in _feishu_text(body)
+
+
+async def test_a_message_retried_keeps_the_recipients_order(fault_env):
+    """No crash: the candidate's thanks (round 2) fails once (the platform answers 503);
+    the worker retries it with its backoff. The documents request (round 3, the same
+    candidate) must not overtake it: it waits for the retry instead of going out in this
+    job's round 3 (bot/delivery.py, `_deliver_now`)."""
+    env = fault_env
+    await make_offer(env)
+    shown_before = len(env.standin.delivered_to(CANDIDATE))
+    env.before = await Outbox.all().count()
+    env.standin.hold("message/send", when="before", match=_thanks)
+    serve = await env.procs.serve("--no-worker")
+    env.procs.worker()
+    assert await env.callback(serve, text_xml(CANDIDATE, ACCEPT)) == 200
+    await wait_for(lambda: _is_set(env.standin.held), timeout=DEADLINE)
+    env.standin.release()  # the held send answers 503: a transient failure
+
+    async def all_sent() -> bool:
+        rows = await _accept_rows(env)
+        return bool(rows) and {r.status for r in rows} == {"sent"}
+
+    await wait_for(all_sent, timeout=DEADLINE)
+    order = [
+        "thanks" if _thanks(b) else "documents" if _documents_request(b) else "other"
+        for b in env.standin.delivered_to(CANDIDATE)[shown_before:]
+    ]
+    assert "thanks" in order and "documents" in order, order
+    assert order.index("thanks") < order.index("documents"), order
