@@ -383,8 +383,10 @@ async def _after_the_retry(
     entry is lost, the sweeper delivers them."""
     mine = [i for i, _ in behind if i in claimed]
     if mine:
-        with contextlib.suppress(Exception):
+        try:
             await Outbox.filter(id__in=mine, status="pending").update(locked_until=None)
+        except Exception:  # noqa: BLE001 - their leases lapse: the queued jobs claim them then
+            log.exception("giving back the leases of %d messages failed", len(mine))
     for i, at in behind:
         claimed.pop(i, None)
         await rt.enqueuer.deliver(i, at=at + _BEHIND)
