@@ -37,7 +37,9 @@ from tests.test_wecom_conversation import make_offer as make_wecom_offer
 # Backoff large enough to see its growth through arq's 50 ms polling:
 # attempt n waits uniform(cap/2, cap) with cap = base · 2^(n-1).
 SLOW_BACKOFF = {"backoff_base": "400ms", "backoff_max": "5s", "max_attempts": 5}
-HTTP_TIMEOUT = 0.5  # [delivery] http_timeout; the stand-ins answer later than this
+# [delivery] http_timeout; the slow stand-ins answer 3× later. A whole second, so that a
+# loaded machine's stalls of the event loop (stand-in and bot share it) are not timeouts.
+HTTP_TIMEOUT = 1.0
 
 
 class _Stamped(list):
@@ -320,29 +322,33 @@ async def test_wecom_unknown_recipient_is_recorded_alerted_and_not_retried(
         (99992361, "open_id cross app"),
     ],
 )
-async def test_feishu_unreachable_recipient_is_recorded_alerted_and_not_retried(feishu, code, msg):
-    standin, rt = feishu
-    standin.unreachable["ou_outside"] = (code, msg)
-    async with TestClient(TestServer(build_app(rt))) as client:
-        offer = await make_feishu_offer(client, feishu_open_id="ou_outside")
-    await drain(rt)
+async def test_feishu_unreachable_recipient_is_recorded_alerted_and_not_retried(
+    settings_factory, make_runtime, code, msg
+):
+    # The default http_timeout, not the fixture's short one: on a loaded machine a first
+    # attempt that merely timed out would be retried, and this test is about refusals.
+    async with SlowFeishu() as standin:
+        rt = await make_runtime(settings_factory(feishu=feishu_config(standin)))
+        standin.unreachable["ou_outside"] = (code, msg)
+        async with TestClient(TestServer(build_app(rt))) as client:
+            offer = await make_feishu_offer(client, feishu_open_id="ou_outside")
+        await drain(rt)
 
-    rows = await Outbox.filter(offer_id=offer["id"], recipient_id="ou_outside")
-    assert rows
-    for row in rows:
-        assert (row.status, row.attempts) == ("failed", 1)
-        assert row.last_error.startswith(f"{code}:")
+        rows = await Outbox.filter(offer_id=offer["id"], recipient_id="ou_outside")
+        assert rows
+        for row in rows:
+            assert (row.status, row.attempts) == ("failed", 1)
+            assert row.last_error.startswith(f"{code}:")
 
-    def tries() -> int:
-        return sum(c.body.get("receive_id") == "ou_outside" for c in standin.calls_to("create"))
+        def tries() -> int:
+            return sum(c.body.get("receive_id") == "ou_outside" for c in standin.calls_to("create"))
 
-    assert tries() == len(rows)
-    assert await Alert.filter(offer_id=offer["id"], kind="undeliverable").exists()
-    hr = json.dumps(
-        [m["content"] for m in standin.messages if m["receive_id"] == "oc_hr"], ensure_ascii=False
-    )
-    assert rows[0].payload["text"].splitlines()[0] in hr
-    await assert_not_retried(rt, tries)
+        assert tries() == len(rows)
+        assert await Alert.filter(offer_id=offer["id"], kind="undeliverable").exists()
+        to_hr = [m["content"] for m in standin.messages if m["receive_id"] == "oc_hr"]
+        hr = json.dumps(to_hr, ensure_ascii=False)
+        assert rows[0].payload["text"].splitlines()[0] in hr
+        await assert_not_retried(rt, tries)
 
 
 # -- one token for all processes ------------------------------------------------------------
