@@ -12,7 +12,8 @@ import pytest
 
 from bot.services.retrain import SHOWN
 from bot.understanding.corpus import Example, load_file, load_split
-from bot.understanding.model import IntentModel, shipped_model
+from bot.understanding.model import IntentModel, name_of_file, shipped_model
+from bot.understanding.served import served_model_name
 from bot.understanding.training import (
     _choose_threshold,
     evaluate,
@@ -145,6 +146,24 @@ def test_served_model_picks_the_newest_kept_file(tmp_path: Path, model) -> None:
     # an unreadable newest file is skipped, not served
     (tmp_path / "models" / "intents-0011-0000000000.npz").write_bytes(b"torn")
     assert served_model(tmp_path).name == newer.name
+    # and naming it without loading it says the same, skipping the same files
+    assert served_model_name(tmp_path) == newer.name
+    assert served_model_name(None) == shipped_model().name
+    assert name_of_file(tmp_path / "models" / f"intents-0009-{older.name[8:]}.npz") == older.name
+
+
+def test_naming_the_served_model_loads_neither_it_nor_scikit_learn(tmp_path: Path) -> None:
+    # What `/readyz` does in serve's HTTP process, which never reads a reply: a second of
+    # CPU on the event loop and 100 MB of memory when it loaded the model to name it.
+    probe = (
+        "import sys; from bot.understanding.providers import LocalProvider; "
+        f"p = LocalProvider({str(tmp_path)!r}); name = p.model_name; "
+        "print(name, p._model is None, 'sklearn' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.split()
+    assert out == [shipped_model().name, "True", "False", "False"]
 
 
 def test_gate_keeps_an_equal_model_and_refuses_a_worse_one(tmp_path: Path, small) -> None:

@@ -182,11 +182,7 @@ class IntentModel:
         }
 
     def _digest(self) -> str:
-        h = hashlib.sha256()
-        for key, arr in sorted(self._arrays().items()):
-            h.update(key.encode())
-            h.update(np.ascontiguousarray(arr).tobytes())
-        return h.hexdigest()
+        return _digest(self._arrays())
 
     def save(self, path: str | Path) -> Path:
         """Write the model as one compressed .npz (no pickle); returns the path."""
@@ -202,10 +198,7 @@ class IntentModel:
     def load(cls, path: str | Path) -> IntentModel:
         """Read a file written by `save` (refuses other formats or another vocabulary)."""
         with np.load(Path(path), allow_pickle=False) as z:
-            if int(z["format"][0]) != FORMAT:
-                raise ValueError(f"{path}: model format {int(z['format'][0])}, expected {FORMAT}")
-            if tuple(z["intents"].tolist()) != INTENTS or tuple(z["concerns"].tolist()) != CONCERNS:
-                raise ValueError(f"{path}: the model's intents or concerns differ from bot.vocab")
+            _check(path, z)
             knobs = z["knobs"].tolist()
             return cls(
                 z["names"].tolist(),
@@ -221,6 +214,30 @@ class IntentModel:
                 concern_threshold=knobs[2],
                 margin=knobs[3] if len(knobs) > 3 else 0.0,
             )
+
+
+def name_of_file(path: str | Path) -> str:
+    """The name `load(path).name` would have, read off the file's arrays without building
+    the model (no feature table, a tenth of the time and memory): for `/readyz` in a
+    process that never reads a reply. Raises as `load` does on a file it would refuse."""
+    with np.load(Path(path), allow_pickle=False) as z:
+        _check(path, z)
+        return "intents-" + _digest({key: z[key] for key in z.files})[:10]
+
+
+def _check(path: str | Path, z) -> None:
+    if int(z["format"][0]) != FORMAT:
+        raise ValueError(f"{path}: model format {int(z['format'][0])}, expected {FORMAT}")
+    if tuple(z["intents"].tolist()) != INTENTS or tuple(z["concerns"].tolist()) != CONCERNS:
+        raise ValueError(f"{path}: the model's intents or concerns differ from bot.vocab")
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key, arr in sorted(arrays.items()):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
 
 
 def _describe(name: str) -> str:

@@ -179,7 +179,7 @@ class LocalProvider:
         """The served IntentModel, or None when none could be loaded (rules then)."""
         if self._model is None and not self._failed:
             try:
-                from bot.understanding.training import served_model
+                from bot.understanding.served import served_model
 
                 self._model = served_model(self.data_dir)
             except Exception as exc:  # a broken install must not stop replies: rules
@@ -193,9 +193,19 @@ class LocalProvider:
 
     @property
     def model_name(self) -> str:
-        """The name of the model serving replies ("rules" without one)."""
-        m = self.model
-        return m.name if m is not None else "rules"
+        """The name of the model serving replies ("rules" without one). Read off the file
+        when no reply has been read yet, so that naming it does not load it."""
+        if self._model is not None:
+            return self._model.name
+        if self._failed:
+            return "rules"
+        try:
+            from bot.understanding.served import served_model_name
+
+            return served_model_name(self.data_dir)
+        except Exception:  # noqa: BLE001 — whatever loading would then fail on: rules
+            m = self.model
+            return m.name if m is not None else "rules"
 
     def reload(self) -> None:
         """Serve the newest kept model from now on."""

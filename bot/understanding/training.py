@@ -9,15 +9,13 @@
   (HR's corrections), score the new and the served model on the shipped test split, and
   keep the new one (written as `data_dir/models/intents-<NNNN>-<name>.npz`) only if it is
   no worse: macro-F1 not lower, and decision safety (false decisions acted on) not higher.
-- `served_model(data_dir)`: the newest kept model under `data_dir/models/`, else the
-  shipped one.
+- `served_model` (from `served`, re-exported): the model that reads replies.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,8 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from bot.understanding import features
 from bot.understanding.corpus import Example, load_split
-from bot.understanding.model import DECISIONS, IntentModel, shipped_model
+from bot.understanding.model import DECISIONS, IntentModel
+from bot.understanding.served import kept_files, served_model
 from bot.vocab import CONCERNS, INTENTS
 
 SEED = 0
@@ -47,7 +46,6 @@ MARGIN_FLOORS = (0.0, 0.5, 0.6, 0.7)  # confidence floors searched with a margin
 # Decision safety the threshold is chosen for on dev: at most this share of replies may be
 # a sure decision that is wrong (the target: 1 in 200).
 SAFE_FALSE_RATE = 1 / 200
-MODEL_FILE_RX = re.compile(r"^intents-(\d{4,})-[0-9a-f]+\.npz$")
 
 
 # -- fitting ---------------------------------------------------------------------------
@@ -377,18 +375,6 @@ class GateResult:
     path: Path | None
 
 
-def _kept_files(data_dir: Path) -> list[tuple[int, Path]]:
-    folder = data_dir / "models"
-    if not folder.is_dir():
-        return []
-    found = []
-    for p in folder.iterdir():
-        m = MODEL_FILE_RX.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
 def no_worse(new: Scores, current: Scores) -> bool:
     """The gate: macro-F1 not lower and false decisions acted on not more frequent."""
     return (
@@ -412,33 +398,11 @@ def train_and_gate(
     new_s, cur_s = evaluate(new_model, test), evaluate(current, test)
     if not no_worse(new_s, cur_s):
         return GateResult(new_s, cur_s, False, None)
-    files = _kept_files(Path(data_dir))
+    files = kept_files(Path(data_dir))
     seq = files[-1][0] + 1 if files else 1
     path = Path(data_dir) / "models" / f"intents-{seq:04d}-{new_model.name[8:]}.npz"
     new_model.save(path)
     return GateResult(new_s, cur_s, True, path)
-
-
-def served_model(data_dir: Path | None = None) -> IntentModel:
-    """The newest kept model under `data_dir/models/` (highest sequence number), else the
-    model shipped in the package. A file that cannot be read is skipped."""
-    if data_dir is not None:
-        for _seq, path in reversed(_kept_files(Path(data_dir))):
-            try:
-                return _load_cached(path)
-            except (OSError, ValueError, KeyError):
-                continue
-    return shipped_model()
-
-
-_cache: dict[tuple[str, float], IntentModel] = {}
-
-
-def _load_cached(path: Path) -> IntentModel:
-    key = (str(path), path.stat().st_mtime)
-    if key not in _cache:
-        _cache[key] = IntentModel.load(path)
-    return _cache[key]
 
 
 def build_shipped(corpus_dir: Path | None = None, out: Path | None = None) -> IntentModel:
