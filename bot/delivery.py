@@ -126,17 +126,44 @@ async def _give_up(rt: Runtime, row: Outbox, status: str, reason: str) -> None:
     await fx.flush()
 
 
+# A candidate's messages go out in order, (not_before, id): a message to a user is not
+# claimed while an earlier one to the same user is still pending (e.g. waiting for its
+# retry), whatever happened to the earlier one's queue entry (docs/guarantees.md, order).
+# Not for the HR group: its alerts are separate news, and a burst of them is merged into
+# one post under the robot's rate limit (bot/channels/wecom/robot.py), not sent in a row.
+_NOTHING_EARLIER_PENDING = (
+    '("outbox"."recipient_kind"<>? OR NOT EXISTS (SELECT 1 FROM "outbox" e '
+    'WHERE e."platform"="outbox"."platform" AND e."recipient_id"="outbox"."recipient_id" '
+    'AND e."status"=? AND e."id"<>"outbox"."id" AND (e."not_before"<"outbox"."not_before" '
+    'OR (e."not_before"="outbox"."not_before" AND e."id"<"outbox"."id"))))'
+)
+# How long a message behind an earlier pending one waits before it looks again.
+_BEHIND_POLL = (0.5, 10.0)  # seconds: first wait, longest wait
+
+
 async def deliver(ctx: dict[str, Any], outbox_id: int) -> str:
     rt: Runtime = ctx["rt"]
     now = rt.clock()
     row = await claim_row(
-        Outbox, outbox_id, rt, '"not_before"<=?', sql.db_value(Outbox, "not_before", now)
+        Outbox,
+        outbox_id,
+        rt,
+        '"not_before"<=? AND ' + _NOTHING_EARLIER_PENDING,
+        sql.db_value(Outbox, "not_before", now),
+        "user",
+        "pending",
     )
     if row is None:
         row = await Outbox.get_or_none(id=outbox_id)
-        if row and row.status == "pending" and row.not_before > now:
+        if row is None or row.status != "pending":
+            return "skipped"
+        if row.not_before > now:
             raise Retry(defer=(row.not_before - now).total_seconds())
-        return "skipped"
+        if row.locked_until is not None and row.locked_until > now:
+            return "skipped"  # another job holds it
+        # Free and due, so an earlier message to the same recipient is pending: after it.
+        first, longest = _BEHIND_POLL
+        raise Retry(defer=min(longest, first * 2 ** min(ctx.get("job_try", 1) - 1, 8)))
     async with kept(rt, Outbox, row):
         return await _deliver_claimed(rt, row)
 

@@ -273,11 +273,14 @@ def _thanks_feishu(body) -> bool:
     return body.get("receive_id") == OPEN_ID and "欢迎加入" in _feishu_text(body)
 
 
-async def test_a_message_retried_keeps_the_recipients_order(fault_env):
-    """No crash: the candidate's thanks (round 2) fails once (the platform answers 503);
-    the worker retries it with its backoff. The documents request (round 3, the same
-    candidate) must not overtake it: it waits for the retry instead of going out in this
-    job's round 3 (bot/delivery.py, `_deliver_now`)."""
+@pytest.mark.parametrize("failures", [1, 2])
+async def test_a_message_retried_keeps_the_recipients_order(fault_env, failures):
+    """No crash: the candidate's thanks (round 2) fails `failures` times (the platform
+    answers 503); the worker retries it with its backoff. The documents request (round 3,
+    the same candidate) must not overtake it: it leaves the job to be queued after the
+    retry (bot/delivery.py, `_deliver_now`), and when the retry fails again it is still
+    not claimed while the thanks is pending (`deliver`). The second failure is held for
+    longer than the documents request's place in the queue behind the first retry."""
     env = fault_env
     await make_offer(env)
     shown_before = len(env.standin.delivered_to(CANDIDATE))
@@ -286,8 +289,13 @@ async def test_a_message_retried_keeps_the_recipients_order(fault_env):
     serve = await env.procs.serve("--no-worker")
     env.procs.worker()
     assert await env.callback(serve, text_xml(CANDIDATE, ACCEPT)) == 200
-    await wait_for(lambda: _is_set(env.standin.held), timeout=DEADLINE)
-    env.standin.release()  # the held send answers 503: a transient failure
+    for failure in range(failures):
+        await wait_for(lambda: _is_set(env.standin.held), timeout=DEADLINE)
+        if failure:  # the documents request is due meanwhile (1 s behind the first retry)
+            await asyncio.sleep(2.5)
+        env.standin.release()  # the held send answers 503: a transient failure
+        if failure + 1 < failures:
+            env.standin.hold("message/send", when="before", match=_thanks)  # its retry too
 
     async def all_sent() -> bool:
         rows = await _accept_rows(env)
@@ -300,3 +308,4 @@ async def test_a_message_retried_keeps_the_recipients_order(fault_env):
     ]
     assert "thanks" in order and "documents" in order, order
     assert order.index("thanks") < order.index("documents"), order
+    assert order.count("thanks") == 1, order
