@@ -22,7 +22,8 @@ except ImportError:  # pragma: no cover - older layouts
     import sre_parse as _parser  # type: ignore[no-redef]
 
 _CAP = 64  # finite match sets above this size are not followed (import time stays small)
-_RUN = 8  # longest stretch of consecutive items glued into one literal
+_LONG = 4  # literals are glued from consecutive items up to this length
+_SPECIAL = frozenset(".^$*+?{}[]\\|()#")  # a pattern free of these is its own literal
 _ZERO_WIDTH = frozenset({_c.AT, _c.ASSERT, _c.ASSERT_NOT})
 _REPEATS = frozenset({_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)})
 
@@ -35,6 +36,8 @@ class _Unreadable(Exception):
 
 def needs(pattern: str) -> frozenset[str] | None:
     """Literals one of which every non-empty match of `pattern` holds; None if unknown."""
+    if pattern and not _SPECIAL.intersection(pattern):  # a plain word: most table entries
+        return frozenset({pattern}) if "\x00" not in pattern else None
     try:
         parsed = _parser.parse(pattern, 0)
         if parsed.state.flags & ~_c.SRE_FLAG_UNICODE:  # (?i), (?x), ...: do not guess
@@ -48,10 +51,11 @@ def needs(pattern: str) -> frozenset[str] | None:
 
 
 def _best(cands: list[frozenset[str]]) -> frozenset[str] | None:
-    # Literals of two characters or more first, then the fewest, then the longest.
+    # Literals of two characters or more first, then the fewest, then the longest (up to
+    # _LONG: a longer literal hardly ever rules out more replies).
     def key(s: frozenset[str]) -> tuple[bool, int, int]:
         shortest = min(map(len, s))
-        return shortest >= 2, -len(s), shortest
+        return shortest >= 2, -len(s), min(shortest, _LONG)
 
     return max(cands, key=key) if cands else None
 
@@ -60,7 +64,14 @@ def _seq(items) -> Found:
     """A sequence of items: glue runs of items with finite match sets into literals."""
     runs: list[list[frozenset[str]]] = [[]]
     cands: list[frozenset[str]] = []
+    word = ""  # consecutive characters are taken as one literal (fewer sets to glue)
     for op, av in items:
+        if op is _c.LITERAL:
+            word += chr(av)
+            continue
+        if word:
+            runs[-1].append(frozenset({word}))
+            word = ""
         exact, need = _node(op, av)
         if exact is None:
             runs.append([])
@@ -68,15 +79,19 @@ def _seq(items) -> Found:
             runs[-1].append(exact)
         if need is not None:
             cands.append(need)
+    if word:
+        runs[-1].append(frozenset({word}))
     for run in runs:
         for i in range(len(run)):
             glued = frozenset({""})
-            for part in run[i : i + _RUN]:
+            for part in run[i : i + _LONG]:
                 glued = frozenset(a + b for a in glued for b in part)
                 if len(glued) > _CAP:
                     break
                 if "" not in glued:
                     cands.append(glued)
+                    if min(map(len, glued)) >= _LONG:  # longer cannot rank higher
+                        break
     exact = None
     if len(runs) == 1:
         exact = frozenset({""})
@@ -146,18 +161,26 @@ class LiteralIndex:
             for lit in w or ():
                 by_lit.setdefault(lit, set()).add(i)
         # Literals filed under their first character: a text is only checked for the
-        # literals whose first character it holds.
-        by_first: dict[str, list[tuple[str, frozenset[int]]]] = {}
+        # literals whose first character it holds; a one-character literal needs no check.
+        single: dict[str, set[int]] = {}
+        longer: dict[str, list[tuple[str, frozenset[int]]]] = {}
         for lit, items in sorted(by_lit.items()):
-            by_first.setdefault(lit[0], []).append((lit, frozenset(items)))
-        self._by_first = {c: tuple(v) for c, v in by_first.items()}
+            if len(lit) == 1:
+                single.setdefault(lit, set()).update(items)
+            else:
+                longer.setdefault(lit[0], []).append((lit, frozenset(items)))
+        self._single = {c: frozenset(v) for c, v in single.items()}
+        self._longer = {c: tuple(v) for c, v in longer.items()}
+        self._firsts = frozenset(self._single) | frozenset(self._longer)
 
     def candidates(self, t: str) -> list[int]:
         """Indices of the patterns that may match somewhere in `t`, ascending."""
         found = set(self.always)
-        get = self._by_first.get
-        for ch in set(t):
-            for lit, items in get(ch, ()):
-                if len(lit) == 1 or lit in t:
+        single, longer = self._single, self._longer
+        for ch in self._firsts.intersection(t):
+            if ch in single:
+                found |= single[ch]
+            for lit, items in longer.get(ch, ()):
+                if lit in t:
                     found |= items
         return sorted(found)
