@@ -3,12 +3,14 @@
     python bench/rules_identity.py --against main      # old rules.py/features.py from git
     python bench/rules_identity.py --dump FILE.json    # this checkout's outputs
     python bench/rules_identity.py --check FILE.json   # compare with a dump
+    python bench/rules_identity.py --time main         # µs per dev reply, REV against this
 
 Per text: `rules._scan` (intent -> score, position), `classify_rules`, `classify_reason`,
 `concerns_of` and the blocks of `features.blocks` (the rule cues in full, the character and
 word blocks as a digest). Texts: the corpus' three splits, its raw files, tests/intent_sets
 and seeded joins of two corpus texts (so cues meet masked spans and contrasts they do not
-meet in one reply). Exit status 1 on any difference.
+meet in one reply). Exit status 1 on any difference. `--time` runs the two side by side,
+alternating, on the dev split and keeps the best of the rounds (a shared machine).
 """
 
 from __future__ import annotations
@@ -98,13 +100,53 @@ def _compare(got: list, want: list, all_texts: list[str]) -> int:
     return 1 if bad else 0
 
 
+def _timing(rev: str, rounds: int = 7) -> int:
+    old_rules, old_features = _old_modules(rev)
+    dev = [e.text for e in corpus.load_split("dev")]
+    norm = [rules.normalise(t) for t in dev]
+    features.blocks("warm up")  # jieba's dictionary
+    parts = {
+        "_scan": (old_rules._scan, rules._scan, norm),
+        "classify_rules": (old_rules.classify_rules, rules.classify_rules, dev),
+        "features.blocks": (old_features.blocks, features.blocks, dev),
+    }
+    from bot.understanding import model
+
+    reader = model.shipped_model()
+
+    def read_with(feats: types.ModuleType):  # the shipped model over either features module
+        def read(text: str) -> None:
+            model.features = feats
+            try:
+                reader.read(text)
+            finally:
+                model.features = features
+
+        return read
+
+    parts["model.read"] = (read_with(old_features), read_with(features), dev)
+    for name, (old, new, items) in parts.items():
+        best = {"old": float("inf"), "new": float("inf")}
+        for _ in range(rounds):
+            for who, fn in (("old", old), ("new", new)):
+                start = time.perf_counter()
+                for x in items:
+                    fn(x)
+                best[who] = min(best[who], (time.perf_counter() - start) / len(items) * 1e6)
+        print(f"{name}: {rev} {best['old']:.1f} µs, this checkout {best['new']:.1f} µs a reply")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--against", metavar="REV", help="compare with rules.py/features.py at REV")
     g.add_argument("--dump", metavar="FILE", help="write this checkout's outputs")
     g.add_argument("--check", metavar="FILE", help="compare with a --dump file")
+    g.add_argument("--time", metavar="REV", help="time REV and this checkout on dev replies")
     a = ap.parse_args()
+    if a.time:
+        return _timing(a.time)
     all_texts = texts()
     start = time.perf_counter()
     got = [json.loads(json.dumps(outputs(t), ensure_ascii=False)) for t in all_texts]

@@ -1,4 +1,4 @@
-"""A literal prefilter for the rule tables (see docs/understanding.md, "How the rules work").
+"""A literal prefilter for the rule tables (how they are read: bot/understanding/rules.py).
 
 Most cues of bot/understanding/rule_tables.py cannot match a given reply: "不考虑了?" needs
 "不考虑" in the text, "(?:去|来|入职)不了" needs "不了". `needs(pattern)` reads that off the

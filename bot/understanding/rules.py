@@ -21,6 +21,8 @@ How the rules work
    "不想来" (decline) is looked for, "没问题" (accept) before "问题" (question),
    "不考虑了" (decline) before "考虑" (hesitate), "经过慎重考虑" (a polite-refusal
    opener) before "考虑". Cues with intent `None` only consume (e.g. "考虑好了").
+   A cue whose required literal is not in the reply cannot match and is not run
+   (bot/understanding/prefilter.py); the order and the masking are those of the full scan.
    Weights: 3 = explicit decision or negotiation ("我接受", "决定放弃", "薪资能否再谈"),
    2 = clear cue ("不来了", "考虑一下", "加班多吗"), 1 = weak cue (a bare "好的" at the start,
    a lone "?", "经过慎重考虑", "unfortunately").
