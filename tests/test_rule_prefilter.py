@@ -105,3 +105,9 @@ def test_prefiltered_rules_read_as_the_plain_scan(texts) -> None:
         assert rules._scan(t) == _plain_scan(t), t
         kept = rules.CONCERN_IGNORE_RX.sub(" ", t)
         assert rules.concerns_of(t) == tuple(c for c in CONCERNS if _WHOLE[c].search(kept)), t
+        starts = [
+            (m.start(), n, c) for n, c in enumerate(CONCERNS) if (m := _WHOLE[c].search(kept))
+        ]
+        reason = rules.classify_reason(t)
+        if not rules.REASON_MENU_RX.match(t) and not rules._INFO_MISMATCH_RX.search(t):
+            assert reason == (min(starts)[2] if starts else "other"), t
