@@ -88,8 +88,10 @@ def blocks(text: str) -> tuple[dict[str, int], dict[str, int], dict[str, float]]
         if i:
             pair = "w:" + ws[i - 1] + "_" + w
             words[pair] = words.get(pair, 0) + 1
-    cues: dict[str, float] = {"r:intent=" + rules.classify_rules(text).intent: 1.0}
-    for c in rules.concerns_of(t):
+    # One reading of the normalised text gives the rules' intent and their concerns.
+    reading = rules.classify_normalised(t)
+    cues: dict[str, float] = {"r:intent=" + reading.intent: 1.0}
+    for c in reading.concerns:
         cues["r:concern=" + c] = 1.0
     if rules.HEDGE_RX.search(t):
         cues["r:hedge"] = 1.0

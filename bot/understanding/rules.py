@@ -21,6 +21,8 @@ How the rules work
    "不想来" (decline) is looked for, "没问题" (accept) before "问题" (question),
    "不考虑了" (decline) before "考虑" (hesitate), "经过慎重考虑" (a polite-refusal
    opener) before "考虑". Cues with intent `None` only consume (e.g. "考虑好了").
+   A cue whose required literal is not in the reply cannot match and is not run
+   (bot/understanding/prefilter.py); the order and the masking are those of the full scan.
    Weights: 3 = explicit decision or negotiation ("我接受", "决定放弃", "薪资能否再谈"),
    2 = clear cue ("不来了", "考虑一下", "加班多吗"), 1 = weak cue (a bare "好的" at the start,
    a lone "?", "经过慎重考虑", "unfortunately").
@@ -60,6 +62,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.understanding.prefilter import LiteralIndex, needs
 from bot.understanding.rule_tables import (  # noqa: F401 - the tables are read as rules.X too
     _END,
     CONCERN_CUES,
@@ -122,9 +125,15 @@ def _rx(pattern: str) -> re.Pattern[str]:
 _CUES: tuple[_Cue, ...] = tuple(
     _Cue(intent, weight, _rx(p)) for intent, weight, pats in INTENT_CUES for p in pats
 )
-_CONCERN_RX: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (c, _rx("|".join(f"(?:{p})" for p in CONCERN_CUES[c]))) for c in CONCERNS
+# Each concern's keywords one by one (concern order, then table order): a keyword that
+# cannot match is then skipped alone (a search of the whole alternation tries every keyword
+# at every position).
+_CONCERN_RX: tuple[tuple[int, str, re.Pattern[str]], ...] = tuple(
+    (order, c, _rx(p)) for order, c in enumerate(CONCERNS) for p in CONCERN_CUES[c]
 )
+# Which cues and keywords can match a reply at all (bot/understanding/prefilter.py).
+_CUE_INDEX = LiteralIndex([needs(cue.rx.pattern) for cue in _CUES])
+_CONCERN_INDEX = LiteralIndex([needs(rx.pattern) for _, _, rx in _CONCERN_RX])
 _INFO_MISMATCH_RX = _rx("|".join(f"(?:{p})" for p in INFO_MISMATCH_CUES))
 _MASK = "\x00"
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
@@ -140,7 +149,8 @@ def _scan(t: str) -> dict[str, tuple[int, int]]:
     """Run the cue table; return intent -> (score, position of its best cue)."""
     hits: list[tuple[str, int, int]] = []
     masked = t
-    for cue in _CUES:
+    for i in _CUE_INDEX.candidates(t):  # the others cannot match, masked or not
+        cue = _CUES[i]
         for m in cue.rx.finditer(masked):
             if m.end() == m.start():
                 continue
@@ -168,7 +178,12 @@ def concerns_of(t: str) -> tuple[str, ...]:
 
 def _concerns(t: str) -> tuple[str, ...]:
     t = CONCERN_IGNORE_RX.sub(" ", t)
-    return tuple(c for c, rx in _CONCERN_RX if rx.search(t))
+    found: set[str] = set()
+    for i in _CONCERN_INDEX.candidates(t):
+        _, concern, rx = _CONCERN_RX[i]
+        if concern not in found and rx.search(t):
+            found.add(concern)
+    return tuple(c for c in CONCERNS if c in found)
 
 
 def _decide(t: str, concerns: tuple[str, ...]) -> str:
@@ -186,7 +201,11 @@ def _decide(t: str, concerns: tuple[str, ...]) -> str:
 
 def classify_rules(text: str) -> Classification:
     """Classify one candidate reply with the rule tables above (pure, no I/O)."""
-    t = normalise(text)
+    return classify_normalised(normalise(text))
+
+
+def classify_normalised(t: str) -> Classification:
+    """`classify_rules` of a text `normalise` already read (features.py holds it)."""
     concerns = _concerns(t)
     return Classification(_decide(t, concerns), concerns, "rules")
 
@@ -241,8 +260,11 @@ def classify_reason(text: str) -> str:
     if _INFO_MISMATCH_RX.search(t):
         return "info_mismatch"
     t = CONCERN_IGNORE_RX.sub(" ", t)
+    # The earliest keyword over all concerns (ties: CONCERNS order), as the earliest
+    # match of each concern's alternation would give.
     first: tuple[int, int, str] | None = None
-    for order, (concern, rx) in enumerate(_CONCERN_RX):
+    for i in _CONCERN_INDEX.candidates(t):
+        order, concern, rx = _CONCERN_RX[i]
         found = rx.search(t)
         if found and (first is None or (found.start(), order) < first[:2]):
             first = (found.start(), order, concern)
