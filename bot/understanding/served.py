@@ -10,12 +10,15 @@ that merely names the model (`/readyz`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bot.understanding.model import SHIPPED_PATH, IntentModel, name_of_file, shipped_model
 
 MODEL_FILE_RX = re.compile(r"^intents-(\d{4,})-[0-9a-f]+\.npz$")
 _UNREADABLE = (OSError, ValueError, KeyError)
+T = TypeVar("T")
 
 
 def kept_files(data_dir: Path) -> list[tuple[int, Path]]:
@@ -34,24 +37,25 @@ def kept_files(data_dir: Path) -> list[tuple[int, Path]]:
 def served_model(data_dir: Path | None = None) -> IntentModel:
     """The newest kept model under `data_dir/models/` (highest sequence number), else the
     model shipped in the package. A file that cannot be read is skipped."""
-    if data_dir is not None:
-        for _seq, path in reversed(kept_files(Path(data_dir))):
-            try:
-                return _load_cached(path)
-            except _UNREADABLE:
-                continue
-    return shipped_model()
+    model = _newest_readable(data_dir, _load_cached)
+    return shipped_model() if model is None else model
 
 
 def served_model_name(data_dir: Path | None = None) -> str:
     """The name `served_model(data_dir).name` would give, without loading the model."""
+    name = _newest_readable(data_dir, _name_cached)
+    return _name_cached(SHIPPED_PATH) if name is None else name
+
+
+def _newest_readable(data_dir: Path | None, read: Callable[[Path], T]) -> T | None:
+    """`read` of the newest kept file it can read, else None."""
     if data_dir is not None:
         for _seq, path in reversed(kept_files(Path(data_dir))):
             try:
-                return _name_cached(path)
+                return read(path)
             except _UNREADABLE:
                 continue
-    return _name_cached(SHIPPED_PATH)
+    return None
 
 
 _models: dict[tuple[str, float], IntentModel] = {}
