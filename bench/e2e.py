@@ -256,7 +256,7 @@ async def run_backend(
         "backend": kind,
         "label": backends.LABELS[kind]
         + ("" if root == procs.ROOT else f" ({root.name})")
-        + ("" if serve_workers is None else f", {serve_workers} worker children"),
+        + ("" if serve_workers is None else f", serve_workers = {serve_workers}"),
         "platform": platform,
         "schema": be.schema,
         "rounds": rounds,
