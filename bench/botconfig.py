@@ -20,14 +20,17 @@ def sections(
     platforms: tuple[str, ...] = ("wecom", "feishu"),
     api_base_url: str,
     sweep_interval: str = "30s",
+    serve_workers: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Both platforms' test credentials; `api_base_url` is a stand-in or a closed port."""
+    """Both platforms' test credentials; `api_base_url` is a stand-in or a closed port.
+    `serve_workers`: `[worker] serve_workers` (unset: the default, one child)."""
     out: dict[str, dict[str, Any]] = {
         "server": {"host": "127.0.0.1", "port": port},
         **be.sections(),
         "api": {"token": API_TOKEN},
         "company": {"quiet_hours": []},  # a benchmark at night must not wait for morning
-        "worker": {"sweep_interval": sweep_interval},
+        "worker": {"sweep_interval": sweep_interval}
+        | ({} if serve_workers is None else {"serve_workers": serve_workers}),
         "playground": {"enabled": False},
     }
     if "wecom" in platforms:

@@ -207,6 +207,7 @@ async def run_backend(
     levels: tuple[int, ...] = LEVELS,
     loads: tuple[ingest.Load, ...] = INGEST_LOADS,
     root: Path = procs.ROOT,
+    serve_workers: int | None = None,
 ) -> dict[str, Any]:
     async with backends.backend(kind, workdir) as be:
         standin = await Standin().start()
@@ -217,6 +218,7 @@ async def run_backend(
             port,
             platforms=(platform,),
             api_base_url=standin.url,
+            serve_workers=serve_workers,
         )
         bot = procs.serve(config, port, workdir / f"e2e-{kind}-{platform}.log", root=root)
         bare = procs.bare(procs.free_port(), workdir / f"e2e-{kind}-bare.log")
@@ -252,7 +254,9 @@ async def run_backend(
             procs.stop_embedded_redis(be.data_dir)
     return {
         "backend": kind,
-        "label": backends.LABELS[kind] + ("" if root == procs.ROOT else f" ({root.name})"),
+        "label": backends.LABELS[kind]
+        + ("" if root == procs.ROOT else f" ({root.name})")
+        + ("" if serve_workers is None else f", serve_workers = {serve_workers}"),
         "platform": platform,
         "schema": be.schema,
         "rounds": rounds,
@@ -269,14 +273,16 @@ async def run(
     kinds: tuple[str, ...] = backends.KINDS,
     platforms: tuple[str, ...] = ("wecom", "feishu"),
     baseline: Path | None = None,
+    serve_workers: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every set-up and platform; with `baseline` (another source tree), that code's
-    serve first, then this one's, each on a fresh set-up, in the same run."""
+    serve first, then this one's, each on a fresh set-up, in the same run.
+    `serve_workers`: `[worker] serve_workers` for every serve (unset: the default)."""
     levels = QUICK_LEVELS if quick else LEVELS
     loads = QUICK_INGEST_LOADS if quick else INGEST_LOADS
     roots = ([baseline] if baseline else []) + [procs.ROOT]
     return [
-        await run_backend(kind, workdir, platform, levels, loads, root)
+        await run_backend(kind, workdir, platform, levels, loads, root, serve_workers)
         for kind in kinds
         for platform in platforms
         for root in roots
@@ -325,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="also run the serve of this source tree (e.g. `git archive` of main) first",
     )
+    ap.add_argument(
+        "--serve-workers",
+        type=int,
+        help="[worker] serve_workers: how many worker children serve runs (default: 1)",
+    )
     args = ap.parse_args(argv)
     platforms = tuple(args.platform or ("wecom", "feishu"))
     cli.run(
@@ -336,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 kinds=cli.kinds(args),
                 platforms=platforms,
                 baseline=args.baseline,
+                serve_workers=args.serve_workers,
             )
         ),
         markdown,

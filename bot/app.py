@@ -66,8 +66,8 @@ def build_app(rt: Runtime) -> web.Application:
 
 
 async def serve(settings: Settings, *, with_worker: bool = True) -> None:
-    """`offerbot serve`: HTTP server (+ its worker, in a child process: bot/child_worker.py).
-    SIGTERM drains both."""
+    """`offerbot serve`: HTTP server (+ its worker, in `[worker] serve_workers` child
+    processes: bot/child_worker.py). SIGTERM drains them all."""
     from bot.child_worker import ChildWorker, child_settings
     from bot.queue import embedded_redis
 
@@ -97,7 +97,7 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
     rt.transports = build_transports(rt)
     for transport in rt.transports:
         await transport.start()
-    child = None  # supervised: restarted if it dies; it waits Redis outages out itself
+    children: list[ChildWorker] = []  # each restarted if it dies; waits Redis outages out
     inline = None  # [worker] serve_worker = "same_process": on this event loop
     if with_worker and rt.redis is not None and settings.worker.serve_worker == "same_process":
         from bot.worker import build_worker
@@ -113,10 +113,13 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
 
             # Storing a callback goes before the child's next turn (bot/storage/sqlite_engine.py).
             sqlite_engine.HAS_WAY = sqlite_engine.turnstile(settings.data_dir)
-        rt.worker_metrics = settings.data_dir / metrics.WORKER_FILE
-        rt.worker_metrics.unlink(missing_ok=True)  # a previous child's counts
-        child = ChildWorker(child_settings(settings, socket), verbose=verbose)
-        child.start()
+        metrics.clear_worker_files(settings.data_dir)  # a previous run's counts
+        given = child_settings(settings, socket)
+        for n in range(1, settings.worker.serve_workers + 1):
+            rt.worker_metrics.append(metrics.worker_file(settings.data_dir, n))
+            children.append(ChildWorker(given, n=n, verbose=verbose))
+        for child in children:
+            child.start()
     try:
         await stop.wait()
     finally:
@@ -124,8 +127,8 @@ async def serve(settings: Settings, *, with_worker: bool = True) -> None:
         await site.stop()  # stop accepting, let in-flight requests finish
         for transport in rt.transports:
             await transport.stop()  # close, after the frames being stored are acked
-        if child is not None:
-            await child.stop()  # SIGTERM; its running jobs finish (up to job_timeout)
+        # SIGTERM to each, all at once; their running jobs finish (up to job_timeout).
+        await asyncio.gather(*(child.stop() for child in children))
         if inline is not None:
             await inline.shutdown(settings.worker.job_timeout.total_seconds())
         await runner.cleanup()

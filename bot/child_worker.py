@@ -1,6 +1,7 @@
 """`offerbot serve`'s worker, in a child process of its own (docs/operations.md, "One
 process or two"): acknowledging a callback never waits behind processing, and the
-second core does the work.
+second core does the work. `[worker] serve_workers` children (1 by default), each
+numbered and supervised on its own, like `offerbot worker` processes side by side.
 
 - The parent starts the child once its embedded Redis answers, and hands it the very
   settings it runs with (pickled, over the child's stdin), the Redis URL pinned to the
@@ -46,10 +47,12 @@ def child_settings(settings: Settings, redis_socket: str | None) -> Settings:
 
 
 class ChildWorker:
-    """The parent's side: start, supervise and stop one worker child."""
+    """The parent's side: start, supervise and stop one worker child (number `n`, from
+    1: it names the child's metrics file and its log lines)."""
 
-    def __init__(self, settings: Settings, *, verbose: bool = False):
+    def __init__(self, settings: Settings, *, n: int = 1, verbose: bool = False):
         self.settings = settings
+        self.n = n
         self.verbose = verbose
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0
@@ -69,12 +72,12 @@ class ChildWorker:
             # stops the child in order (a child stopped behind its back would be restarted).
             start_new_session=True,
         )
-        blob = pickle.dumps({"settings": self.settings, "verbose": self.verbose})
+        blob = pickle.dumps({"settings": self.settings, "verbose": self.verbose, "n": self.n})
         assert proc.stdin is not None
         proc.stdin.write(_HEADER.pack(len(blob)) + blob)  # the pipe stays open: see above
         await proc.stdin.drain()
         self.starts += 1
-        log.info("worker child started (pid %s)", proc.pid)
+        log.info("worker child %s started (pid %s)", self.n, proc.pid)
         return proc
 
     async def _supervise(self) -> None:
@@ -84,15 +87,15 @@ class ChildWorker:
             try:
                 self.proc = await self._spawn()
             except (OSError, ConnectionError) as exc:
-                log.error("could not start the worker child: %s", exc)
+                log.error("could not start worker child %s: %s", self.n, exc)
             else:
                 code = await self.proc.wait()
                 if self._stopping:
                     return
-                log.error("worker child (pid %s) exited with %s", self.proc.pid, code)
+                log.error("worker child %s (pid %s) exited with %s", self.n, self.proc.pid, code)
             if time.monotonic() - started > HEALTHY_AFTER:
                 delay = BACKOFF_FIRST
-            log.info("restarting the worker child in %.0f s", delay)
+            log.info("restarting the worker child %s in %.0f s", self.n, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -107,7 +110,7 @@ class ChildWorker:
             try:
                 await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
-                log.error("worker child did not stop within %.0f s: killed", timeout)
+                log.error("worker child %s did not stop within %.0f s: killed", self.n, timeout)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
@@ -166,7 +169,7 @@ def main() -> int:
         sqlite_engine.GIVES_WAY = sqlite_engine.turnstile(settings.data_dir)
     from bot import metrics
 
-    out = settings.data_dir / metrics.WORKER_FILE
+    out = metrics.worker_file(settings.data_dir, given.get("n", 1))  # a file per child
 
     def on_started() -> None:
         started.set()

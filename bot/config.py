@@ -193,6 +193,9 @@ class WorkerSettings(_Section):
     # Where `offerbot serve` runs its worker: a child process (a core of its own) or, as
     # before, on the server's own event loop (docs/deployment.md, "One process or two").
     serve_worker: Literal["child", "same_process"] = "child"
+    # How many worker children `serve` starts in the "child" mode, each supervised on its
+    # own (docs/deployment.md, "One process or two"): more cores, more of them.
+    serve_workers: int = Field(1, ge=1, le=32)
     # Added to the child's niceness once it has started (0-19): a lower CPU priority for
     # the worker than for the acknowledgements. Off by default: measured, it did not
     # help on SQLite (docs/performance.md, "The default serve").

@@ -1,6 +1,5 @@
 """Prometheus metrics (served at /metrics)."""
 
-import operator
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -96,12 +95,22 @@ FEISHU_WS_ACK_SECONDS = Histogram(
     registry=REGISTRY,
 )
 
-# -- serve's worker child: its counters reach serve's /metrics -------------------------
-# The child writes its registry to a file in the data dir every few seconds (and when it
-# stops); serve's /metrics adds those samples to its own (docs/operations.md).
+# -- serve's worker children: their counters reach serve's /metrics -------------------
+# Each child writes its registry to a file of its own in the data dir every few seconds
+# (and when it stops); serve's /metrics adds those samples to its own (docs/operations.md).
 
-WORKER_FILE = "worker-metrics.prom"
+WORKER_FILE = "worker-metrics-{n}.prom"  # n: the child's number, 1 to [worker] serve_workers
 WRITE_EVERY = 5.0  # seconds
+
+
+def worker_file(data_dir: Path, n: int) -> Path:
+    return Path(data_dir) / WORKER_FILE.format(n=n)
+
+
+def clear_worker_files(data_dir: Path) -> None:
+    """A previous run's counts (any number of children, and the older single file)."""
+    for old in Path(data_dir).glob("worker-metrics*.prom"):
+        old.unlink(missing_ok=True)
 
 
 def write_to(path: Path) -> None:
@@ -111,40 +120,54 @@ def write_to(path: Path) -> None:
     os.replace(part, path)
 
 
-class _Merged(Collector):
-    """This process's families plus those read from another process: samples summed by
-    name and labels (`_created` stamps: the earliest)."""
+def _combine(kind: str, sample: str, old: float, new: float) -> float:
+    if sample.endswith("_created"):
+        return min(old, new)  # the earliest stamp
+    if kind == "gauge":
+        # The gauges are counts of the database (bot/sweeper.py) that every worker's
+        # sweeper sets: the same quantity seen by each, not a share of it.
+        return max(old, new)
+    return old + new
 
-    def __init__(self, text: str):
-        self.text = text
+
+class _Merged(Collector):
+    """This process's families plus those read from the other processes: samples summed
+    by name and labels (gauges: the highest; `_created` stamps: the earliest)."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
 
     def collect(self) -> Iterable[Metric]:
         families = {m.name: m for m in REGISTRY.collect()}
-        for theirs in text_string_to_metric_families(self.text):
-            mine = families.get(theirs.name)
-            if mine is None:
-                families[theirs.name] = theirs
-                continue
-            values: dict[tuple, Sample] = {}
-            for s in [*mine.samples, *theirs.samples]:
-                key = (s.name, tuple(sorted(s.labels.items())))
-                if key in values:
-                    old = values[key]
-                    merged = min if s.name.endswith("_created") else operator.add
-                    s = old._replace(value=merged(old.value, s.value))
-                values[key] = s
-            mine.samples = list(values.values())
+        for text in self.texts:
+            for theirs in text_string_to_metric_families(text):
+                mine = families.get(theirs.name)
+                if mine is None:
+                    families[theirs.name] = theirs
+                    continue
+                values: dict[tuple, Sample] = {}
+                for s in [*mine.samples, *theirs.samples]:
+                    key = (s.name, tuple(sorted(s.labels.items())))
+                    if key in values:
+                        old = values[key]
+                        s = old._replace(value=_combine(mine.type, s.name, old.value, s.value))
+                    values[key] = s
+                mine.samples = list(values.values())
         return list(families.values())
 
 
-def exposition(worker_file: Path | None = None) -> bytes:
-    """/metrics: this process's registry, plus the worker child's file when there is one."""
+def _read(path: Path) -> str:
     try:
-        text = worker_file.read_text(encoding="utf-8") if worker_file else ""
+        return path.read_text(encoding="utf-8")
     except OSError:  # not written yet, or the child is restarting
-        text = ""
-    if not text:
+        return ""
+
+
+def exposition(worker_files: Iterable[Path] = ()) -> bytes:
+    """/metrics: this process's registry, plus the worker children's files, if any."""
+    texts = [t for t in map(_read, worker_files) if t]
+    if not texts:
         return generate_latest(REGISTRY)
     merged = CollectorRegistry(auto_describe=False)
-    merged.register(_Merged(text))
+    merged.register(_Merged(texts))
     return generate_latest(merged)

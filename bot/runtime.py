@@ -58,8 +58,8 @@ class Runtime:
     redis_supervisor: asyncio.Task | None = None  # restarts the embedded Redis
     # Long connections this process runs (bot/transports); /readyz shows their state.
     transports: list[Any] = field(default_factory=list)
-    # Where serve's worker child writes its metrics (bot/metrics.py), for /metrics.
-    worker_metrics: Path | None = None
+    # Where serve's worker children write their metrics (bot/metrics.py), for /metrics.
+    worker_metrics: list[Path] = field(default_factory=list)
 
     @property
     def intents(self) -> Any:

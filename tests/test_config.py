@@ -84,6 +84,21 @@ def test_enabled_platform_needs_its_keys(tmp_path):
     assert "feishu.app_secret: required when feishu.enabled = true" in err.value.problems
 
 
+@pytest.mark.parametrize("n,ok", [(0, False), (1, True), (2, True), (32, True), (33, False)])
+def test_serve_workers_bounds(tmp_path, monkeypatch, n, ok):
+    """`[worker] serve_workers`: 1 by default, 1-32 accepted, anything else named."""
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={}).worker.serve_workers == 1
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[worker]\nserve_workers = {n}\n")
+    if ok:
+        assert load_settings(cfg, environ={}).worker.serve_workers == n
+        return
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ={})
+    assert any(p.startswith("worker.serve_workers") for p in err.value.problems)
+
+
 def test_missing_explicit_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError):
         load_settings(tmp_path / "nope.toml", environ={})

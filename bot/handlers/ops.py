@@ -48,7 +48,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     rt = runtime(request)
-    resp = web.Response(body=exposition(rt.worker_metrics))  # + serve's worker child
+    resp = web.Response(body=exposition(rt.worker_metrics))  # + serve's worker children
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp
 

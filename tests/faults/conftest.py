@@ -115,9 +115,9 @@ class Proc:
         self.popen.wait(timeout=10)
 
     def kill_with_worker(self) -> None:
-        """SIGKILL `serve` and the worker child it runs (bot/child_worker.py), child first:
-        the whole bot dies at once. `kill()` alone lets the orphaned child finish its
-        running job, as it does in production."""
+        """SIGKILL `serve` and every worker child it runs (bot/child_worker.py, `[worker]
+        serve_workers` of them), children first: the whole bot dies at once. `kill()`
+        alone lets the orphaned children finish their running jobs, as in production."""
         with contextlib.suppress(psutil.Error):
             for child in psutil.Process(self.pid).children(recursive=True):
                 if "redis" not in child.name():
