@@ -17,15 +17,37 @@ async def reset_backends(rt: Runtime) -> None:
     """A clean slate for a test: PostgreSQL's tables emptied (SQLite is a fresh copy per
     test), Redis flushed."""
     if rt.settings.database.url.startswith(("postgres://", "postgresql://")):
-        from tortoise import Tortoise
-
-        conn = Tortoise.get_connection("default")
-        tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
-        await conn.execute_script(
-            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE;"
-        )
+        await empty_postgres()
     if rt.redis is not None:
         await rt.redis.flushdb()
+
+
+_EMPTY_SQL: dict[str, str] = {}  # database name -> the script that empties it
+
+
+async def empty_postgres() -> None:
+    """Every model's table emptied and every sequence restarted, on tortoise's connection.
+    DELETE with the foreign-key triggers off (the tests connect as a superuser), not
+    TRUNCATE: on tables this small it is 3 ms against TRUNCATE's 40-odd (new files for
+    18 tables), paid by every PostgreSQL test."""
+    from tortoise import Tortoise
+
+    conn = Tortoise.get_connection("default")
+    name = conn.database
+    if name not in _EMPTY_SQL:
+        tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
+        rows = await conn.execute_query_dict(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+        )
+        _EMPTY_SQL[name] = " ".join(
+            [
+                "BEGIN; SET LOCAL session_replication_role = replica;",  # till COMMIT
+                *(f'DELETE FROM "{t}";' for t in tables),
+                *(f'ALTER SEQUENCE "{r["sequencename"]}" RESTART;' for r in rows),
+                "COMMIT;",
+            ]
+        )
+    await conn.execute_script(_EMPTY_SQL[name])
 
 
 def auth(token: str = API_TOKEN) -> dict[str, str]:

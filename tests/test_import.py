@@ -30,6 +30,7 @@ from bot.storage.models import (
     Timer,
 )
 from tests.conftest import PG_URL, REDIS_URL, base_settings
+from tests.helpers import empty_postgres
 
 
 def run_db(settings, work):
@@ -52,11 +53,7 @@ async def _prepare(settings) -> None:
     await Tortoise.close_connections()
     if PG_URL:
         await db.init_db(settings)
-        conn = Tortoise.get_connection("default")
-        tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
-        await conn.execute_script(
-            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE;"
-        )
+        await empty_postgres()
         await db.close_db()
 
 

@@ -40,7 +40,7 @@ from bot.compose import start_runtime
 from bot.runtime import Runtime
 from bot.storage import db
 from tests import conftest as top
-from tests.helpers import API_TOKEN
+from tests.helpers import API_TOKEN, empty_postgres
 from tests.standins.wecom import CallbackSigner, WecomStandin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -298,13 +298,7 @@ def _settings_sections(
 
 async def _reset(rt: Runtime) -> None:
     if top.PG_URL:
-        from tortoise import Tortoise
-
-        conn = Tortoise.get_connection("default")
-        tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
-        await conn.execute_script(
-            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE;"
-        )
+        await empty_postgres()
     await rt.redis.flushdb()
 
 
