@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - older layouts
 
 _CAP = 64  # finite match sets above this size are not followed (import time stays small)
 _LONG = 4  # literals are glued from consecutive items up to this length
-_SPECIAL = frozenset(".^$*+?{}[]\\|()#")  # a pattern free of these is its own literal
+_METACHARS = frozenset(".^$*+?{}[]\\|()#")  # a pattern free of these is its own literal
 _ZERO_WIDTH = frozenset({_c.AT, _c.ASSERT, _c.ASSERT_NOT})
 _REPEATS = frozenset({_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)})
 
@@ -36,7 +36,7 @@ class _Unreadable(Exception):
 
 def needs(pattern: str) -> frozenset[str] | None:
     """Literals one of which every non-empty match of `pattern` holds; None if unknown."""
-    if pattern and not _SPECIAL.intersection(pattern):  # a plain word: most table entries
+    if pattern and not _METACHARS.intersection(pattern):  # a plain word: most table entries
         return frozenset({pattern}) if "\x00" not in pattern else None
     try:
         parsed = _parser.parse(pattern, 0)
