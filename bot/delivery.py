@@ -131,11 +131,11 @@ async def _give_up(rt: Runtime, row: Outbox, status: str, reason: str) -> None:
 # retry), whatever happened to the earlier one's queue entry (docs/guarantees.md, order).
 # Not for the HR group: its alerts are separate news, and a burst of them is merged into
 # one post under the robot's rate limit (bot/channels/wecom/robot.py), not sent in a row.
-_NOTHING_EARLIER_PENDING = (
-    '("outbox"."recipient_kind"<>? OR NOT EXISTS (SELECT 1 FROM "outbox" e '
-    'WHERE e."platform"="outbox"."platform" AND e."recipient_id"="outbox"."recipient_id" '
-    'AND e."status"=? AND e."id"<>"outbox"."id" AND (e."not_before"<"outbox"."not_before" '
-    'OR (e."not_before"="outbox"."not_before" AND e."id"<"outbox"."id"))))'
+_NOTHING_EARLIER_PENDING = (  # {table}: the outbox's table (bot/storage/sql.py::execute)
+    '({table}."recipient_kind"<>? OR NOT EXISTS (SELECT 1 FROM {table} e '
+    'WHERE e."platform"={table}."platform" AND e."recipient_id"={table}."recipient_id" '
+    'AND e."status"=? AND e."id"<>{table}."id" AND (e."not_before"<{table}."not_before" '
+    'OR (e."not_before"={table}."not_before" AND e."id"<{table}."id"))))'
 )
 # How long a message behind an earlier pending one waits before it looks again.
 _BEHIND_POLL = (0.5, 10.0)  # seconds: first wait, longest wait
